@@ -1,0 +1,58 @@
+"""fastnn: the CS231n toolkit for image classification and sequence models, made fast.
+
+The compiled core (``csrc/`` -> ``fastnn._ext``) is reached through ``fastnn.kernels``; models,
+layers, optimisers and the Solver are plain Python on top of it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from fastnn._config import get_num_threads, set_num_threads
+from fastnn._version import __version__
+
+__all__ = ["__version__", "get_num_threads", "set_num_threads", "show_config", "config_info"]
+
+
+def _blas_info() -> str:
+    import numpy as np
+
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        name = blas.get("name", "unknown")
+        version = blas.get("version", "")
+        return f"{name} {version}".strip()
+    except Exception:  # older NumPy without mode="dicts"
+        return "unknown (see numpy.show_config())"
+
+
+def config_info() -> dict[str, object]:
+    """Build and runtime facts as a dict (what :func:`show_config` prints)."""
+    import platform
+
+    import numpy as np
+
+    from fastnn._ext import _buildinfo
+
+    return {
+        "fastnn": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "numpy BLAS": _blas_info(),
+        "compiler": _buildinfo.compiler(),
+        "OpenMP": (
+            f"on (version {_buildinfo.openmp_version()})" if _buildinfo.openmp_enabled() else "off"
+        ),
+        "threads": get_num_threads(),
+    }
+
+
+def show_config(file=None) -> None:
+    """Print version, compiler, OpenMP on/off, thread count and the BLAS NumPy uses."""
+    out = file if file is not None else sys.stdout
+    info = config_info()
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        print(f"{key:<{width}} : {value}", file=out)

@@ -1,0 +1,10 @@
+"""The compiled core and its twins.
+
+Every hot operation has three implementations with one signature, selected by ``impl=``:
+``"naive"`` (plain Python loops, the readable reference), ``"vectorized"`` (NumPy) and
+``"compiled"`` (Cython + OpenMP, the default). ``available_impls(op)`` lists them.
+"""
+
+from fastnn.kernels._registry import available_impls, get_impl, operations, register
+
+__all__ = ["available_impls", "get_impl", "operations", "register"]

@@ -1,0 +1,78 @@
+import io
+import subprocess
+import sys
+
+import pytest
+
+import fastnn
+
+
+def test_version_is_a_string():
+    assert isinstance(fastnn.__version__, str) and fastnn.__version__.count(".") >= 1
+
+
+def test_set_get_num_threads_roundtrip():
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        assert fastnn.get_num_threads() == 1
+        fastnn.set_num_threads(3)
+        assert fastnn.get_num_threads() == 3
+    finally:
+        fastnn.set_num_threads(old)
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_set_num_threads_rejects_non_positive(bad):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        fastnn.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, "2", True, None])
+def test_set_num_threads_rejects_non_integers(bad):
+    with pytest.raises(TypeError, match="n must be a positive integer"):
+        fastnn.set_num_threads(bad)
+
+
+def test_env_var_sets_default_threads():
+    code = "import fastnn; print(fastnn.get_num_threads())"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**__import__("os").environ, "FASTNN_NUM_THREADS": "3"},
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "3"
+
+
+def test_env_var_garbage_is_a_clear_error():
+    code = "import fastnn"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**__import__("os").environ, "FASTNN_NUM_THREADS": "lots"},
+        capture_output=True, text=True,
+    )
+    assert out.returncode != 0
+    assert "FASTNN_NUM_THREADS must be a positive integer" in out.stderr
+
+
+def test_show_config_reports_openmp_and_threads():
+    buf = io.StringIO()
+    fastnn.show_config(file=buf)
+    text = buf.getvalue()
+    for key in ("fastnn", "compiler", "OpenMP", "threads", "numpy BLAS"):
+        assert key in text
+    info = fastnn.config_info()
+    assert info["threads"] == fastnn.get_num_threads()
+    assert info["OpenMP"].startswith(("on", "off"))
+
+
+def test_cli_info_runs():
+    from fastnn.cli import main
+
+    assert main(["info"]) == 0
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "fastnn", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "info" in out.stdout
