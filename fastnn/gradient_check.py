@@ -1,0 +1,126 @@
+"""Numerical gradients by centered differences, for checking analytic backward passes.
+
+The functions perturb the caller's array ``x`` in place, one entry at a time, and restore it
+afterwards: callers pass closures that read that same array, so a copy would not work.
+Use float64 inputs; float32 round-off swamps the differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from random import randrange
+
+import numpy as np
+
+
+def _relative_error(a, b) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+
+
+def rel_error(x, y) -> float:
+    """Maximum relative error ``|x - y| / max(1e-8, |x| + |y|)`` (the CS231n definition)."""
+    return float(np.max(_relative_error(x, y)))
+
+
+def eval_numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True, h: float = 1e-5
+) -> np.ndarray:
+    """Numerical gradient of a scalar function ``f`` at ``x``.
+
+    Parameters
+    ----------
+    f : callable
+        Takes ``x`` and returns a scalar.
+    x : ndarray
+        Point at which to evaluate; modified temporarily and restored.
+    verbose : bool
+        Print each index and its gradient.
+    h : float
+        Step for the centered difference ``(f(x + h) - f(x - h)) / 2h``.
+
+    Returns
+    -------
+    grad : ndarray, same shape as ``x``
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
+    """Numerical gradient of an array-valued ``f`` at ``x``, contracted with upstream ``df``.
+
+    Returns ``sum(df * d f(x) / d x)`` for every entry of ``x``: what a backward pass computes
+    for an output gradient ``df``.
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    analytic_grad: np.ndarray,
+    num_checks: int = 10,
+    h: float = 1e-5,
+    seed: int | None = None,
+    verbose: bool = True,
+) -> np.ndarray:
+    """Compare ``analytic_grad`` with centered differences at ``num_checks`` random entries.
+
+    Prints ``numerical: <num> analytic: <num>, relative error: <num>`` per entry (the CS231n
+    format) and returns the relative errors as an array.
+    """
+    if np.shape(analytic_grad) != np.shape(x):
+        raise ValueError(
+            f"analytic_grad must have the shape of x {np.shape(x)}, got {np.shape(analytic_grad)}"
+        )
+    rng = np.random.default_rng(seed) if seed is not None else None
+    errors = np.empty(num_checks)
+    for i in range(num_checks):
+        if rng is None:
+            ix = tuple(randrange(m) for m in x.shape)
+        else:
+            ix = tuple(int(rng.integers(m)) for m in x.shape)
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad_numerical = (fxph - fxmh) / (2 * h)
+        grad_analytic = analytic_grad[ix]
+        errors[i] = _relative_error(grad_numerical, grad_analytic)
+        if verbose:
+            print(
+                f"numerical: {grad_numerical:f} analytic: {grad_analytic:f}, "
+                f"relative error: {errors[i]:e}"
+            )
+    return errors

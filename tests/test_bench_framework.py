@@ -1,0 +1,19 @@
+from fastnn.bench import BenchRow, format_table, time_call
+
+
+def test_time_call_returns_positive_median():
+    calls = []
+    t = time_call(lambda: calls.append(1), repeat=3, min_time=0.01)
+    assert t > 0 and len(calls) >= 5
+
+
+def test_format_table_speedup_relative_to_slowest():
+    rows = [
+        BenchRow("op", "10x10", "naive", 2.0),
+        BenchRow("op", "10x10", "compiled", 0.5, flops=1e9),
+    ]
+    text = format_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["operation", "shape", "implementation"]
+    assert "4.0x" in lines[3] and "2.0" in lines[3]  # 1e9 flops / 0.5 s = 2 GFLOP/s
+    assert "1.0x" in lines[2]
