@@ -1,0 +1,1 @@
+"""Forward/backward layer functions (the CS231n contract)."""
