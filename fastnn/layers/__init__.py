@@ -1,1 +1,72 @@
-"""Forward/backward layer functions (the CS231n contract)."""
+"""Forward/backward layer functions (the CS231n contract).
+
+Each ``*_forward`` returns ``(out, cache)``; each ``*_backward(dout, cache)`` returns the
+gradients with respect to the forward inputs, in order. ``from fastnn.layers import *`` is a
+drop-in replacement for CS231n's ``layers``/``layer_utils`` imports.
+
+This file only re-exports; the code lives in one short module per layer family.
+"""
+
+from fastnn.layers.activations import (
+    elu_backward,
+    elu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from fastnn.layers.affine import affine_backward, affine_backward_params, affine_forward
+from fastnn.layers.combos import (
+    affine_bn_relu_backward,
+    affine_bn_relu_forward,
+    affine_ln_relu_backward,
+    affine_ln_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
+from fastnn.layers.dropout import dropout_backward, dropout_forward
+from fastnn.layers.losses import softmax_loss, svm_loss
+from fastnn.layers.normalization import (
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+
+__all__ = [
+    "affine_backward",
+    "affine_backward_params",
+    "affine_bn_relu_backward",
+    "affine_bn_relu_forward",
+    "affine_forward",
+    "affine_ln_relu_backward",
+    "affine_ln_relu_forward",
+    "affine_relu_backward",
+    "affine_relu_forward",
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "batchnorm_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "elu_backward",
+    "elu_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax_loss",
+    "svm_loss",
+    "tanh_backward",
+    "tanh_forward",
+]

@@ -1,0 +1,32 @@
+"""Small helpers shared by the layer modules: reading ``bn_param``/``dropout_param`` dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastnn._validation import check_float
+
+MODES = ("train", "test")
+
+
+def check_param_dict(param: Any, name: str) -> dict:
+    """``param`` must be a dict (the CS231n ``bn_param``/``dropout_param`` convention)."""
+    if not isinstance(param, dict):
+        raise TypeError(f"{name} must be a dict, got {type(param).__name__}")
+    return param
+
+
+def get_mode(param: dict, name: str) -> str:
+    """The required ``mode`` key: ``"train"`` or ``"test"``."""
+    if "mode" not in param:
+        raise ValueError(f"{name} must contain the key 'mode' ('train' or 'test'); got keys "
+                         f"{sorted(param)}")
+    mode = param["mode"]
+    if mode not in MODES:
+        raise ValueError(f"{name}['mode'] must be 'train' or 'test'; got {mode!r}")
+    return mode
+
+
+def get_eps(param: dict, name: str, default: float = 1e-5) -> float:
+    """``eps`` as a Python float (so it never upcasts float32 arrays)."""
+    return check_float(param.get("eps", default), f"{name}['eps']", minimum=0.0)

@@ -1,0 +1,96 @@
+"""Fully-connected (affine) layer: ``out = x.reshape(N, D) @ w + b``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn._validation import check_array
+
+__all__ = ["affine_backward", "affine_backward_params", "affine_forward"]
+
+
+def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Forward pass of an affine layer.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d_1, ..., d_k)
+        Input minibatch; each example is flattened to ``D = d_1 * ... * d_k`` values.
+    w : ndarray, shape (D, M)
+        Weights.
+    b : ndarray, shape (M,)
+        Biases.
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+    cache : tuple
+        ``(x, w)``: what :func:`affine_backward` needs.
+    """
+    x = check_array(x, "x", finite=False)
+    w = check_array(w, "w", ndim=2, finite=False)
+    b = check_array(b, "b", ndim=1, finite=False)
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, d_1, ..., d_k), got {x.ndim}-D shape {x.shape}")
+    n = x.shape[0]
+    d = x.size // n
+    if d != w.shape[0]:
+        raise ValueError(
+            f"w must have shape (D, M) with D = {d} (the size of one example of x {x.shape}); "
+            f"got w {w.shape}"
+        )
+    if b.shape[0] != w.shape[1]:
+        raise ValueError(f"b must have shape ({w.shape[1]},) to match w {w.shape}; got {b.shape}")
+    out = x.reshape(n, d) @ w
+    out += b  # in place: saves one (N, M) temporary
+    return out, (x, w)
+
+
+def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of an affine layer.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+        Upstream gradient.
+    cache : tuple
+        From :func:`affine_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, d_1, ..., d_k)
+    dw : ndarray, shape (D, M)
+    db : ndarray, shape (M,)
+    """
+    x, w = cache
+    dout = _check_dout(dout, x, w)
+    dx = (dout @ w.T).reshape(x.shape)
+    dw, db = _param_grads(dout, x)
+    return dx, dw, db
+
+
+def affine_backward_params(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of the weights and biases only (``dw, db``), skipping ``dx``.
+
+    The first layer of a network never needs the gradient of the data, and ``dx`` is the largest
+    matrix product of that layer's backward pass, so models call this instead.
+    """
+    x, w = cache
+    dout = _check_dout(dout, x, w)
+    return _param_grads(dout, x)
+
+
+def _check_dout(dout, x, w) -> np.ndarray:
+    dout = check_array(dout, "dout", ndim=2, finite=False)
+    if dout.shape != (x.shape[0], w.shape[1]):
+        raise ValueError(
+            f"dout must have shape {(x.shape[0], w.shape[1])} (the forward output); got {dout.shape}"
+        )
+    return dout
+
+
+def _param_grads(dout: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    dw = x.reshape(n, -1).T @ dout
+    db = dout.sum(axis=0)
+    return dw, db

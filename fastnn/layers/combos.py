@@ -1,0 +1,77 @@
+"""Convenience "sandwich" layers: affine followed by (normalisation and) ReLU."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.layers.activations import relu_backward, relu_forward
+from fastnn.layers.affine import affine_backward, affine_forward
+from fastnn.layers.normalization import (
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+
+__all__ = [
+    "affine_bn_relu_backward",
+    "affine_bn_relu_forward",
+    "affine_ln_relu_backward",
+    "affine_ln_relu_forward",
+    "affine_relu_backward",
+    "affine_relu_forward",
+]
+
+
+def affine_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Affine then ReLU. ``x`` (N, d_1, ..., d_k), ``w`` (D, M), ``b`` (M,) -> out (N, M)."""
+    a, fc_cache = affine_forward(x, w, b)
+    out, relu_cache = relu_forward(a)
+    return out, (fc_cache, relu_cache)
+
+
+def affine_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
+    """Backward of :func:`affine_relu_forward`: returns ``dx, dw, db``."""
+    fc_cache, relu_cache = cache
+    da = relu_backward(dout, relu_cache)
+    return affine_backward(da, fc_cache)
+
+
+def affine_bn_relu_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+    bn_param: dict,
+) -> tuple[np.ndarray, tuple]:
+    """Affine, batch normalisation, ReLU. ``bn_param`` as in ``batchnorm_forward``."""
+    a, fc_cache = affine_forward(x, w, b)
+    an, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
+    out, relu_cache = relu_forward(an)
+    return out, (fc_cache, bn_cache, relu_cache)
+
+
+def affine_bn_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
+    """Backward of :func:`affine_bn_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
+    fc_cache, bn_cache, relu_cache = cache
+    dan = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = batchnorm_backward_alt(dan, bn_cache)
+    dx, dw, db = affine_backward(da, fc_cache)
+    return dx, dw, db, dgamma, dbeta
+
+
+def affine_ln_relu_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+    ln_param: dict,
+) -> tuple[np.ndarray, tuple]:
+    """Affine, layer normalisation, ReLU. ``ln_param`` as in ``layernorm_forward``."""
+    a, fc_cache = affine_forward(x, w, b)
+    an, ln_cache = layernorm_forward(a, gamma, beta, ln_param)
+    out, relu_cache = relu_forward(an)
+    return out, (fc_cache, ln_cache, relu_cache)
+
+
+def affine_ln_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
+    """Backward of :func:`affine_ln_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
+    fc_cache, ln_cache, relu_cache = cache
+    dan = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = layernorm_backward(dan, ln_cache)
+    dx, dw, db = affine_backward(da, fc_cache)
+    return dx, dw, db, dgamma, dbeta

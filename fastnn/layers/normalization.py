@@ -1,0 +1,235 @@
+"""Batch normalisation (over the batch axis) and layer normalisation (over the feature axis).
+
+Both normalise ``x`` (N, D) to ``x_hat`` with zero mean and unit variance (biased variance,
+``eps`` added inside the square root), then scale and shift: ``out = gamma * x_hat + beta``.
+The caches hold ``x_hat``, ``gamma`` and ``1 / sqrt(var + eps)``: everything either backward
+formula needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn._validation import check_array, check_float
+from fastnn.layers._params import check_param_dict, get_eps, get_mode
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "batchnorm_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+]
+
+
+def _check_inputs(x, gamma, beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = check_array(x, "x", ndim=2, finite=False)
+    d = x.shape[1]
+    gamma = check_array(gamma, "gamma", ndim=1, finite=False)
+    beta = check_array(beta, "beta", ndim=1, finite=False)
+    if gamma.shape != (d,):
+        raise ValueError(f"gamma must have shape ({d},) to match x {x.shape}; got {gamma.shape}")
+    if beta.shape != (d,):
+        raise ValueError(f"beta must have shape ({d},) to match x {x.shape}; got {beta.shape}")
+    return x, gamma, beta
+
+
+def _check_dout(dout, x_hat) -> np.ndarray:
+    dout = check_array(dout, "dout", ndim=2, finite=False)
+    if dout.shape != x_hat.shape:
+        raise ValueError(f"dout must have the forward output's shape {x_hat.shape}; got {dout.shape}")
+    return dout
+
+
+def _running(bn_param: dict, key: str, d: int, dtype: np.dtype) -> np.ndarray:
+    value = bn_param.get(key)
+    if value is None:
+        return np.zeros(d, dtype=dtype)
+    value = check_array(value, f"bn_param[{key!r}]", ndim=1, finite=False)
+    if value.shape != (d,):
+        raise ValueError(f"bn_param[{key!r}] must have shape ({d},); got {value.shape}")
+    return value
+
+
+# ------------------------------------------------------------------------------- batchnorm
+def batchnorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, bn_param: dict
+) -> tuple[np.ndarray, tuple]:
+    """Forward pass of batch normalisation.
+
+    In ``"train"`` mode the batch mean and (biased) variance normalise ``x`` and update the
+    running averages kept in ``bn_param``::
+
+        running_mean = momentum * running_mean + (1 - momentum) * sample_mean
+        running_var  = momentum * running_var  + (1 - momentum) * sample_var
+
+    In ``"test"`` mode the running averages normalise ``x``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+    gamma, beta : ndarray, shape (D,)
+        Scale and shift.
+    bn_param : dict
+        ``mode`` ("train" or "test", required), ``eps`` (default 1e-5), ``momentum``
+        (default 0.9), ``running_mean`` and ``running_var`` (shape (D,), zeros of ``x``'s dtype
+        when missing; written back on every train-mode call).
+
+    Returns
+    -------
+    out : ndarray, shape (N, D)
+    cache : tuple
+        ``(x_hat, gamma, inv_std, train)`` for :func:`batchnorm_backward` and
+        :func:`batchnorm_backward_alt`.
+    """
+    x, gamma, beta = _check_inputs(x, gamma, beta)
+    bn_param = check_param_dict(bn_param, "bn_param")
+    mode = get_mode(bn_param, "bn_param")
+    eps = get_eps(bn_param, "bn_param")
+    momentum = check_float(bn_param.get("momentum", 0.9), "bn_param['momentum']")
+    d = x.shape[1]
+    running_mean = _running(bn_param, "running_mean", d, x.dtype)
+    running_var = _running(bn_param, "running_var", d, x.dtype)
+
+    if mode == "train":
+        mean = x.mean(axis=0)
+        x_hat = x - mean
+        var = np.einsum("ij,ij->j", x_hat, x_hat) / x.shape[0]
+        inv_std = 1 / np.sqrt(var + eps)
+        x_hat *= inv_std
+        running_mean = momentum * running_mean + (1 - momentum) * mean
+        running_var = momentum * running_var + (1 - momentum) * var
+    else:
+        inv_std = 1 / np.sqrt(running_var + eps)
+        x_hat = (x - running_mean) * inv_std
+    out = x_hat * gamma
+    out += beta
+
+    bn_param["running_mean"] = running_mean
+    bn_param["running_var"] = running_var
+    return out, (x_hat, gamma, inv_std, mode == "train")
+
+
+def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of batch normalisation, node by node through the computational graph.
+
+    The forward graph is ``mu = mean(x)``, ``xmu = x - mu``, ``var = mean(xmu**2)``,
+    ``std = sqrt(var + eps)``, ``ivar = 1 / std``, ``x_hat = xmu * ivar``,
+    ``out = gamma * x_hat + beta``; each step below back-propagates through one node.
+    (``xmu`` is recovered from the cache as ``x_hat * std``.)
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D)
+    cache : tuple
+        From :func:`batchnorm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
+    """
+    x_hat, gamma, ivar, train = cache
+    dout = _check_dout(dout, x_hat)
+    n = x_hat.shape[0]
+    dbeta = dout.sum(axis=0)  # out = y + beta
+    dgamma = np.sum(dout * x_hat, axis=0)  # y = gamma * x_hat
+    dx_hat = dout * gamma
+    if not train:  # test mode: x_hat = (x - running_mean) * ivar is affine in x
+        return dx_hat * ivar, dgamma, dbeta
+    std = 1 / ivar
+    xmu = x_hat * std
+    divar = np.sum(dx_hat * xmu, axis=0)  # x_hat = xmu * ivar
+    dxmu = dx_hat * ivar
+    dstd = -divar / (std * std)  # ivar = 1 / std
+    dvar = 0.5 * dstd / std  # std = sqrt(var + eps)
+    dxmu += (2 / n) * xmu * dvar  # var = mean(xmu ** 2)
+    dmu = -np.sum(dxmu, axis=0)  # xmu = x - mu
+    dx = dxmu
+    dx += dmu / n  # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(
+    dout: np.ndarray, cache: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of batch normalisation from the simplified closed form.
+
+    With ``g = dout * gamma``::
+
+        dx = inv_std / N * (N * g - sum(g) - x_hat * sum(g * x_hat))
+
+    (sums over the batch axis); same inputs and outputs as :func:`batchnorm_backward`.
+    """
+    x_hat, gamma, inv_std, train = cache
+    dout = _check_dout(dout, x_hat)
+    n = x_hat.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    if not train:
+        return dout * (gamma * inv_std), dgamma, dbeta
+    # sum(g) = gamma * dbeta and sum(g * x_hat) = gamma * dgamma: reuse them, and fold the
+    # per-feature factors into two (D,) vectors so dx costs three passes over (N, D)
+    scale = gamma * inv_std
+    dx = dout - (dbeta / n)
+    dx -= x_hat * (dgamma / n)
+    dx *= scale
+    return dx, dgamma, dbeta
+
+
+# ------------------------------------------------------------------------------- layernorm
+def layernorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, ln_param: dict
+) -> tuple[np.ndarray, tuple]:
+    """Forward pass of layer normalisation: each example normalised over its D features.
+
+    Same in train and test mode (no running averages).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+    gamma, beta : ndarray, shape (D,)
+    ln_param : dict
+        ``eps`` (default 1e-5); other keys (such as ``mode``) are ignored.
+
+    Returns
+    -------
+    out : ndarray, shape (N, D)
+    cache : tuple
+        ``(x_hat, gamma, inv_std)`` with ``inv_std`` of shape (N, 1).
+    """
+    x, gamma, beta = _check_inputs(x, gamma, beta)
+    ln_param = check_param_dict(ln_param, "ln_param")
+    eps = get_eps(ln_param, "ln_param")
+    mean = x.mean(axis=1, keepdims=True)
+    x_hat = x - mean
+    var = np.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat *= inv_std
+    out = x_hat * gamma
+    out += beta
+    return out, (x_hat, gamma, inv_std)
+
+
+def layernorm_backward(
+    dout: np.ndarray, cache: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of layer normalisation (batch norm's closed form along the feature axis).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
+    """
+    x_hat, gamma, inv_std = cache
+    dout = _check_dout(dout, x_hat)
+    d = x_hat.shape[1]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    g = dout * gamma
+    mean_g = g.mean(axis=1, keepdims=True)
+    mean_gx = np.einsum("ij,ij->i", g, x_hat)[:, None] / d
+    dx = g - mean_g
+    dx -= x_hat * mean_gx
+    dx *= inv_std
+    return dx, dgamma, dbeta
