@@ -8,3 +8,4 @@ Every hot operation has three implementations with one signature, selected by ``
 from fastnn.kernels._registry import available_impls, get_impl, operations, register
 
 __all__ = ["available_impls", "get_impl", "operations", "register"]
+from fastnn.kernels import optim  # noqa: E402,F401  (registers adam_update, sgd_momentum_update, rmsprop_update)

@@ -1,0 +1,388 @@
+"""Update rules against hand-computed textbook values, the in-place contract, the fused kernels
+against their NumPy and looped twins, and the learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnn import optim
+from fastnn.kernels import available_impls
+from fastnn.kernels import optim as kopt
+
+RULES = list(optim.UPDATE_RULES)
+
+
+def _vec(*values):
+    return np.array(values, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- hand-computed steps
+
+
+def test_sgd_two_steps_by_hand():
+    w, cfg = _vec(1.0, -2.0), {"learning_rate": 0.1}
+    w, cfg = optim.sgd(w, _vec(0.5, 1.0), cfg)
+    np.testing.assert_allclose(w, [0.95, -2.1], rtol=0, atol=1e-15)
+    w, cfg = optim.sgd(w, _vec(-1.0, 0.5), cfg)
+    np.testing.assert_allclose(w, [1.05, -2.15], rtol=0, atol=1e-15)
+
+
+def test_sgd_default_learning_rate_is_1e_2():
+    w, cfg = optim.sgd(_vec(1.0), _vec(1.0))
+    assert cfg["learning_rate"] == 1e-2
+    np.testing.assert_allclose(w, [0.99], atol=1e-15)
+
+
+def test_sgd_momentum_two_steps_by_hand():
+    w, cfg = _vec(1.0, -2.0), {"learning_rate": 0.1, "momentum": 0.9}
+    w, cfg = optim.sgd_momentum(w, _vec(0.5, 1.0), cfg)
+    np.testing.assert_allclose(cfg["velocity"], [-0.05, -0.1], atol=1e-15)
+    np.testing.assert_allclose(w, [0.95, -2.1], atol=1e-15)
+    w, cfg = optim.sgd_momentum(w, _vec(0.5, 1.0), cfg)
+    # v = 0.9 * [-0.05, -0.1] - 0.1 * [0.5, 1.0] = [-0.095, -0.19]
+    np.testing.assert_allclose(cfg["velocity"], [-0.095, -0.19], atol=1e-15)
+    np.testing.assert_allclose(w, [0.855, -2.29], atol=1e-15)
+
+
+def test_nesterov_two_steps_by_hand():
+    w, cfg = _vec(1.0, -2.0), {"learning_rate": 0.1, "momentum": 0.9}
+    w, cfg = optim.nesterov_momentum(w, _vec(0.5, 1.0), cfg)
+    # v_prev = 0, v = [-0.05, -0.1]; w += 1.9 v
+    np.testing.assert_allclose(w, [0.905, -2.19], atol=1e-15)
+    w, cfg = optim.nesterov_momentum(w, _vec(0.5, 1.0), cfg)
+    # v_prev = [-0.05, -0.1], v = [-0.095, -0.19]; w += -0.9 v_prev + 1.9 v
+    np.testing.assert_allclose(w, [0.905 + 0.045 - 0.1805, -2.19 + 0.09 - 0.361], atol=1e-14)
+    np.testing.assert_allclose(w, [0.7695, -2.461], atol=1e-14)
+
+
+def test_adagrad_two_steps_by_hand():
+    w, cfg = _vec(1.0, -2.0), {"learning_rate": 0.1}
+    w, cfg = optim.adagrad(w, _vec(0.5, 1.0), cfg)
+    np.testing.assert_allclose(cfg["cache"], [0.25, 1.0], atol=1e-15)
+    np.testing.assert_allclose(w, [1.0 - 0.05 / (0.5 + 1e-8), -2.0 - 0.1 / (1.0 + 1e-8)],
+                               atol=1e-15)
+    w, cfg = optim.adagrad(w, _vec(-1.0, 0.5), cfg)
+    np.testing.assert_allclose(cfg["cache"], [1.25, 1.25], atol=1e-15)
+    expect0 = 1.0 - 0.05 / (0.5 + 1e-8) + 0.1 / (math.sqrt(1.25) + 1e-8)
+    expect1 = -2.0 - 0.1 / (1.0 + 1e-8) - 0.05 / (math.sqrt(1.25) + 1e-8)
+    np.testing.assert_allclose(w, [expect0, expect1], atol=1e-15)
+    np.testing.assert_allclose(w, [0.989442719, -2.144721360], atol=1e-8)
+
+
+def test_rmsprop_two_steps_by_hand():
+    w, cfg = _vec(1.0), {"learning_rate": 0.1, "decay_rate": 0.9}
+    w, cfg = optim.rmsprop(w, _vec(2.0), cfg)
+    # cache = 0.1 * 4 = 0.4; w = 1 - 0.2 / (sqrt(0.4) + 1e-8)
+    np.testing.assert_allclose(cfg["cache"], [0.4], atol=1e-15)
+    w1 = 1.0 - 0.2 / (math.sqrt(0.4) + 1e-8)
+    np.testing.assert_allclose(w, [w1], atol=1e-15)
+    w, cfg = optim.rmsprop(w, _vec(-1.0), cfg)
+    # cache = 0.9 * 0.4 + 0.1 * 1 = 0.46
+    np.testing.assert_allclose(cfg["cache"], [0.46], atol=1e-15)
+    np.testing.assert_allclose(w, [w1 + 0.1 / (math.sqrt(0.46) + 1e-8)], atol=1e-15)
+    np.testing.assert_allclose(w, [0.831214], atol=1e-6)
+
+
+def test_adam_two_steps_by_hand_t_incremented_before_bias_correction():
+    w, cfg = _vec(1.0, -2.0), {"learning_rate": 0.1}
+    w, cfg = optim.adam(w, _vec(0.5, 1.0), cfg)
+    assert cfg["t"] == 1
+    # t=1: m = 0.1 dw, v = 0.001 dw^2, m_hat = dw, v_hat = dw^2 -> step = lr * dw / (|dw| + eps)
+    np.testing.assert_allclose(cfg["m"], [0.05, 0.1], atol=1e-15)
+    np.testing.assert_allclose(cfg["v"], [0.00025, 0.001], atol=1e-15)
+    np.testing.assert_allclose(w, [1 - 0.1 * 0.5 / (0.5 + 1e-8), -2 - 0.1 / (1 + 1e-8)],
+                               atol=1e-12)
+    w_before = w.copy()
+    w, cfg = optim.adam(w, _vec(-1.0, 0.5), cfg)
+    assert cfg["t"] == 2
+    m = [0.9 * 0.05 + 0.1 * -1.0, 0.9 * 0.1 + 0.1 * 0.5]  # [-0.055, 0.14]
+    v = [0.999 * 0.00025 + 0.001 * 1.0, 0.999 * 0.001 + 0.001 * 0.25]  # [0.00124975, 0.001249]
+    np.testing.assert_allclose(cfg["m"], [-0.055, 0.14], atol=1e-15)
+    np.testing.assert_allclose(cfg["v"], [0.00124975, 0.001249], atol=1e-15)
+    bc1, bc2 = 1 - 0.9**2, 1 - 0.999**2
+    expect = [w_before[i] - 0.1 * (m[i] / bc1) / (math.sqrt(v[i] / bc2) + 1e-8) for i in (0, 1)]
+    np.testing.assert_allclose(w, expect, atol=1e-14)
+    np.testing.assert_allclose(w, [0.9 + 0.036610, -2.1 - 0.093218], atol=1e-6)
+
+
+# The CS231n assignment's own reference values (FullyConnectedNets notebook).
+N, D = 4, 5
+CS_W = np.linspace(-0.4, 0.6, num=N * D).reshape(N, D)
+CS_DW = np.linspace(-0.6, 0.4, num=N * D).reshape(N, D)
+
+
+def test_cs231n_reference_sgd_momentum():
+    v = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
+    next_w, cfg = optim.sgd_momentum(CS_W, CS_DW, {"learning_rate": 1e-3, "velocity": v})
+    assert next_w[0, 0] == pytest.approx(0.1406)
+    assert next_w[3, 4] == pytest.approx(1.4096)
+    assert next_w[1, 2] == pytest.approx(0.60812632, abs=1e-8)
+    assert cfg["velocity"][3, 4] == pytest.approx(0.9 * 0.9 - 1e-3 * 0.4)
+
+
+def test_cs231n_reference_rmsprop():
+    cache = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
+    next_w, _cfg = optim.rmsprop(CS_W, CS_DW, {"learning_rate": 1e-2, "cache": cache})
+    expected_row0 = [-0.39223849, -0.34037513, -0.28849239, -0.23659121, -0.18467247]
+    expected_row3 = [0.38739248, 0.43947102, 0.49155973, 0.54365823, 0.59576619]
+    np.testing.assert_allclose(next_w[0], expected_row0, atol=1e-8)
+    np.testing.assert_allclose(next_w[3], expected_row3, atol=1e-8)
+
+
+def test_cs231n_reference_adam():
+    m = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
+    v = np.linspace(0.7, 0.5, num=N * D).reshape(N, D)
+    cfg = {"learning_rate": 1e-2, "m": m, "v": v, "t": 5}
+    next_w, cfg = optim.adam(CS_W, CS_DW, cfg)
+    expected = np.array([
+        [-0.40094747, -0.34836187, -0.29577703, -0.24319299, -0.19060977],
+        [-0.1380274, -0.08544591, -0.03286534, 0.01971428, 0.0722929],
+        [0.1248705, 0.17744702, 0.23002243, 0.28259667, 0.33516969],
+        [0.38774145, 0.44031188, 0.49288093, 0.54544852, 0.59801459],
+    ])
+    np.testing.assert_allclose(next_w, expected, atol=1e-8)
+    assert cfg["t"] == 6
+    np.testing.assert_allclose(cfg["v"][0, :2], [0.69966, 0.68908382], atol=1e-8)
+
+
+# --------------------------------------------------------------------------- in-place contract
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_functional_call_never_writes_callers_arrays(rule, rng):
+    w = rng.standard_normal((7, 3))
+    dw = rng.standard_normal((7, 3))
+    state = rng.random((7, 3))
+    cfg = {"velocity": state, "cache": state, "m": state, "v": state, "t": 3}
+    copies = [w.copy(), dw.copy(), state.copy()]
+    rule_fn = optim.UPDATE_RULES[rule]
+    next_w, cfg = rule_fn(w, dw, cfg)
+    assert next_w is not w and not np.shares_memory(next_w, w)
+    for original, now in zip(copies, [w, dw, state]):
+        np.testing.assert_array_equal(original, now)
+    assert not np.array_equal(next_w, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule", RULES)
+def test_inplace_form_matches_functional_and_updates_w(rule, dtype, rng):
+    """``out=w`` writes into w, leaves dw alone and gives the functional result over 3 steps."""
+    rule_fn = optim.UPDATE_RULES[rule]
+    shape = (33, 17)
+    w0 = rng.standard_normal(shape).astype(dtype)
+    grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
+    w_fun, cfg_fun = w0.copy(), {"learning_rate": 1e-2}
+    w_inp, cfg_inp = w0.copy(), {"learning_rate": 1e-2}
+    for dw in grads:
+        dw_copy = dw.copy()
+        w_fun, cfg_fun = rule_fn(w_fun, dw, cfg_fun)
+        before = w_inp
+        w_inp, cfg_inp = rule_fn(w_inp, dw, cfg_inp, out=w_inp)
+        assert w_inp is before
+        np.testing.assert_array_equal(dw, dw_copy)
+    assert w_fun.dtype == dtype and w_inp.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(w_inp, w_fun, rtol=tol, atol=tol)
+    for key in ("velocity", "cache", "m", "v"):
+        if key in cfg_fun:
+            assert cfg_inp[key].dtype == dtype
+            np.testing.assert_allclose(cfg_inp[key], cfg_fun[key], rtol=tol, atol=tol)
+
+
+def test_inplace_into_separate_out_leaves_w_alone(rng):
+    w = rng.standard_normal(5)
+    w_copy = w.copy()
+    out = np.empty_like(w)
+    res, _ = optim.adam(w, rng.standard_normal(5), {}, out=out)
+    assert res is out
+    np.testing.assert_array_equal(w, w_copy)
+
+
+def test_state_dtype_follows_weights():
+    w = np.ones(4, dtype=np.float32)
+    _, cfg = optim.adam(w, np.ones(4, dtype=np.float32), {}, out=w)
+    assert cfg["m"].dtype == np.float32 and cfg["v"].dtype == np.float32
+    # a float64 state handed in by the caller is converted once, not written through
+    v = np.zeros(4)
+    _, cfg = optim.sgd_momentum(w, np.ones(4, dtype=np.float32), {"velocity": v}, out=w)
+    assert cfg["velocity"].dtype == np.float32 and not np.any(v)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_give_clear_errors():
+    w = np.zeros(3)
+    with pytest.raises(ValueError, match="dw must have the shape of w"):
+        optim.sgd(w, np.zeros(4))
+    with pytest.raises(TypeError, match="config must be a dict"):
+        optim.adam(w, w, config=[1])
+    with pytest.raises(ValueError, match="learning_rate"):
+        optim.sgd(w, w, {"learning_rate": -1.0})
+    with pytest.raises(TypeError, match="learning_rate"):
+        optim.sgd(w, w, {"learning_rate": "fast"})
+    with pytest.raises(TypeError, match="w must be a float ndarray"):
+        optim.sgd([1.0, 2.0], w)
+    with pytest.raises(ValueError, match=r"config\['velocity'\] must have the shape"):
+        optim.sgd_momentum(w, w, {"velocity": np.zeros(5)})
+    with pytest.raises(ValueError, match="out must be"):
+        optim.adam(w, w, {}, out=np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="update_rule must be one of"):
+        optim.get_update_rule("adamw")
+
+
+# --------------------------------------------------------------------------- fused kernels
+
+
+KERNEL_CASES = {
+    "adam_update": (("m", "v"), {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                                     "epsilon": 1e-8, "t": 4}),
+    "sgd_momentum_update": (("velocity",), {"learning_rate": 1e-2, "momentum": 0.9}),
+    "rmsprop_update": (("cache",), {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8}),
+}
+
+
+def _run_kernel(op, impl, w, dw, states, hyper):
+    w, states = w.copy(), [s.copy() for s in states]
+    getattr(kopt, op)(w, dw, *states, **hyper, impl=impl)
+    return w, states
+
+
+@pytest.mark.parametrize("op", list(KERNEL_CASES))
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (64, 33), (40000,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_all_impls_agree(op, shape, dtype, rng):
+    names, hyper = KERNEL_CASES[op]
+    impls = available_impls(op)
+    assert {"naive", "vectorized"} <= set(impls)
+    w = rng.standard_normal(shape).astype(dtype)
+    dw = rng.standard_normal(shape).astype(dtype)
+    states = [np.abs(rng.standard_normal(shape)).astype(dtype) for _ in names]
+    results = {}
+    for impl in impls:
+        if impl == "naive" and w.size > 5000:
+            continue
+        results[impl] = _run_kernel(op, impl, w, dw, states, hyper)
+    ref_w, ref_states = results["vectorized"]
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for impl, (w_i, states_i) in results.items():
+        np.testing.assert_allclose(w_i, ref_w, rtol=tol, atol=tol, err_msg=impl)
+        for a, b in zip(states_i, ref_states):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=impl)
+
+
+def test_kernels_validate_before_compiled_code(rng):
+    w = rng.standard_normal((4, 6))
+    dw = rng.standard_normal((4, 6))
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    hyper = KERNEL_CASES["adam_update"][1]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kopt.adam_update(w[:, ::2], dw[:, ::2], m[:, ::2], v[:, ::2], **hyper)
+    with pytest.raises(TypeError, match="dtype of w"):
+        kopt.adam_update(w, dw.astype(np.float32), m, v, **hyper)
+    with pytest.raises(ValueError, match="shape of w"):
+        kopt.adam_update(w, dw, m[:3], v, **hyper)
+    ro = w.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        kopt.adam_update(ro, dw, m, v, **hyper)
+    with pytest.raises(ValueError, match="t must be"):
+        kopt.adam_update(w, dw, m, v, **{**hyper, "t": 0})
+    with pytest.raises(ValueError, match="impl must be one of"):
+        kopt.adam_update(w, dw, m, v, **hyper, impl="gpu")
+
+
+def test_non_contiguous_dw_falls_back_to_numpy(rng):
+    """The rule accepts a strided gradient (the fused path needs contiguity, NumPy does not)."""
+    w = rng.standard_normal((6, 4))
+    big = rng.standard_normal((6, 8))
+    dw = big[:, ::2]
+    w_ref, _ = optim.adam(w.copy(), np.ascontiguousarray(dw), {})
+    w2 = w.copy()
+    optim.adam(w2, dw, {}, out=w2)
+    np.testing.assert_allclose(w2, w_ref, rtol=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    t=st.integers(1, 1000),
+    lr=st.floats(1e-6, 1.0),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31),
+)
+def test_adam_kernel_fuzz(n, t, lr, dtype, seed):
+    if "compiled" not in available_impls("adam_update"):
+        pytest.skip("compiled extension not built")
+    g = np.random.default_rng(seed)
+    w = g.standard_normal(n).astype(dtype)
+    dw = (g.standard_normal(n) * 10.0 ** g.integers(-4, 3)).astype(dtype)
+    m = g.standard_normal(n).astype(dtype)
+    v = np.abs(g.standard_normal(n)).astype(dtype)
+    hyper = {"learning_rate": lr, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": t}
+    a = _run_kernel("adam_update", "compiled", w, dw, [m, v], hyper)
+    b = _run_kernel("adam_update", "vectorized", w, dw, [m, v], hyper)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(a[0], b[0], rtol=tol, atol=tol)
+    assert np.isfinite(a[0]).all()
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def test_step_schedule_values():
+    s = optim.StepSchedule(step_size=3, gamma=0.5)
+    assert [s(i) for i in range(8)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_cosine_schedule_values():
+    s = optim.CosineSchedule(total_steps=4, min_factor=0.0)
+    expected = [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)),
+                0.0, 0.0]
+    np.testing.assert_allclose([s(i) for i in range(6)], expected, atol=1e-15)
+    s = optim.CosineSchedule(total_steps=2, min_factor=0.1)
+    np.testing.assert_allclose([s(0), s(1), s(2)], [1.0, 0.55, 0.1], atol=1e-15)
+
+
+def test_linear_schedule_values():
+    s = optim.LinearSchedule(total_steps=4, end_factor=0.2)
+    np.testing.assert_allclose([s(i) for i in range(6)], [1.0, 0.8, 0.6, 0.4, 0.2, 0.2],
+                               atol=1e-15)
+
+
+def test_inverse_sqrt_schedule_values():
+    s = optim.InverseSqrtSchedule(timescale=4)
+    np.testing.assert_allclose([s(0), s(4), s(16), s(64)], [1.0, 1.0, 0.5, 0.25], atol=1e-15)
+
+
+def test_linear_warmup_composes_with_any_schedule():
+    s = optim.LinearWarmup(optim.StepSchedule(2, 0.1), warmup_steps=4)
+    np.testing.assert_allclose([s(i) for i in range(8)],
+                               [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.1, 0.1], atol=1e-15)
+    s = optim.LinearWarmup(optim.CosineSchedule(2), warmup_steps=2)
+    np.testing.assert_allclose([s(i) for i in range(5)], [0.5, 1.0, 1.0, 0.5, 0.0], atol=1e-15)
+    s = optim.LinearWarmup(None, warmup_steps=2)
+    assert [s(0), s(1), s(50)] == [0.5, 1.0, 1.0]
+
+
+def test_make_schedule_by_name():
+    s = optim.make_schedule("cosine", total_steps=110, warmup_steps=10)
+    assert isinstance(s, optim.LinearWarmup)
+    assert s(9) == 1.0 and s(10) == 1.0 and s(60) == pytest.approx(0.5) and s(110) == 0.0
+    s = optim.make_schedule("step", total_steps=100, steps_per_epoch=10, step_epochs=3, gamma=0.5)
+    assert s(29) == 1.0 and s(30) == 0.5
+    s = optim.make_schedule("inverse_sqrt", total_steps=100, steps_per_epoch=10)
+    assert s(10) == 1.0 and s(40) == 0.5
+    assert optim.make_schedule("constant", total_steps=5)(4) == 1.0
+    assert optim.make_schedule("linear", total_steps=10)(5) == 0.5
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        optim.make_schedule("exponential", total_steps=10)
+    with pytest.raises(ValueError, match="total_steps"):
+        optim.CosineSchedule(0)
+    with pytest.raises(ValueError, match="step must be a non-negative integer"):
+        optim.ConstantSchedule()(-1)
