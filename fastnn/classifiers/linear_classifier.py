@@ -187,7 +187,9 @@ class LinearClassifier:
                 f"got {dim}"
             )
         y = check_labels(y, "y", n=num_train)
-        learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
+        learning_rate = check_float(
+            learning_rate, "learning_rate", minimum=0.0, min_inclusive=False
+        )
         reg = check_float(reg, "reg", minimum=0.0)
         num_iters = check_int(num_iters, "num_iters", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)

@@ -1,1 +1,9 @@
 """Cross-validation and hyperparameter search."""
+from fastnn.model_selection._search import (  # noqa: F401
+    LogUniform,
+    SearchResult,
+    Uniform,
+    grid_search,
+    hyperparameter_search,
+    random_search,
+)
