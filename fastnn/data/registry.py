@@ -328,7 +328,7 @@ def _check_digests(path: Path, sha256: tuple[str, ...], md5: tuple[str, ...]) ->
 
 # (path, size, mtime_ns) of files already verified in this process: hashing 30 MB on every
 # load would cost more than reading it.
-_VERIFIED: set[tuple[str, int, int]] = set()
+_VERIFIED: set[tuple[str, int, int, DataFile]] = set()
 
 
 def verify_file(path: str | os.PathLike, spec: DataFile) -> None:
@@ -344,7 +344,7 @@ def verify_file(path: str | os.PathLike, spec: DataFile) -> None:
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, spec)
     if key in _VERIFIED:
         return
     if spec.raw_name and path.name == spec.raw_name:
