@@ -1,0 +1,105 @@
+"""affine_forward/backward: CS231n reference numbers, numerical gradients, dtypes, bad input."""
+
+import numpy as np
+import pytest
+
+from fastnn.gradient_check import eval_numerical_gradient_array, rel_error
+from fastnn.layers import affine_backward, affine_backward_params, affine_forward
+
+
+def test_matches_cs231n_reference_output():
+    # the FullyConnectedNets notebook's affine_forward check
+    num_inputs, input_shape, output_dim = 2, (4, 5, 6), 3
+    input_size = num_inputs * np.prod(input_shape)
+    weight_size = output_dim * np.prod(input_shape)
+    x = np.linspace(-0.1, 0.5, num=input_size).reshape(num_inputs, *input_shape)
+    w = np.linspace(-0.2, 0.3, num=weight_size).reshape(np.prod(input_shape), output_dim)
+    b = np.linspace(-0.3, 0.1, num=output_dim)
+    out, _ = affine_forward(x, w, b)
+    correct_out = np.array([[1.49834967, 1.70660132, 1.91485297],
+                            [3.25553199, 3.5141327, 3.77273342]])
+    assert rel_error(out, correct_out) < 1e-8
+
+
+def test_forward_equals_explicit_loops(rng):
+    x = rng.standard_normal((3, 2, 2))
+    w = rng.standard_normal((4, 5))
+    b = rng.standard_normal(5)
+    out, _ = affine_forward(x, w, b)
+    for i in range(3):
+        row = x[i].ravel()
+        for j in range(5):
+            assert out[i, j] == pytest.approx(sum(row[k] * w[k, j] for k in range(4)) + b[j])
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (2, 4, 5), (5, 3, 2, 2), (7, 1)])
+@pytest.mark.parametrize("m", [1, 6])
+def test_backward_matches_numerical_gradient(rng, shape, m):
+    x = rng.standard_normal(shape)
+    d = int(np.prod(shape[1:]))
+    w = rng.standard_normal((d, m))
+    b = rng.standard_normal(m)
+    dout = rng.standard_normal((shape[0], m))
+    _, cache = affine_forward(x, w, b)
+    dx, dw, db = affine_backward(dout, cache)
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+    dx_num = eval_numerical_gradient_array(lambda x: affine_forward(x, w, b)[0], x, dout)
+    dw_num = eval_numerical_gradient_array(lambda w: affine_forward(x, w, b)[0], w, dout)
+    db_num = eval_numerical_gradient_array(lambda b: affine_forward(x, w, b)[0], b, dout)
+    assert rel_error(dx, dx_num) < 1e-7
+    assert rel_error(dw, dw_num) < 1e-7
+    assert rel_error(db, db_num) < 1e-7
+
+
+def test_backward_params_skips_dx_but_agrees(rng):
+    x = rng.standard_normal((6, 3, 4))
+    w = rng.standard_normal((12, 5))
+    b = rng.standard_normal(5)
+    dout = rng.standard_normal((6, 5))
+    _, cache = affine_forward(x, w, b)
+    _, dw, db = affine_backward(dout, cache)
+    dw2, db2 = affine_backward_params(dout, cache)
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)
+
+
+def test_non_contiguous_input(rng):
+    x = rng.standard_normal((8, 6)).T  # (6, 8), Fortran order
+    w = rng.standard_normal((8, 3))
+    b = rng.standard_normal(3)
+    out, cache = affine_forward(x, w, b)
+    np.testing.assert_allclose(out, np.ascontiguousarray(x) @ w + b, rtol=1e-12)
+    dx, _, _ = affine_backward(np.ones((6, 3)), cache)
+    assert dx.shape == x.shape
+
+
+def test_float32_preserved_and_close_to_float64(rng):
+    x = rng.standard_normal((5, 2, 3))
+    w = rng.standard_normal((6, 4))
+    b = rng.standard_normal(4)
+    dout = rng.standard_normal((5, 4))
+    out64, cache64 = affine_forward(x, w, b)
+    grads64 = affine_backward(dout, cache64)
+    f32 = [a.astype(np.float32) for a in (x, w, b)]
+    out32, cache32 = affine_forward(*f32)
+    grads32 = affine_backward(dout.astype(np.float32), cache32)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-5)
+    for g32, g64 in zip(grads32, grads64):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_shapes_are_clear_errors(rng):
+    x = rng.standard_normal((4, 6))
+    with pytest.raises(ValueError, match="w must have shape"):
+        affine_forward(x, np.zeros((5, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="b must have shape"):
+        affine_forward(x, np.zeros((6, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="x must have shape"):
+        affine_forward(np.zeros(6), np.zeros((6, 2)), np.zeros(2))
+    _, cache = affine_forward(x, np.zeros((6, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="dout must have shape"):
+        affine_backward(np.zeros((4, 3)), cache)
+    with pytest.raises(TypeError, match="w must be"):
+        affine_forward(x, np.array([["a"] * 2] * 6), np.zeros(2))
