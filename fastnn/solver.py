@@ -1,0 +1,615 @@
+"""The Solver: minibatch training of any model with a ``params`` dict and ``loss(X, y=None)``.
+
+A drop-in replacement for CS231n's ``cs231n.solver.Solver`` (same keyword arguments, methods and
+attributes), extended with learning-rate schedules, gradient clipping, early stopping, a progress
+bar, a per-epoch history, atomic ``.npz`` checkpoints and exact resume::
+
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+                    num_epochs=10, batch_size=128, lr_schedule="cosine", checkpoint_name="run")
+    solver.train()
+    ...
+    solver = Solver(model, data, **same_kwargs)
+    solver.resume("run_epoch_4.npz")          # continues exactly where epoch 4 ended
+
+Ownership: the Solver owns the model's parameter arrays while it trains and updates them in place
+(the update rules' ``out=`` form); it never writes into ``data``. At the end of ``train()`` the
+model holds the parameters (and batchnorm running averages) with the best validation accuracy,
+as in CS231n.
+
+Randomness: minibatches (and the subsampling in ``check_accuracy``) come from a Solver-owned
+``np.random.RandomState`` (``seed`` keyword; when omitted it is seeded from NumPy's global random
+state, so ``np.random.seed(...)`` before building the Solver still fixes everything). Dropout
+without a fixed seed draws from NumPy's global random state, so checkpoints store that state as
+well and :meth:`Solver.resume` restores it: a resumed run reproduces the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from fastnn import optim
+from fastnn._progress import progress as _progress
+from fastnn._validation import check_array, check_float, check_int, check_labels
+from fastnn.serialization import (
+    FORMAT_VERSION,
+    CheckpointError,
+    atomic_savez,
+    header_array,
+    model_header,
+    model_state_arrays,
+    read_npz,
+    restore_model_state,
+)
+
+__all__ = ["Solver"]
+
+_CS231N_KWARGS = (
+    "update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs", "num_train_samples",
+    "num_val_samples", "checkpoint_name", "print_every", "verbose",
+)
+_EXTRA_KWARGS = (
+    "lr_schedule", "grad_clip", "early_stopping", "progress", "seed", "shuffle", "epoch_callback",
+)
+
+
+@contextmanager
+def _deferred_interrupt():
+    """Hold Ctrl-C until the block ends, so parameters and optimiser state are never left
+    half-updated (the interrupt is re-raised right after the block)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _rng_state_arrays(prefix: str, state: tuple) -> tuple[dict[str, np.ndarray], dict]:
+    """Split a legacy ``RandomState.get_state()`` tuple into an array and JSON scalars."""
+    name, keys, pos, has_gauss, cached = state
+    return ({f"{prefix}/keys": np.asarray(keys, dtype=np.uint32)},
+            {"name": name, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)})
+
+
+def _rng_state_from(prefix: str, arrays: Mapping[str, np.ndarray], scalars: Mapping) -> tuple:
+    return (scalars["name"], arrays[f"{prefix}/keys"], scalars["pos"], scalars["has_gauss"],
+            scalars["cached"])
+
+
+class Solver:
+    """Train a classification model with minibatch gradient descent.
+
+    Parameters
+    ----------
+    model : object
+        Has ``params`` (dict name -> ndarray) and ``loss(X, y=None)``: scores (N, C) when ``y`` is
+        None, else ``(loss, grads)`` with ``grads`` keyed like ``params``.
+    data : dict
+        ``X_train`` (N_train, ...), ``y_train`` (N_train,), ``X_val`` (N_val, ...), ``y_val``
+        (N_val,); integer labels in ``[0, C)``.
+    update_rule : str or callable
+        A rule of :mod:`fastnn.optim` by name (default ``"sgd"``) or ``rule(w, dw, config)``.
+    optim_config : dict
+        Hyperparameters for the rule; each parameter gets its own copy.
+    lr_decay : float
+        Multiply the learning rate by this after every epoch (CS231n). Default 1.0.
+    batch_size : int
+        Minibatch size (default 100).
+    num_epochs : int
+        Epochs to train (default 10).
+    num_train_samples : int or None
+        Training examples used to estimate training accuracy (default 1000; None for all).
+    num_val_samples : int or None
+        Validation examples used for validation accuracy (default None: all).
+    checkpoint_name : str or None
+        If set, write ``f"{checkpoint_name}_epoch_{epoch}.npz"`` at every evaluation (CS231n wrote
+        ``.pkl``; fastnn never pickles) and ``f"{checkpoint_name}_interrupted.npz"`` on Ctrl-C.
+    print_every : int
+        Print the training loss every this many iterations when ``verbose`` (default 10).
+    verbose : bool
+        Print progress lines in CS231n's format (default True).
+    lr_schedule : None, str or callable
+        ``schedule(step) -> multiplier`` of the base learning rate, evaluated every iteration
+        (``step`` counts iterations from 0), or a name from :data:`fastnn.optim.SCHEDULES`
+        built over the whole run. Combines multiplicatively with ``lr_decay`` per epoch.
+    grad_clip : float or None
+        Rescale the gradients when their global L2 norm (over all parameters) exceeds this.
+    early_stopping : int or None
+        Stop when validation accuracy has not improved for this many evaluations (epochs).
+    progress : bool or None
+        Show a progress bar (None: only when stderr is a terminal).
+    seed : int or None
+        Seed of the Solver's random state (minibatches and accuracy subsampling).
+    shuffle : bool
+        False (CS231n): every minibatch is drawn with replacement. True: each epoch visits the
+        training set once in a random order.
+    epoch_callback : callable or None
+        Called with each new ``history`` row (a dict) after every evaluation.
+
+    Attributes
+    ----------
+    loss_history, train_acc_history, val_acc_history : list of float
+    best_val_acc : float
+    best_params : dict
+    history : list of dict
+        One row per evaluation (after the first iteration and after every epoch): ``epoch``,
+        ``iteration``, ``loss`` (mean training loss since the previous row), ``train_acc``,
+        ``val_acc``, ``lr``, ``seconds`` (wall time since the previous row).
+    stop_reason : str or None
+        Why the last ``train()`` stopped before ``num_epochs`` (non-finite loss, early stopping).
+    last_checkpoint : str or None
+        Path of the most recent checkpoint written.
+    """
+
+    def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any):
+        self.model = model
+        self._check_model(model)
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data must be a dict with X_train, y_train, X_val, y_val; got "
+                            f"{type(data).__name__}")
+        missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
+        if missing:
+            raise ValueError(f"data is missing the key(s) {', '.join(missing)} (expected "
+                             f"X_train, y_train, X_val, y_val; got {', '.join(map(str, data))})")
+        self.X_train = check_array(data["X_train"], "data['X_train']", dtype="float")
+        self.y_train = check_labels(data["y_train"], "data['y_train']", n=len(self.X_train))
+        self.X_val = check_array(data["X_val"], "data['X_val']", dtype="float")
+        self.y_val = check_labels(data["y_val"], "data['y_val']", n=len(self.X_val))
+        if self.X_train.ndim < 2:
+            raise ValueError(f"data['X_train'] must have one row per example (ndim >= 2), got "
+                             f"shape {self.X_train.shape}")
+        if self.X_val.shape[1:] != self.X_train.shape[1:]:
+            raise ValueError(f"data['X_val'] examples must have the shape of data['X_train'] "
+                             f"examples {self.X_train.shape[1:]}, got {self.X_val.shape[1:]}")
+
+        unknown = set(kwargs) - set(_CS231N_KWARGS) - set(_EXTRA_KWARGS)
+        if unknown:
+            raise ValueError(f"Unrecognized arguments {', '.join(sorted(unknown))}")
+        rule = kwargs.pop("update_rule", "sgd")
+        if callable(rule):
+            self.update_rule_name = getattr(rule, "__name__", "custom")
+            self.update_rule = rule
+        else:
+            self.update_rule = optim.get_update_rule(rule)
+            self.update_rule_name = rule
+        self._rule_takes_out = self.update_rule in optim.UPDATE_RULES.values()
+        self.optim_config = kwargs.pop("optim_config", {})
+        if not isinstance(self.optim_config, Mapping):
+            raise TypeError(f"optim_config must be a dict, got {type(self.optim_config).__name__}")
+        self.lr_decay = check_float(kwargs.pop("lr_decay", 1.0), "lr_decay", minimum=0,
+                                    min_inclusive=False)
+        self.batch_size = check_int(kwargs.pop("batch_size", 100), "batch_size", minimum=1)
+        self.num_epochs = check_int(kwargs.pop("num_epochs", 10), "num_epochs", minimum=0)
+        self.num_train_samples = self._optional_int(kwargs.pop("num_train_samples", 1000),
+                                                    "num_train_samples")
+        self.num_val_samples = self._optional_int(kwargs.pop("num_val_samples", None),
+                                                  "num_val_samples")
+        self.checkpoint_name = kwargs.pop("checkpoint_name", None)
+        self.print_every = check_int(kwargs.pop("print_every", 10), "print_every", minimum=1)
+        self.verbose = bool(kwargs.pop("verbose", True))
+        self.lr_schedule = kwargs.pop("lr_schedule", None)
+        if (self.lr_schedule is not None and not callable(self.lr_schedule)
+                and self.lr_schedule not in optim.SCHEDULES):
+            raise ValueError(f"lr_schedule must be None, a callable or one of "
+                             f"{', '.join(map(repr, optim.SCHEDULES))}; got {self.lr_schedule!r}")
+        grad_clip = kwargs.pop("grad_clip", None)
+        self.grad_clip = None if grad_clip is None else check_float(
+            grad_clip, "grad_clip", minimum=0, min_inclusive=False)
+        patience = kwargs.pop("early_stopping", None)
+        self.early_stopping = None if patience is None else check_int(
+            patience, "early_stopping", minimum=1)
+        self.progress = kwargs.pop("progress", None)
+        seed = kwargs.pop("seed", None)
+        if seed is None:
+            # drawn from the global state so np.random.seed(...) still makes runs repeatable
+            seed = int(np.random.randint(0, 2**31 - 1))
+        self.seed = check_int(seed, "seed", minimum=0, maximum=2**32 - 1)
+        self.shuffle = bool(kwargs.pop("shuffle", False))
+        self.epoch_callback = kwargs.pop("epoch_callback", None)
+        if self.epoch_callback is not None and not callable(self.epoch_callback):
+            raise TypeError("epoch_callback must be callable or None")
+
+        self._check_labels_against_model()
+        self._reset()
+
+    # ------------------------------------------------------------------ setup
+
+    @staticmethod
+    def _optional_int(value: Any, name: str) -> int | None:
+        return None if value is None else check_int(value, name, minimum=1)
+
+    @staticmethod
+    def _check_model(model: Any) -> None:
+        params = getattr(model, "params", None)
+        if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
+            raise TypeError(f"model must have a params dict and a loss(X, y=None) method; got "
+                            f"{type(model).__name__}")
+
+    def _check_labels_against_model(self) -> None:
+        """One tiny test-mode forward pass tells the number of classes; labels must fit."""
+        scores = np.asarray(self.model.loss(self.X_val[:2]))
+        if scores.ndim != 2:
+            return
+        num_classes = scores.shape[1]
+        check_labels(self.y_train, "data['y_train']", num_classes=num_classes)
+        check_labels(self.y_val, "data['y_val']", num_classes=num_classes)
+
+    def _reset(self) -> None:
+        """Book-keeping variables (CS231n ``_reset``) plus the extension state."""
+        self.epoch = 0
+        self.best_val_acc = 0
+        self.best_params: dict[str, np.ndarray] = {}
+        self.loss_history: list[float] = []
+        self.train_acc_history: list[float] = []
+        self.val_acc_history: list[float] = []
+        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+        default_lr = optim.DEFAULT_LEARNING_RATES.get(self.update_rule_name, 1e-2)
+        self._base_lrs = {p: float(c.get("learning_rate", default_lr))
+                          for p, c in self.optim_configs.items()}
+        self.history: list[dict[str, Any]] = []
+        self.stop_reason: str | None = None
+        self.last_checkpoint: str | None = None
+        self._best_bn: list[dict[str, np.ndarray]] = []
+        self._rng = np.random.RandomState(self.seed)
+        self._iteration = 0  # parameter updates done so far (the schedule's step)
+        self._loop_t = 0  # where train()'s loop continues (0 unless resuming)
+        self._pending_eval = False  # an update is done but its evaluation is not
+        self._bad_evals = 0  # evaluations without improvement (early stopping)
+        self._order: np.ndarray | None = None  # this epoch's permutation (shuffle=True)
+        self._row_start = (time.perf_counter(), 0)
+        self._snapshot_rng()
+
+    def _snapshot_rng(self) -> None:
+        """Remember the random states at a consistent point (what a checkpoint stores)."""
+        self._rng_snapshot = (self._rng.get_state(), np.random.get_state())
+
+    # ------------------------------------------------------------------ one iteration
+
+    def _minibatch(self, t: int) -> np.ndarray:
+        num_train = self.X_train.shape[0]
+        if not self.shuffle:
+            return self._rng.choice(num_train, self.batch_size)
+        per_epoch = max(num_train // self.batch_size, 1)
+        k = t % per_epoch
+        if k == 0 or self._order is None:
+            self._order = self._rng.permutation(num_train)
+        return self._order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def _learning_rates(self, schedule: Callable[[int], float] | None) -> None:
+        if schedule is None:
+            return
+        factor = float(schedule(self._iteration)) * self.lr_decay**self.epoch
+        for p, config in self.optim_configs.items():
+            config["learning_rate"] = self._base_lrs[p] * factor
+
+    def _step(self, t: int, schedule: Callable[[int], float] | None) -> bool:
+        """One gradient update. Returns False (and updates nothing) on a non-finite loss."""
+        batch_mask = self._minibatch(t)
+        X_batch = self.X_train[batch_mask]
+        y_batch = self.y_train[batch_mask]
+        loss, grads = self.model.loss(X_batch, y_batch)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            self._stop_non_finite(loss)
+            return False
+        if self.grad_clip is not None:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+            if norm > self.grad_clip:
+                scale = self.grad_clip / norm
+                grads = {p: g * scale for p, g in grads.items()}
+        self._learning_rates(schedule)
+        with _deferred_interrupt():
+            for p, w in self.model.params.items():
+                config = self.optim_configs[p]
+                if self._rule_takes_out and w.flags.writeable and w.dtype.kind == "f":
+                    next_w, next_config = self.update_rule(w, grads[p], config, out=w)
+                else:
+                    next_w, next_config = self.update_rule(w, grads[p], config)
+                self.model.params[p] = next_w
+                self.optim_configs[p] = next_config
+            self.loss_history.append(loss)
+            self._iteration += 1
+            self._pending_eval = True
+            self._snapshot_rng()
+        return True
+
+    def _stop_non_finite(self, loss: float) -> None:
+        self.stop_reason = (
+            f"training stopped: the loss became {loss} at iteration {self._iteration + 1} "
+            f"(epoch {self.epoch}); the learning rate is probably too high. The model keeps the "
+            + ("best parameters so far" if self.best_params else
+               "parameters of the last finite step (no evaluation had run yet)")
+            + f" (best val_acc {self.best_val_acc:.4f})."
+        )
+        warnings.warn(self.stop_reason, RuntimeWarning, stacklevel=3)
+        if self.verbose:
+            print(self.stop_reason, file=sys.stderr)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def check_accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None,
+                       batch_size: int = 100) -> float:
+        """Accuracy of the model on ``(X, y)``, on a random subsample of ``num_samples``
+        examples (drawn with replacement from the Solver's random state, as CS231n does) when
+        given, computed ``batch_size`` examples at a time."""
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        N = X.shape[0]
+        if num_samples is not None and N > num_samples:
+            mask = self._rng.choice(N, num_samples)
+            N = num_samples
+            X = X[mask]
+            y = y[mask]
+        num_batches = -(-N // batch_size)
+        y_pred = []
+        for i in range(num_batches):
+            scores = self.model.loss(X[i * batch_size:(i + 1) * batch_size])
+            y_pred.append(np.argmax(scores, axis=1))
+        return float(np.mean(np.hstack(y_pred) == y)) if N else 0.0
+
+    def _evaluate(self, t: int, num_iterations: int, per_epoch: int) -> None:
+        """Epoch-end book-keeping for iteration ``t`` (CS231n's order), committed at once."""
+        epoch_end = (t + 1) % per_epoch == 0
+        new_epoch = self.epoch + 1 if epoch_end else self.epoch
+        evaluate = t == 0 or t == num_iterations - 1 or epoch_end
+        row = None
+        if evaluate:
+            train_acc = self.check_accuracy(self.X_train, self.y_train,
+                                            num_samples=self.num_train_samples)
+            val_acc = self.check_accuracy(self.X_val, self.y_val,
+                                          num_samples=self.num_val_samples)
+            now = time.perf_counter()
+            start_time, start_it = self._row_start
+            losses = self.loss_history[start_it:]
+            first = next(iter(self.optim_configs.values()), {})
+            row = {
+                "epoch": new_epoch,
+                "iteration": self._iteration,
+                "loss": float(np.mean(losses)) if losses else float("nan"),
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "lr": float(first.get("learning_rate", float("nan"))),
+                "seconds": now - start_time,
+            }
+        with _deferred_interrupt():
+            if epoch_end:
+                self.epoch = new_epoch
+                if self.lr_schedule is None:
+                    for k in self.optim_configs:
+                        self.optim_configs[k]["learning_rate"] *= self.lr_decay
+            if row is not None:
+                self.train_acc_history.append(row["train_acc"])
+                self.val_acc_history.append(row["val_acc"])
+                self.history.append(row)
+                self._row_start = (time.perf_counter(), len(self.loss_history))
+                if row["val_acc"] > self.best_val_acc:
+                    self.best_val_acc = row["val_acc"]
+                    self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+                    self._best_bn = [
+                        {k: v.copy() for k, v in bn.items() if isinstance(v, np.ndarray)}
+                        for bn in getattr(self.model, "bn_params", None) or []
+                    ]
+                    self._bad_evals = 0
+                else:
+                    self._bad_evals += 1
+            self._pending_eval = False
+            self._loop_t = t + 1
+            self._snapshot_rng()
+        if row is None:
+            return
+        if self.checkpoint_name is not None:
+            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+        if self.verbose:
+            print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {row['train_acc']:f}; "
+                  f"val_acc: {row['val_acc']:f}")
+        if self.epoch_callback is not None:
+            self.epoch_callback(row)
+        if self.early_stopping is not None and self._bad_evals >= self.early_stopping:
+            self.stop_reason = (
+                f"early stopping: validation accuracy has not improved for "
+                f"{self._bad_evals} evaluations (best {self.best_val_acc:.4f})"
+            )
+            if self.verbose:
+                print(self.stop_reason)
+
+    # ------------------------------------------------------------------ training loop
+
+    def _resolve_schedule(self, num_iterations: int, per_epoch: int):
+        if self.lr_schedule is None or callable(self.lr_schedule):
+            return self.lr_schedule
+        return optim.make_schedule(self.lr_schedule, total_steps=max(1, num_iterations),
+                                   steps_per_epoch=per_epoch)
+
+    def train(self) -> None:
+        """Run ``num_epochs`` epochs of optimisation (or continue after :meth:`load_checkpoint`).
+
+        Ctrl-C saves a checkpoint (``last_checkpoint``) before the KeyboardInterrupt propagates.
+        At the end the model holds the best parameters seen.
+        """
+        num_train = self.X_train.shape[0]
+        per_epoch = max(num_train // self.batch_size, 1)
+        num_iterations = self.num_epochs * per_epoch
+        schedule = self._resolve_schedule(num_iterations, per_epoch)
+        self.stop_reason = None
+        t = self._loop_t
+        if t == 0:
+            self._row_start = (time.perf_counter(), len(self.loss_history))
+        bar = _progress(total=num_iterations, desc="train", enabled=self.progress, unit="it")
+        if t:
+            bar.update(t)
+        try:
+            while t < num_iterations:
+                if not self._pending_eval:
+                    if not self._step(t, schedule):
+                        break
+                    if self.verbose and t % self.print_every == 0:
+                        print(f"(Iteration {t + 1} / {num_iterations}) loss: "
+                              f"{self.loss_history[-1]:f}")
+                    bar.update(1)
+                    if t % 10 == 0:
+                        bar.set_postfix_str(f"loss {self.loss_history[-1]:.4f}")
+                self._evaluate(t, num_iterations, per_epoch)
+                t += 1
+                if self.stop_reason is not None:
+                    break
+        except KeyboardInterrupt:
+            path = (f"{self.checkpoint_name}_interrupted.npz" if self.checkpoint_name
+                    else "solver_interrupted.npz")
+            self.save_checkpoint(path)
+            print(f"\ntraining interrupted; checkpoint saved to {self.last_checkpoint} "
+                  f"(continue with Solver.resume)", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+        self._loop_t = 0
+        self._restore_best()
+
+    def _restore_best(self) -> None:
+        if not self.best_params:
+            return
+        # copies: training again must not overwrite the best snapshot in place
+        self.model.params = {k: v.copy() for k, v in self.best_params.items()}
+        for bn, best in zip(getattr(self.model, "bn_params", None) or [], self._best_bn):
+            for k, v in best.items():
+                bn[k] = v.copy()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "update_rule": self.update_rule_name, "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs, "lr_decay": self.lr_decay,
+            "num_train_samples": self.num_train_samples, "num_val_samples": self.num_val_samples,
+            "shuffle": self.shuffle, "seed": self.seed, "num_train": int(self.X_train.shape[0]),
+            "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str)
+            else repr(self.lr_schedule), "grad_clip": self.grad_clip,
+            "early_stopping": self.early_stopping,
+        }
+
+    def save_checkpoint(self, path: str) -> str:
+        """Write the complete training state to ``path`` (``.npz``, atomically) and return it.
+
+        Holds the model (params, batchnorm state, architecture), best params, every optimiser
+        state array, the random states, counters and histories; nothing is pickled.
+        """
+        arrays = model_state_arrays(self.model)
+        for k, v in self.best_params.items():
+            arrays[f"best_params/{k}"] = v
+        for i, bn in enumerate(self._best_bn):
+            for k, v in bn.items():
+                arrays[f"best_bn_params/{i}/{k}"] = v
+        configs: dict[str, dict[str, Any]] = {}
+        for p, config in self.optim_configs.items():
+            configs[p] = {}
+            for k, v in config.items():
+                if isinstance(v, np.ndarray):
+                    arrays[f"optim/{p}/{k}"] = v
+                elif isinstance(v, (bool, int, float, str, np.generic)) or v is None:
+                    configs[p][k] = v.item() if isinstance(v, np.generic) else v
+                else:
+                    raise TypeError(f"optim_config[{k!r}] of {p!r} cannot be checkpointed: "
+                                    f"{type(v).__name__}")
+        rng_state, global_state = self._rng_snapshot
+        rng_arrays, rng_scalars = _rng_state_arrays("rng", rng_state)
+        global_arrays, global_scalars = _rng_state_arrays("global_rng", global_state)
+        arrays.update(rng_arrays)
+        arrays.update(global_arrays)
+        arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
+        arrays["train_acc_history"] = np.asarray(self.train_acc_history, dtype=np.float64)
+        arrays["val_acc_history"] = np.asarray(self.val_acc_history, dtype=np.float64)
+        if self._order is not None:
+            arrays["order"] = self._order
+        header = {
+            "format": "fastnn-solver-checkpoint",
+            "version": FORMAT_VERSION,
+            "model": model_header(self.model),
+            "solver": self._settings(),
+            "state": {
+                "epoch": self.epoch, "iteration": self._iteration, "loop_t": self._loop_t,
+                "pending_eval": self._pending_eval, "best_val_acc": float(self.best_val_acc),
+                "bad_evals": self._bad_evals, "base_lrs": self._base_lrs,
+                "optim_configs": configs, "history": self.history,
+                "rng": rng_scalars, "global_rng": global_scalars,
+            },
+        }
+        arrays["__fastnn__"] = header_array(header)
+        self.last_checkpoint = str(atomic_savez(path, arrays))
+        return self.last_checkpoint
+
+    def load_checkpoint(self, path: str) -> None:
+        """Restore the training state saved by :meth:`save_checkpoint` into this Solver.
+
+        The Solver must have been built with the same model architecture, training set size,
+        batch size and update rule; ``train()`` then continues where the checkpoint was taken.
+        NumPy's global random state is restored as well (dropout without a seed draws from it).
+        """
+        header, arrays = read_npz(path)
+        if header.get("format") != "fastnn-solver-checkpoint":
+            raise CheckpointError(f"{str(path)!r} is not a Solver checkpoint (format "
+                                  f"{header.get('format')!r}); load models with load_model")
+        saved, now = header["solver"], self._settings()
+        for key in ("update_rule", "batch_size", "num_train", "shuffle"):
+            if saved.get(key) != now[key]:
+                raise ValueError(
+                    f"cannot resume {str(path)!r}: it was written with {key}={saved.get(key)!r} "
+                    f"but this Solver has {key}={now[key]!r}"
+                )
+        state = header["state"]
+        restore_model_state(self.model, arrays, header["model"], path)
+        self.best_params = {k[len("best_params/"):]: v for k, v in arrays.items()
+                            if k.startswith("best_params/")}
+        best_bn: dict[int, dict[str, np.ndarray]] = {}
+        for k, v in arrays.items():
+            if k.startswith("best_bn_params/"):
+                index, name = k[len("best_bn_params/"):].split("/", 1)
+                best_bn.setdefault(int(index), {})[name] = v
+        self._best_bn = [best_bn[i] for i in sorted(best_bn)]
+        configs = {}
+        for p, scalars in state["optim_configs"].items():
+            configs[p] = dict(scalars)
+        for k, v in arrays.items():
+            if k.startswith("optim/"):
+                p, name = k[len("optim/"):].rsplit("/", 1)
+                configs.setdefault(p, {})[name] = v
+        if set(configs) != set(self.model.params):
+            raise CheckpointError(f"{str(path)!r}: optimiser state for {sorted(configs)} does not "
+                                  f"match the model's parameters {sorted(self.model.params)}")
+        self.optim_configs = configs
+        self._base_lrs = {p: float(v) for p, v in state["base_lrs"].items()}
+        self.epoch = int(state["epoch"])
+        self._iteration = int(state["iteration"])
+        self._loop_t = int(state["loop_t"])
+        self._pending_eval = bool(state["pending_eval"])
+        self.best_val_acc = float(state["best_val_acc"])
+        self._bad_evals = int(state["bad_evals"])
+        self.history = list(state["history"])
+        self.loss_history = arrays["loss_history"].tolist()
+        self.train_acc_history = arrays["train_acc_history"].tolist()
+        self.val_acc_history = arrays["val_acc_history"].tolist()
+        self._order = arrays.get("order")
+        self._rng.set_state(_rng_state_from("rng", arrays, state["rng"]))
+        np.random.set_state(_rng_state_from("global_rng", arrays, state["global_rng"]))
+        self._snapshot_rng()
+        self._row_start = (time.perf_counter(), len(self.loss_history))
+        self.last_checkpoint = str(path)
+
+    def resume(self, path: str) -> None:
+        """Load the checkpoint at ``path`` and continue training to ``num_epochs``."""
+        self.load_checkpoint(path)
+        self.train()

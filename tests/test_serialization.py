@@ -1,0 +1,176 @@
+"""save_model/load_model round trips, the whitelist, atomic writes and damaged files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from numpy.lib import format as npformat
+
+from fastnn import serialization
+from fastnn.classifiers import FullyConnectedNet, TwoLayerNet
+from fastnn.serialization import CheckpointError, atomic_savez, load_model, save_model
+
+
+class TinyModel:
+    def __init__(self, width=3):
+        self.width = width
+        self.params = {"W": np.arange(2.0 * width).reshape(2, width)}
+
+    def get_config(self):
+        return {"width": self.width}
+
+    def loss(self, X, y=None):
+        return X @ self.params["W"]
+
+
+def test_fully_connected_round_trip_with_batchnorm(tmp_path, rng):
+    np.random.seed(0)
+    model = FullyConnectedNet([7, 5], input_dim=6, num_classes=3, normalization="batchnorm",
+                              dropout_keep_ratio=0.5, activation="tanh", dtype=np.float64)
+    X = rng.standard_normal((10, 6))
+    y = rng.integers(0, 3, 10)
+    model.loss(X, y)  # one training pass fills the batchnorm running averages
+    path = save_model(tmp_path / "model", model, metadata={"mean": np.arange(6.0), "scale": 0.5})
+    assert path.name == "model.npz"
+
+    state = np.random.get_state()[1].copy()
+    loaded, meta = load_model(path, with_metadata=True)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # global RNG untouched
+    assert type(loaded) is FullyConnectedNet
+    assert loaded.get_config() == model.get_config()
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(loaded.params[k], v)
+        assert loaded.params[k].dtype == v.dtype
+    for a, b in zip(model.bn_params, loaded.bn_params):
+        np.testing.assert_array_equal(a["running_mean"], b["running_mean"])
+        np.testing.assert_array_equal(a["running_var"], b["running_var"])
+    np.testing.assert_array_equal(loaded.loss(X), model.loss(X))
+    assert meta["scale"] == 0.5
+    np.testing.assert_array_equal(meta["mean"], np.arange(6.0))
+
+
+def test_two_layer_net_round_trip_float32(tmp_path):
+    model = TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3, weight_scale=0.1)
+    loaded = load_model(save_model(tmp_path / "two.npz", model))
+    assert type(loaded) is TwoLayerNet
+    for k in model.params:
+        np.testing.assert_array_equal(loaded.params[k], model.params[k])
+
+
+def test_files_load_without_pickle(tmp_path):
+    path = save_model(tmp_path / "m.npz", TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2))
+    with np.load(path, allow_pickle=False) as f:
+        header = json.loads(str(f["__fastnn__"]))
+        assert all(f[k].dtype != object for k in f.files)
+    assert header["model"]["class"] == "TwoLayerNet"
+    assert header["model"]["config"]["hidden_dim"] == 3
+
+
+def test_unknown_classes_are_refused_until_registered(tmp_path):
+    path = save_model(tmp_path / "tiny.npz", TinyModel(width=4))
+    with pytest.raises(CheckpointError, match="model class 'TinyModel' is not one fastnn may load"):
+        load_model(path)
+    serialization.register_model_class(TinyModel)
+    try:
+        loaded = load_model(path)
+        assert loaded.width == 4
+        np.testing.assert_array_equal(loaded.params["W"], np.arange(8.0).reshape(2, 4))
+    finally:
+        serialization._REGISTERED.pop("TinyModel")
+
+
+def test_mismatched_architecture_is_a_clear_error(tmp_path):
+    model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2)
+    path = save_model(tmp_path / "m.npz", model)
+    header, arrays = serialization.read_npz(path)
+    arrays["params/W1"] = np.zeros((9, 3), dtype=np.float32)
+    arrays["__fastnn__"] = serialization.header_array(header)
+    atomic_savez(path, arrays)
+    with pytest.raises(CheckpointError, match=r"'W1' has shape \(9, 3\)"):
+        load_model(path)
+
+
+def test_truncated_and_corrupted_files_name_the_file(tmp_path):
+    path = save_model(tmp_path / "m.npz", TwoLayerNet(input_dim=40, hidden_dim=30, num_classes=5))
+    raw = path.read_bytes()
+    for cut in (10, len(raw) // 3, len(raw) - 30):
+        bad = tmp_path / f"cut{cut}.npz"
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(CheckpointError, match=f"cut{cut}.npz"):
+            load_model(bad)
+    flipped = bytearray(raw)
+    middle = len(raw) // 2
+    flipped[middle:middle + 64] = bytes(64)
+    bad = tmp_path / "flipped.npz"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="flipped.npz"):
+        load_model(bad)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.zeros(3))
+    with pytest.raises(CheckpointError, match="no __fastnn__ header"):
+        load_model(foreign)
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        load_model(tmp_path / "nothing.npz")
+
+
+def test_pickled_arrays_are_rejected(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, __fastnn__=np.array("{}"), obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="evil.npz"):
+        load_model(path)
+
+
+def test_failure_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2)
+    path = save_model(tmp_path / "m.npz", model)
+    before = path.read_bytes()
+    saved_w1 = model.params["W1"].copy()
+
+    original_write = npformat.write_array
+    calls = {"n": 0}
+
+    def failing_write_array(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # some members already written to the temporary file
+            raise OSError("disk full (simulated)")
+        return original_write(*args, **kwargs)
+
+    monkeypatch.setattr(npformat, "write_array", failing_write_array)
+    model.params["W1"] += 1
+    with pytest.raises(OSError, match="disk full"):
+        save_model(path, model)
+    monkeypatch.undo()
+    assert calls["n"] >= 3
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no temporary left behind
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.params["W1"], saved_w1)
+
+
+def test_interrupt_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = atomic_savez(tmp_path / "a.npz", {"x": np.zeros(3)})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_savez(path, {"x": np.ones(3)})
+    monkeypatch.undo()
+    with np.load(path) as f:
+        np.testing.assert_array_equal(f["x"], np.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_save_rejects_bad_models(tmp_path):
+    with pytest.raises(TypeError, match="params dict"):
+        save_model(tmp_path / "x.npz", object())
+
+    class Unserialisable(TinyModel):
+        def get_config(self):
+            return {"fn": print}
+
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        save_model(tmp_path / "x.npz", Unserialisable())

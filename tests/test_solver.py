@@ -1,0 +1,385 @@
+"""Solver: CS231n behaviour, exact resume, checkpoints, NaN stop, clipping, early stopping,
+Ctrl-C, schedules and bad input."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from fastnn.classifiers import FullyConnectedNet
+from fastnn.serialization import CheckpointError, read_npz
+from fastnn.solver import Solver
+
+
+class SoftmaxModel:
+    """A small model with the CS231n model protocol: linear scores + softmax loss."""
+
+    def __init__(self, input_dim=6, num_classes=3, reg=0.0, seed=0):
+        g = np.random.default_rng(seed)
+        self.params = {"W": 0.1 * g.standard_normal((input_dim, num_classes)),
+                       "b": np.zeros(num_classes)}
+        self.reg = reg
+        self.calls = 0
+        self.fail_at = None  # raise KeyboardInterrupt on this training call
+        self.nan_at = None  # return a NaN loss from this training call on
+
+    def loss(self, X, y=None):
+        X = X.reshape(len(X), -1)
+        scores = X @ self.params["W"] + self.params["b"]
+        if y is None:
+            return scores
+        self.calls += 1
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise KeyboardInterrupt
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        p /= p.sum(axis=1, keepdims=True)
+        n = len(X)
+        loss = -np.log(p[np.arange(n), y]).mean() + 0.5 * self.reg * np.sum(self.params["W"]**2)
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            loss = float("nan")
+        d = p
+        d[np.arange(n), y] -= 1
+        d /= n
+        return loss, {"W": X.T @ d + self.reg * self.params["W"], "b": d.sum(axis=0)}
+
+
+def _blobs(n=300, d=6, c=3, seed=0):
+    g = np.random.default_rng(seed)
+    centers = 3 * g.standard_normal((c, d))
+    y = g.integers(0, c, n)
+    X = centers[y] + g.standard_normal((n, d))
+    return X, y
+
+
+@pytest.fixture
+def data():
+    X, y = _blobs(360)
+    return {"X_train": X[:300], "y_train": y[:300], "X_val": X[300:], "y_val": y[300:]}
+
+
+def _fc_data(n_train=200, n_val=50, d=20, c=4, seed=1):
+    X, y = _blobs(n_train + n_val, d, c, seed)
+    return {"X_train": X[:n_train].astype(np.float32), "y_train": y[:n_train],
+            "X_val": X[n_train:].astype(np.float32), "y_val": y[n_train:]}
+
+
+# --------------------------------------------------------------------------- CS231n behaviour
+
+
+def test_trains_and_keeps_cs231n_attributes(data, capsys):
+    model = SoftmaxModel()
+    solver = Solver(model, data, update_rule="sgd_momentum",
+                    optim_config={"learning_rate": 0.1}, lr_decay=0.5, batch_size=30,
+                    num_epochs=3, print_every=5, seed=0)
+    solver.train()
+    out = capsys.readouterr().out
+    assert "(Iteration 1 / 30) loss:" in out and "(Epoch 3 / 3) train acc:" in out
+    assert len(solver.loss_history) == 30
+    # one evaluation after the first iteration and one per epoch
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 4
+    assert solver.best_val_acc == max(solver.val_acc_history) > 0.8
+    assert solver.epoch == 3
+    assert solver.optim_configs["W"]["learning_rate"] == pytest.approx(0.1 * 0.5**3)
+    for k, v in solver.best_params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+    assert [row["epoch"] for row in solver.history] == [0, 1, 2, 3]
+    assert set(solver.history[0]) == {"epoch", "iteration", "loss", "train_acc", "val_acc",
+                                      "lr", "seconds"}
+    assert solver.history[1]["lr"] == pytest.approx(0.1)
+
+
+def test_same_seed_same_run_and_global_seed_also_fixes_it(data):
+    def run(**kw):
+        solver = Solver(SoftmaxModel(), data, update_rule="adam", batch_size=20, num_epochs=2,
+                        verbose=False, **kw)
+        solver.train()
+        return solver.loss_history
+
+    assert run(seed=3) == run(seed=3)
+    assert run(seed=3) != run(seed=4)
+    np.random.seed(11)
+    a = run()
+    np.random.seed(11)
+    assert run() == a
+
+
+def test_data_is_never_written(data):
+    copies = {k: v.copy() for k, v in data.items()}
+    Solver(SoftmaxModel(), data, num_epochs=1, verbose=False, seed=0).train()
+    for k in data:
+        np.testing.assert_array_equal(data[k], copies[k])
+
+
+def test_check_accuracy_batches_and_subsamples(data):
+    solver = Solver(SoftmaxModel(), data, verbose=False, seed=0)
+    full = solver.check_accuracy(data["X_val"], data["y_val"], batch_size=7)
+    pred = np.argmax(SoftmaxModel().loss(data["X_val"]), axis=1)
+    assert full == pytest.approx(np.mean(pred == data["y_val"]))
+    sub = solver.check_accuracy(data["X_train"], data["y_train"], num_samples=50)
+    assert 0 <= sub <= 1 and (sub * 50) == pytest.approx(round(sub * 50))
+
+
+def test_shuffle_visits_every_example_once_per_epoch(data):
+    seen = []
+
+    class Recorder(SoftmaxModel):
+        def loss(self, X, y=None):
+            if y is not None:
+                seen.append(X.copy())
+            return super().loss(X, y)
+
+    Solver(Recorder(), data, batch_size=30, num_epochs=1, shuffle=True, verbose=False,
+           seed=0).train()
+    rows = np.concatenate(seen)
+    assert rows.shape == data["X_train"].shape
+    np.testing.assert_array_equal(np.sort(rows[:, 0]), np.sort(data["X_train"][:, 0]))
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _fc_solver(data, **kw):
+    np.random.seed(0)
+    model = FullyConnectedNet([16, 12], input_dim=20, num_classes=4, normalization="batchnorm",
+                              dropout_keep_ratio=0.8, weight_scale="he", dtype=np.float32)
+    settings = {"update_rule": "adam", "optim_config": {"learning_rate": 3e-3}, "batch_size": 25,
+                "num_epochs": 4, "verbose": False, "seed": 5, "lr_schedule": "cosine",
+                "num_train_samples": 100}
+    settings.update(kw)
+    return model, Solver(model, data, **settings)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_resume_from_epoch_checkpoint_equals_uninterrupted_run(tmp_path, shuffle):
+    data = _fc_data()
+    model_a, solver_a = _fc_solver(data, shuffle=shuffle,
+                                   checkpoint_name=str(tmp_path / "run"))
+    solver_a.train()
+    final_a = {k: v.copy() for k, v in model_a.params.items()}
+    assert (tmp_path / "run_epoch_2.npz").is_file()
+
+    # a fresh process would start from another global random state; resume restores it
+    np.random.seed(12345)
+    model_b, solver_b = _fc_solver(data, shuffle=shuffle)
+    solver_b.resume(tmp_path / "run_epoch_2.npz")
+    assert solver_b.loss_history == solver_a.loss_history
+    assert solver_b.val_acc_history == solver_a.val_acc_history
+    assert [r["lr"] for r in solver_b.history] == [r["lr"] for r in solver_a.history]
+    for k, value in final_a.items():
+        np.testing.assert_array_equal(model_b.params[k], value)
+    for bn_a, bn_b in zip(model_a.bn_params, model_b.bn_params):
+        np.testing.assert_array_equal(bn_a["running_mean"], bn_b["running_mean"])
+        np.testing.assert_array_equal(bn_a["running_var"], bn_b["running_var"])
+
+
+def test_ctrl_c_saves_checkpoint_and_resume_finishes_identically(tmp_path):
+    data = _fc_data()
+    _, reference = _fc_solver(data)
+    reference.train()
+
+    model, solver = _fc_solver(data, checkpoint_name=str(tmp_path / "run"))
+    original_loss = model.loss
+    calls = {"n": 0}
+
+    def interrupting_loss(X, y=None):
+        if y is not None:
+            calls["n"] += 1
+            if calls["n"] == 19:  # in the middle of epoch 3
+                raise KeyboardInterrupt
+        return original_loss(X, y)
+
+    model.loss = interrupting_loss
+    with pytest.raises(KeyboardInterrupt):
+        solver.train()
+    path = tmp_path / "run_interrupted.npz"
+    assert path.is_file() and solver.last_checkpoint == str(path)
+    header, arrays = read_npz(path)
+    assert header["state"]["iteration"] == 18
+    assert len(arrays["loss_history"]) == 18
+
+    np.random.seed(999)
+    model_b, resumed = _fc_solver(data)
+    resumed.resume(path)
+    assert resumed.loss_history == reference.loss_history
+    for k in model_b.params:
+        np.testing.assert_array_equal(model_b.params[k], reference.model.params[k])
+
+
+def test_ctrl_c_without_checkpoint_name_saves_in_working_directory(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = SoftmaxModel()
+    model.fail_at = 3
+    solver = Solver(model, data, verbose=False, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        solver.train()
+    assert (tmp_path / "solver_interrupted.npz").is_file()
+
+
+def test_resume_refuses_a_different_setup(tmp_path, data):
+    solver = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+                    checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    other = Solver(SoftmaxModel(), data, batch_size=20, num_epochs=1, verbose=False, seed=0)
+    with pytest.raises(ValueError, match="batch_size=30"):
+        other.resume(tmp_path / "c_epoch_1.npz")
+
+
+def test_checkpoint_is_plain_npz_without_pickle(tmp_path, data):
+    solver = Solver(SoftmaxModel(), data, update_rule="adam", batch_size=30, num_epochs=1,
+                    verbose=False, seed=0, checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    with np.load(tmp_path / "c_epoch_1.npz", allow_pickle=False) as f:
+        names = set(f.files)
+        assert all(f[k].dtype != object for k in f.files)
+    assert {"params/W", "params/b", "best_params/W", "optim/W/m", "optim/W/v", "rng/keys",
+            "global_rng/keys", "loss_history", "__fastnn__"} <= names
+    header, _ = read_npz(tmp_path / "c_epoch_1.npz")
+    assert header["state"]["optim_configs"]["W"]["t"] == 10
+    assert header["state"]["epoch"] == 1
+
+
+def test_corrupted_checkpoint_gives_clear_error(tmp_path, data):
+    solver = Solver(SoftmaxModel(), data, num_epochs=1, verbose=False, seed=0,
+                    checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    good = tmp_path / "c_epoch_1.npz"
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError, match="truncated.npz"):
+        solver.load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(CheckpointError, match="garbage.npz"):
+        solver.load_checkpoint(garbage)
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        solver.load_checkpoint(tmp_path / "missing.npz")
+
+
+# --------------------------------------------------------------------------- stopping rules
+
+
+def test_nan_loss_stops_with_message_and_keeps_best_params(data):
+    model = SoftmaxModel()
+    model.nan_at = 25  # iterations 1..24 fine (10 per epoch), then NaN in epoch 3
+    solver = Solver(model, data, batch_size=30, num_epochs=5, verbose=False, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"loss became nan at iteration 25"):
+        solver.train()
+    assert "learning rate" in solver.stop_reason
+    assert len(solver.loss_history) == 24
+    for k, v in solver.best_params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+        assert np.isfinite(model.params[k]).all()
+
+
+def test_divergence_with_huge_learning_rate_stops_cleanly(data):
+    X = data["X_train"] * 1e3
+    d = {**data, "X_train": X}
+    solver = Solver(SoftmaxModel(), d, optim_config={"learning_rate": 1e30}, batch_size=30,
+                    num_epochs=5, verbose=False, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solver.train()
+    assert solver.stop_reason is not None and "loss became" in solver.stop_reason
+
+
+def test_grad_clip_bounds_the_global_norm(data):
+    seen = []
+
+    def spy(w, dw, config):
+        seen.append(float(np.sum(dw * dw)))
+        config.setdefault("learning_rate", 1e-2)
+        return w - config["learning_rate"] * dw, config
+
+    model = SoftmaxModel()
+    model.params["W"] *= 100  # large scores -> large gradients
+    solver = Solver(model, data, update_rule=spy, grad_clip=0.01, batch_size=30, num_epochs=1,
+                    verbose=False, seed=0)
+    solver.train()
+    # one W and one b gradient per step; their joint norm is clipped to 0.01
+    norms = [math.sqrt(seen[i] + seen[i + 1]) for i in range(0, len(seen), 2)]
+    assert len(norms) == 10
+    assert max(norms) == pytest.approx(0.01, rel=1e-9)
+
+
+def test_grad_clip_leaves_small_gradients_alone(data):
+    a = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0)
+    b = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+               grad_clip=1e6)
+    a.train()
+    b.train()
+    assert a.loss_history == b.loss_history
+
+
+def test_early_stopping_on_validation_accuracy(data):
+    # learning rate 0: validation accuracy never improves after the first evaluation
+    solver = Solver(SoftmaxModel(), data, optim_config={"learning_rate": 0.0}, batch_size=30,
+                    num_epochs=20, early_stopping=3, verbose=False, seed=0)
+    solver.train()
+    assert "early stopping" in solver.stop_reason
+    assert solver.epoch == 3 and len(solver.val_acc_history) == 4
+
+
+def test_lr_schedule_sets_learning_rate_every_step(data):
+    rates = []
+
+    def spy(w, dw, config):
+        rates.append(config["learning_rate"])
+        return w - config["learning_rate"] * dw, config
+
+    solver = Solver(SoftmaxModel(), data, update_rule=spy, optim_config={"learning_rate": 1.0},
+                    batch_size=30, num_epochs=2, lr_schedule=lambda step: 1 / (1 + step),
+                    verbose=False, seed=0)
+    solver.train()
+    np.testing.assert_allclose(rates[::2], [1 / (1 + s) for s in range(20)])
+
+
+def test_named_schedule_and_lr_decay_combine(data):
+    solver = Solver(SoftmaxModel(), data, update_rule="sgd", optim_config={"learning_rate": 0.5},
+                    batch_size=30, num_epochs=2, lr_schedule="linear", lr_decay=0.5,
+                    verbose=False, seed=0)
+    solver.train()
+    # last step: linear factor (1 - 19/20), epoch 1 -> lr_decay**1
+    assert solver.optim_configs["W"]["learning_rate"] == pytest.approx(0.5 * (1 / 20) * 0.5)
+
+
+def test_epoch_callback_receives_each_row(data):
+    rows = []
+    Solver(SoftmaxModel(), data, batch_size=30, num_epochs=2, verbose=False, seed=0,
+           epoch_callback=rows.append).train()
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_gives_clear_errors(data):
+    model = SoftmaxModel()
+    with pytest.raises(ValueError, match="update_rule must be one of"):
+        Solver(model, data, update_rule="adamw")
+    with pytest.raises(ValueError, match="Unrecognized arguments learning_rate"):
+        Solver(model, data, learning_rate=0.1)
+    with pytest.raises(ValueError, match="missing the key"):
+        Solver(model, {"X_train": data["X_train"], "y_train": data["y_train"]})
+    with pytest.raises(ValueError, match=r"y_train'\] must have 300 entries"):
+        Solver(model, {**data, "y_train": data["y_train"][:10]})
+    with pytest.raises(ValueError, match=r"X_val'\] examples must have the shape"):
+        Solver(model, {**data, "X_val": data["X_val"][:, :4]})
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\), got maximum 7"):
+        Solver(model, {**data, "y_train": np.full(300, 7)})
+    with pytest.raises(ValueError, match="non-negative"):
+        Solver(model, {**data, "y_val": -np.ones(60, dtype=int)})
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Solver(model, data, batch_size=0)
+    with pytest.raises(ValueError, match="lr_schedule must be None"):
+        Solver(model, data, lr_schedule="exponential")
+    with pytest.raises(ValueError, match="grad_clip"):
+        Solver(model, data, grad_clip=-1.0)
+    with pytest.raises(TypeError, match="params dict"):
+        Solver(object(), data)
+    with pytest.raises(ValueError, match="contains NaN"):
+        Solver(model, {**data, "X_train": np.full((300, 6), np.nan)})
