@@ -157,16 +157,25 @@ def load_CIFAR10(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: CIFAR-10 folder not found (expected cifar-10-batches-py)")
+    if not (root / TRAIN_BATCHES[0]).exists():
+        # Given a data directory instead of the batches folder: use its known subfolder.
+        from fastnn.data.registry import find_dataset
+
+        try:
+            root = find_dataset("cifar10", root)
+        except DatasetError:
+            pass  # report the missing batch in root itself, below
     xs, ys = [], []
     for name in TRAIN_BATCHES:
         X, y = load_CIFAR_batch(root / name)
         xs.append(X)
         ys.append(y)
-    Xtr = np.concatenate(xs).astype(dtype)
+    Xtr = np.concatenate(xs).astype(dtype, order="C")
     Ytr = np.concatenate(ys)
     del xs, ys
     Xte, Yte = load_CIFAR_batch(root / TEST_BATCH)
-    return Xtr, Ytr, Xte.astype(dtype), Yte
+    # order="C": the (H, W, C) view of channel-major rows would otherwise keep its strides.
+    return Xtr, Ytr, Xte.astype(dtype, order="C"), Yte
 
 
 def get_CIFAR10_data(
@@ -238,10 +247,11 @@ def get_CIFAR10_data(
     y_test = y_test[:num_test]
 
     if subtract_mean:
+        # In place on the freshly loaded arrays (disjoint slices): no extra 50,000-image copy.
         mean_image = np.mean(X_train, axis=0)
-        X_train = X_train - mean_image
-        X_val = X_val - mean_image
-        X_test = X_test - mean_image
+        X_train -= mean_image
+        X_val -= mean_image
+        X_test -= mean_image
 
     # Channels first, as the CS231n layers expect (N, C, H, W); copy to make them contiguous.
     return {

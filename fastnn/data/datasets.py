@@ -16,7 +16,7 @@ from fastnn.data.cifar import load_CIFAR10, load_cifar10_meta
 from fastnn.data.mnist import load_mnist
 from fastnn.data.registry import SAMPLE_DIR, find_dataset, get_dataset_info, verify_dataset
 
-__all__ = ["DATASET_NAMES", "load_dataset", "load_sample"]
+__all__ = ["DATASET_NAMES", "add_dataset_arguments", "load_dataset", "load_sample"]
 
 DATASET_NAMES = ("sample", "fashion-mnist", "cifar10")
 
@@ -90,3 +90,24 @@ def load_sample() -> dict[str, Any]:
     Same dict as :func:`load_dataset`: ``X_*`` float32 (N, 28, 28, 1) 0..255, ``y_*`` int64.
     """
     return load_dataset("sample", SAMPLE_DIR)
+
+
+def add_dataset_arguments(parser, default: str = "sample") -> None:
+    """Add the shared ``--dataset`` and ``--data-dir`` options to an argparse parser.
+
+    Use with ``load_dataset(args.dataset, args.data_dir)`` so every ``fastnn`` command takes
+    its data the same way.
+    """
+    parser.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default=default,
+        help="data set: the packaged offline sample, or a full one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder holding the data set, or a data directory with it in a subfolder "
+        "(default: $FASTNN_DATA, else ~/.fastnn/data, then system folders)",
+    )

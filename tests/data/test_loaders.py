@@ -169,9 +169,13 @@ def test_load_cifar10_sample(cifar_dir):
     X2, y2 = load_CIFAR_batch(cifar_dir / "data_batch_2")
     np.testing.assert_array_equal(Xtr[20], X2[0])
     assert ytr[20] == y2[0]
-    X32, *_ = load_CIFAR10(cifar_dir, dtype=np.float32)
-    assert X32.dtype == np.float32
+    assert Xtr.flags.c_contiguous and Xte.flags.c_contiguous
+    X32, _, Xte32, _ = load_CIFAR10(cifar_dir, dtype=np.float32)
+    assert X32.dtype == np.float32 and Xte32.flags.c_contiguous
     np.testing.assert_array_equal(X32, Xtr)
+    # A data directory instead of the batches folder is resolved to its subfolder.
+    Xd, *_ = load_CIFAR10(cifar_dir.parent)
+    np.testing.assert_array_equal(Xd, Xtr)
 
 
 def test_cifar_channel_layout(cifar_dir):
@@ -220,6 +224,15 @@ def test_cifar_missing_batch(cifar_copy):
         load_CIFAR10(cifar_copy)
     with pytest.raises(DatasetError, match="CIFAR-10 folder not found"):
         load_CIFAR10(cifar_copy / "nope")
+    (cifar_copy / "data_batch_1").unlink()
+    with pytest.raises(DatasetError, match=r"cifar-10-batches-py/data_batch_1: file not found"):
+        load_CIFAR10(cifar_copy)
+
+
+def test_cifar_without_meta_uses_standard_names(cifar_copy):
+    (cifar_copy / "batches.meta").unlink()
+    d = load_dataset("cifar10", cifar_copy)
+    assert d["class_names"][:2] == ["airplane", "automobile"] and d["X_test"].shape[0] == 20
 
 
 class _Evil:
@@ -337,6 +350,7 @@ def test_load_sample():
     assert np.bincount(d["y_test"]).tolist() == [50] * 10
     assert d["X_train"].min() == 0 and d["X_train"].max() == 255
     assert d["class_names"][0] == "T-shirt/top" and len(d["class_names"]) == 10
+    assert d["X_train"].flags.c_contiguous and d["X_test"].flags.c_contiguous
     # Stratified first-N keeps original order: the first images are the data set's first ones.
     assert d["y_train"][:10].tolist() == FASHION_TRAIN_FIRST
 
@@ -363,6 +377,7 @@ def test_load_dataset_cifar_sample_dir(samples_dir):
     assert d["X_train"].shape == (100, 32, 32, 3) and d["X_train"].dtype == np.float32
     assert d["y_train"].dtype == np.int64 and d["y_train"][:10].tolist() == CIFAR_TRAIN_FIRST
     assert d["class_names"][-1] == "truck"
+    assert all(d[k].flags.c_contiguous for k in ("X_train", "X_test"))
 
 
 def test_load_dataset_unknown_and_missing(tmp_path):
@@ -374,3 +389,18 @@ def test_load_dataset_unknown_and_missing(tmp_path):
     assert str(tmp_path / "train-images-idx3-ubyte.gz") in msg and "file not found" in msg
     assert "fastnn download fashion-mnist" in msg
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
+
+
+def test_add_dataset_arguments(samples_dir):
+    import argparse
+
+    from fastnn.data import add_dataset_arguments
+
+    parser = argparse.ArgumentParser()
+    add_dataset_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.dataset, args.data_dir) == ("sample", None)
+    args = parser.parse_args(["--dataset", "cifar10", "--data-dir", str(samples_dir)])
+    assert load_dataset(args.dataset, args.data_dir)["X_train"].shape == (100, 32, 32, 3)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--dataset", "mnist3"])
