@@ -21,6 +21,7 @@ __all__ = ["load_mnist", "mnist_files", "read_idx"]
 
 _KIND_ALIASES = {"train": "train", "t10k": "t10k", "test": "t10k"}
 _TYPE_CODES = {0x08: np.dtype(np.uint8)}  # the only type MNIST-style data sets use
+_MAX_GZIP_RATIO = 1100  # deflate cannot expand data by more than about 1032:1
 
 
 def mnist_files(kind: str) -> tuple[str, str]:
@@ -102,6 +103,20 @@ def read_idx(path: str | os.PathLike, *, expected_ndim: int | None = None) -> np
                 )
             dims = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, path, "dimensions"))
             count = int(np.prod(dims, dtype=np.int64))
+            # Refuse before allocating: a corrupt header must not ask for gigabytes.
+            stored = path.stat().st_size
+            if not isinstance(stream, gzip.GzipFile):
+                available = stored - 4 - 4 * ndim
+                if count > available:
+                    raise DatasetError(
+                        f"{path}: truncated IDX file: the header announces shape {dims} "
+                        f"({count} bytes of data) but only {available} bytes follow it"
+                    )
+            elif count > stored * _MAX_GZIP_RATIO:
+                raise DatasetError(
+                    f"{path}: truncated or corrupt IDX file: the header announces shape {dims} "
+                    f"({count} bytes), more than a {stored}-byte gzip file can hold"
+                )
             buf = _read_exact(stream, count, path, f"data for shape {dims}")
             if stream.read(1):
                 raise DatasetError(

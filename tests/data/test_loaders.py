@@ -111,12 +111,27 @@ def test_read_idx_truncated_raw(tmp_path):
     path = tmp_path / "t10k-images-idx3-ubyte"
     data = _idx_bytes(np.zeros((5, 28, 28), np.uint8))
     path.write_bytes(data[:-100])
-    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: truncated IDX file: expected "
-                       r"3920 bytes .* found 3820"):  # fmt: skip
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: truncated IDX file: the "
+                       r"header announces shape \(5, 28, 28\) \(3920 bytes of data\) but only "
+                       r"3820 bytes follow it"):  # fmt: skip
         read_idx(path)
     path.write_bytes(data[:10])
     with pytest.raises(DatasetError, match="truncated IDX file"):
         read_idx(path)
+
+
+def test_read_idx_huge_header_is_refused_before_allocating(tmp_path):
+    header = struct.pack(">HBBIII", 0, 0x08, 3, 4_000_000, 1000, 1000)
+    raw = tmp_path / "train-images-idx3-ubyte"
+    raw.write_bytes(header + bytes(100))
+    with pytest.raises(
+        DatasetError, match=r"truncated IDX file: the header announces shape \(4000000,"
+    ):
+        read_idx(raw)
+    gz = tmp_path / "t10k-images-idx3-ubyte.gz"
+    gz.write_bytes(gzip.compress(header + bytes(100)))
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz: truncated or corrupt"):
+        read_idx(gz)
 
 
 def test_read_idx_trailing_bytes(tmp_path):
