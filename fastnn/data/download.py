@@ -22,6 +22,7 @@ from fastnn._progress import progress
 from fastnn.data._errors import DatasetError
 from fastnn.data.registry import (
     Download,
+    file_digest,
     find_dataset,
     get_data_dir,
     get_dataset_info,
@@ -130,6 +131,14 @@ def fetch_file(
         tmp.unlink(missing_ok=True)
         raise
     return dest
+
+
+def _already_valid(path: Path, entry: Download) -> bool:
+    if not path.is_file() or not (entry.sha256 or entry.md5):
+        return False
+    if entry.sha256 and file_digest(path, "sha256") in entry.sha256:
+        return True
+    return bool(entry.md5) and file_digest(path, "md5") in entry.md5
 
 
 def _check_members(archive: Path, tar: tarfile.TarFile) -> None:
@@ -248,6 +257,9 @@ def download(
             pass  # incomplete or corrupt: fetch again
     target = data_dir / info.download_subdir
     for entry in info.downloads:
+        existing = target / entry.filename
+        if not force and not entry.extract and _already_valid(existing, entry):
+            continue  # resume: files that arrived intact in an earlier run are kept
         path = fetch_file(entry, target, mirror=mirror, show_progress=show_progress)
         if entry.extract:
             safe_extract(path, target)

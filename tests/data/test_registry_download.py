@@ -216,6 +216,20 @@ def test_download_checksum_mismatch(fashion_registry, tmp_path, monkeypatch):
     assert left == ["train-images-idx3-ubyte.gz"]  # the verified file only; no partial file
 
 
+def test_download_resumes_with_verified_files(fashion_registry, tmp_path):
+    data = tmp_path / "data"
+    folder = data / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in FASHION_FILES[:3]:
+        shutil.copy(fashion_registry / name, folder)
+    # Only the fourth file is fetched: a mirror holding just that one is enough.
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(fashion_registry / FASHION_FILES[3], mirror)
+    assert download("fashion-mnist", data, mirror=mirror.as_uri()) == folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FASHION_FILES)
+
+
 def test_download_missing_source(fashion_registry, tmp_path):
     with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz failed"):
         download("fashion-mnist", tmp_path, mirror=(tmp_path / "nowhere").as_uri())
