@@ -39,13 +39,17 @@ def _frombuffer():
     return fn
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list (it could run code); nothing was run."""
+
+
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """Stand-in for ``_codecs.encode`` that protocol-2 pickles written by Python 3 use for bytes.
 
     Only the latin-1 round trip that pickle itself emits is allowed; any other codec is refused.
     """
     if codecs.lookup(encoding).name != "iso8859-1":
-        raise pickle.UnpicklingError(
+        raise UnsafePickleError(
             f"refusing _codecs.encode with encoding {encoding!r} (only latin-1 is used by pickle)"
         )
     return codecs.encode(text, "latin-1", errors)
@@ -73,7 +77,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         factory = _ALLOWED.get((module, name))
         if factory is None:
-            raise pickle.UnpicklingError(
+            raise UnsafePickleError(
                 f"refusing to load global '{module}.{name}': only NumPy array reconstruction "
                 "is allowed in a data file (a pickle naming other globals may execute code)"
             )

@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnn._validation import check_int
 from fastnn.data._errors import DatasetError
-from fastnn.data._safe_pickle import safe_load
+from fastnn.data._safe_pickle import UnsafePickleError, safe_load
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -49,11 +49,10 @@ def _unpickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             obj = safe_load(f, encoding="bytes")
+    except UnsafePickleError as exc:
+        raise DatasetError(f"{path}: unsafe pickle: {exc}") from None
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if text.startswith("refusing"):
-            raise DatasetError(f"{path}: unsafe pickle: {text}") from None
-        raise DatasetError(f"{path}: corrupt or truncated pickle ({text})") from None
+        raise DatasetError(f"{path}: corrupt or truncated pickle ({exc})") from None
     except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             MemoryError, struct.error) as exc:  # fmt: skip
         # Cut files end in EOFError ("Ran out of input"); garbage opcodes raise the others.
