@@ -359,15 +359,17 @@ def _load_compiled() -> None:
         col_cell, col_mult = axis_cell_map(width, pixels_per_cell)
         n_features = hog_num_features(height, width, pixels_per_cell, orientations)
         out = np.empty((n_images, n_features), dtype=x.dtype)
+        n_rows = height // pixels_per_cell
+        col_base = np.where(col_cell >= 0, col_cell * (n_rows * orientations), -1)
         _hog.hog_batch(
             x,
             row_cell.astype(np.intc),
             row_mult.astype(np.float64),
-            col_cell.astype(np.intc),
+            col_base.astype(np.intc),
             col_mult.astype(np.float64),
             bin_edges(orientations),
             edge_slopes(orientations),
-            1.0 / (pixels_per_cell * pixels_per_cell),
+            float(pixels_per_cell * pixels_per_cell),
             out,
             num_threads,
         )

@@ -1,0 +1,180 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled HOG over a batch of images (CS231n's ``hog_feature`` semantics).
+
+The Python wrapper ``fastnn.kernels.hog`` has validated shapes, dtypes, contiguity and value
+range and computed the cell geometry (which cell each row/column belongs to, with its
+multiplicity) and the bin edges; this module only does the per-pixel arithmetic. The definition
+it implements is in ``fastnn/kernels/hog.py``.
+
+Parallelism: ``prange`` over chunks of images inside ``with nogil, parallel()``; each thread
+allocates its float64 scratch (gray image and histogram) once per parallel block.
+"""
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport atan2, fabs, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+# Same constants as the Python implementations (fastnn/kernels/hog.py).
+cdef double RAD2DEG = 180.0 / 3.141592653589793  # == Python's 180 / np.pi
+cdef double PIO2_HI = 1.5707963267948966
+cdef double PIO2_LO = 6.123233995736766e-17
+cdef double VERTICAL = 1e-12
+# A pixel whose slope gy / (gx + 1e-15) lies this close (relative) to a bin edge's slope is
+# binned with atan2 itself, like the naive reference; elsewhere the slope test is exact.
+cdef double EDGE_MARGIN = 1e-9
+cdef double W_RED = 0.299
+cdef double W_GREEN = 0.587
+cdef double W_BLUE = 0.144
+cdef Py_ssize_t IMAGES_PER_CHUNK = 8
+
+
+cdef inline int literal_bin(double theta, const double* edges, int n_orient) noexcept nogil:
+    """CS231n's test: bin i when edges[i] <= theta < edges[i + 1] and theta > 0; else -1."""
+    cdef int i
+    if not theta > 0.0:
+        return -1
+    for i in range(n_orient):
+        if theta >= edges[i] and theta < edges[i + 1]:
+            return i
+    return -1
+
+
+cdef inline int pixel_bin(double gx, double gy, const double* edges, const double* slopes,
+                          int n_orient) noexcept nogil:
+    """Orientation bin of one gradient (-1: not counted), without atan2 in the common case."""
+    cdef double gxp = gx + 1e-15
+    cdef double angle, u
+    cdef int b, k
+    if gy != 0.0 and fabs(gxp) <= VERTICAL * fabs(gy):
+        # Vertical gradient: theta is within 1e-10 degrees of 0 or 180 and its last bit decides
+        # whether it is counted; evaluate atan2 exactly as the Python implementations do.
+        angle = PIO2_HI - (gxp / fabs(gy) - PIO2_LO)
+        if gy < 0.0:
+            angle = -angle
+        return literal_bin(angle * RAD2DEG + 90.0, edges, n_orient)
+    if gxp > 0.0:
+        # theta = atan(u) + 90 deg is in (0, 180); theta >= edges[k + 1] iff u >= slopes[k].
+        u = gy / gxp
+        b = 0
+        for k in range(n_orient - 1):
+            b += u >= slopes[k]
+        if (b > 0 and u - slopes[b - 1] <= EDGE_MARGIN * (1.0 + fabs(slopes[b - 1]))) or (
+            b < n_orient - 1 and slopes[b] - u <= EDGE_MARGIN * (1.0 + fabs(slopes[b]))
+        ):
+            return literal_bin(atan2(gy, gxp) * RAD2DEG + 90.0, edges, n_orient)
+        return b
+    if gxp < 0.0:
+        return -1  # theta in [-90, 0) or (180, 270]: never binned
+    return literal_bin(90.0, edges, n_orient)  # gxp == 0 and gy == 0: atan2(0, 0) = 0
+
+
+cdef extern from "hog_row.h" nogil:
+    void fastnn_hog_gray_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_gray_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_row(const double* g, const double* g_below, Py_ssize_t W,
+                        const double* slopes, int n_slopes, const int* col_base,
+                        const double* col_mult, int row_base, double row_mult, int dump,
+                        double* gx, double* gy, double* u, int* slot, double* weight,
+                        int* special)
+
+
+cdef void hog_one_image(
+    const floating* image,      # IN  (H, W, C) pixels
+    floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
+    double* scratch,            # scratch, H * W + 6 * W + n_features + 1 doubles
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    const int* row_cell, const double* row_mult,
+    const int* col_base, const double* col_mult,
+    Py_ssize_t n_features,
+    const double* edges, const double* slopes, int n_orient, double cell_area,
+) noexcept nogil:
+    cdef double* gray = scratch
+    cdef double* gx = gray + H * W
+    cdef double* gy = gx + W
+    cdef double* u = gy + W
+    cdef double* weight = u + W
+    # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
+    # below needs no unpredictable branch.
+    cdef double* hist = weight + W
+    cdef int* slot = <int*>(hist + n_features + 1)
+    cdef int* special = slot + W
+    cdef Py_ssize_t i, r, c, kc
+    cdef const double* gray_row
+    cdef int b
+
+    if floating is float:
+        fastnn_hog_gray_f32(image, H * W, C, gray)
+    else:
+        fastnn_hog_gray_f64(image, H * W, C, gray)
+
+    memset(hist, 0, (n_features + 1) * sizeof(double))
+    for r in range(H):
+        if row_cell[r] < 0:
+            continue  # row in no cell window: contributes nothing
+        gray_row = gray + r * W
+        fastnn_hog_row(gray_row, gray_row + W if r + 1 < H else NULL, W, slopes, n_orient - 1,
+                       col_base, col_mult, row_cell[r] * n_orient, row_mult[r],
+                       <int>n_features, gx, gy, u, slot, weight, special)
+        for c in range(W):
+            if special[c] and col_base[c] >= 0:
+                b = pixel_bin(gx[c], gy[c], edges, slopes, n_orient)
+                slot[c] = col_base[c] + row_cell[r] * n_orient + b if b >= 0 else n_features
+        # Pixels are added in row-major order, as the twin's bincount does.
+        for c in range(W):
+            hist[slot[c]] += weight[c]
+    for i in range(n_features):
+        features[i] = <floating>(hist[i] / cell_area)
+
+
+def hog_batch(
+    const floating[:, :, :, ::1] images,  # IN  (N, H, W, C), C in {1, 3, 4}
+    const int[::1] row_cell,              # IN  (H,) cell row of each pixel row, -1 for none
+    const double[::1] row_mult,           # IN  (H,) multiplicity of each row in its window
+    const int[::1] col_base,              # IN  (W,) column cell * n_rows * n_orient, -1 for none
+    const double[::1] col_mult,           # IN  (W,) multiplicity, 0 for a column in no cell
+    const double[::1] edges,              # IN  (n_orient + 1,) bin edges in degrees
+    const double[::1] slopes,             # IN  (n_orient - 1,) tan(edge - 90 deg), inner edges
+    double cell_area,                     # IN  pixels_per_cell ** 2
+    floating[:, ::1] out,                 # OUT (N, n_cols * n_rows * n_orient)
+    int num_threads,
+):
+    """HOG of every image into ``out``; see ``fastnn.kernels.hog`` for the definition."""
+    cdef Py_ssize_t N = images.shape[0]
+    cdef Py_ssize_t H = images.shape[1]
+    cdef Py_ssize_t W = images.shape[2]
+    cdef Py_ssize_t C = images.shape[3]
+    cdef Py_ssize_t n_features = out.shape[1]
+    cdef int n_orient = <int>(edges.shape[0] - 1)
+    cdef Py_ssize_t n_chunks = (N + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
+    cdef Py_ssize_t chunk, n, n_end
+    cdef double* scratch
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    cdef const double* slopes_ptr = &slopes[0] if slopes.shape[0] > 0 else NULL
+
+    if out.shape[0] != N or row_cell.shape[0] != H or col_base.shape[0] != W:
+        raise ValueError("hog_batch: out, row_cell or col_base does not match images")
+    if n_features >= 2**31 - 1:
+        raise ValueError(f"hog_batch: {n_features} features per image do not fit a C int")
+    if N == 0:
+        return
+    with nogil, parallel(num_threads=num_threads):
+        # gray (H*W), gx, gy, u, weight (W each), hist (n_features + 1), slot, special (int, W
+        # each: 2 W ints fit in W doubles; one more W for slack).
+        scratch = <double*> malloc((H * W + 6 * W + n_features + 1) * sizeof(double))
+        for chunk in prange(n_chunks, schedule="dynamic"):
+            if scratch == NULL:
+                failed_ptr[0] = 1
+                continue
+            n_end = min((chunk + 1) * IMAGES_PER_CHUNK, N)
+            for n in range(chunk * IMAGES_PER_CHUNK, n_end):
+                hog_one_image(
+                    &images[n, 0, 0, 0], &out[n, 0], scratch, H, W, C,
+                    &row_cell[0], &row_mult[0], &col_base[0], &col_mult[0],
+                    n_features, &edges[0], slopes_ptr, n_orient, cell_area,
+                )
+        free(scratch)
+    if failed:
+        raise MemoryError("hog_batch: could not allocate per-thread scratch")
