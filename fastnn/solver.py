@@ -156,6 +156,10 @@ class Solver:
         Why the last ``train()`` stopped before ``num_epochs`` (non-finite loss, early stopping).
     last_checkpoint : str or None
         Path of the most recent checkpoint written.
+    metadata : dict
+        Extra information stored in every checkpoint, as :func:`fastnn.serialization.save_model`
+        stores its ``metadata`` (for example the preprocessing), so
+        ``load_model(checkpoint, with_metadata=True)`` returns it.
     """
 
     def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any):
@@ -226,6 +230,7 @@ class Solver:
         if self.epoch_callback is not None and not callable(self.epoch_callback):
             raise TypeError("epoch_callback must be callable or None")
 
+        self.metadata: dict[str, Any] = {}
         self._check_labels_against_model()
         self._reset()
 
@@ -535,11 +540,18 @@ class Solver:
         arrays["val_acc_history"] = np.asarray(self.val_acc_history, dtype=np.float64)
         if self._order is not None:
             arrays["order"] = self._order
+        meta_scalars = {}
+        for key, value in self.metadata.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"metadata/{key}"] = value
+            else:
+                meta_scalars[key] = value
         header = {
             "format": "fastnn-solver-checkpoint",
             "version": FORMAT_VERSION,
             "model": model_header(self.model),
             "solver": self._settings(),
+            "metadata": meta_scalars,
             "state": {
                 "epoch": self.epoch, "iteration": self._iteration, "loop_t": self._loop_t,
                 "pending_eval": self._pending_eval, "best_val_acc": float(self.best_val_acc),

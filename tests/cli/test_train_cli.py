@@ -1,0 +1,85 @@
+"""``fastnn train fc`` / ``fastnn evaluate`` on the packaged sample (tiny and fast)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastnn.cli import main
+from fastnn.serialization import load_model
+
+TINY = ["--dataset", "sample", "--hidden", "32", "--epochs", "1", "--batch-size", "100",
+        "--num-train-samples", "200"]
+
+
+def test_train_then_evaluate_smoke(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "fc", *TINY, "--normalization", "batchnorm", "--dropout", "0.9",
+                 "--lr-schedule", "cosine", "--warmup-epochs", "0.5", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["epoch", "loss",
+                                                                           "train_acc"])
+    assert [lines[header + 1].split()[0], lines[header + 2].split()[0]] == ["0", "1"]
+    assert "test accuracy" in text
+    assert (out / "model.npz").is_file() and (out / "checkpoint_epoch_1.npz").is_file()
+    assert not (out / "checkpoint_epoch_0.npz").exists()  # only the newest checkpoint is kept
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["history"]) == 2 and len(history["loss_history"]) == 18
+    pytest.importorskip("matplotlib")
+    assert (out / "training.png").stat().st_size > 1000
+
+    model, meta = load_model(out / "model.npz", with_metadata=True)
+    assert meta["dataset"] == "sample" and meta["mean"].shape == (784,)
+    assert model.get_config()["normalization"] == "batchnorm"
+    test_acc = float(text.split("test accuracy ")[1].split(";")[0])
+    assert test_acc > 0.3  # ten classes: well above chance after one epoch
+
+    assert main(["evaluate", str(out / "model.npz"), "--dataset", "sample"]) == 0
+    reported = capsys.readouterr().out
+    assert f"test accuracy on sample: {test_acc:.4f}" in reported
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "fc", *TINY[:-6], "--epochs", "2", "--batch-size", "200",
+            "--num-train-samples", "100", "--out", str(out)]
+    assert main(args) == 0
+    full = json.loads((out / "history.json").read_text())["loss_history"]
+    ckpt = out / "checkpoint_epoch_2.npz"
+    assert ckpt.is_file()
+    # resuming from the last checkpoint only finishes the bookkeeping: the losses are the same
+    assert main([*args, "--resume", str(ckpt)]) == 0
+    assert json.loads((out / "history.json").read_text())["loss_history"] == full
+    capsys.readouterr()
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert main(["train", "fc", *TINY, "--hidden", "0,5", "--out", str(tmp_path)]) == 2
+    assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    assert main(["train", "fc", *TINY, "--dropout", "1.5", "--out", str(tmp_path)]) == 2
+    assert "dropout_keep_ratio" in capsys.readouterr().err
+    assert main(["train", "fc", *TINY, "--weight-scale", "big", "--out", str(tmp_path)]) == 2
+    assert "--weight-scale" in capsys.readouterr().err
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "broken.npz" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+def test_preprocessing_is_fitted_on_training_split_only():
+    from fastnn.cli.train import apply_preprocessing, fit_preprocessing
+
+    X = np.arange(24, dtype=np.float32).reshape(3, 2, 2, 2) * 10
+    prep = fit_preprocessing(X[:2])
+    np.testing.assert_allclose(prep["mean"], X[:2].reshape(2, -1).mean(0) / 255, rtol=1e-6)
+    out = apply_preprocessing(X, prep)
+    assert out.dtype == np.float32 and out.shape == (3, 8)
+    np.testing.assert_allclose(out[:2].mean(0), 0, atol=1e-6)
+    with pytest.raises(ValueError, match="trained on 8"):
+        apply_preprocessing(np.zeros((2, 3)), prep)
