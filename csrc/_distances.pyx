@@ -1,0 +1,367 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled distance kernels and fused k-nearest-neighbour search (``fastnn._ext._distances``).
+
+Private module: call it through ``fastnn.kernels.pairwise_distances`` / ``knn_search``, which
+validate shapes, dtypes, finiteness and contiguity first.  Every function here assumes C-contiguous
+2-D inputs of one float dtype, at least one row and one column, and ``1 <= k <= len(Y)``.
+
+Layout of the work
+------------------
+* L1 distances: the cache-blocked, register-tiled SIMD tile kernel lives in ``distances.h``
+  (BLAS has no L1 product).  Here we split the output into tiles and run them with ``prange``;
+  each thread owns one packing buffer, allocated once per parallel block.
+* L2 distances: the cross term ``X @ Y.T`` is a matrix product, so the Python wrapper hands it to
+  BLAS; this module supplies the squared row norms and the fused ``norms - 2 * dot, clamp, sqrt``
+  pass (one sweep over the output instead of NumPy's four temporaries).
+* k-NN search: per query row a bounded max-heap keeps the best k (distance, index) pairs, ordered
+  lexicographically so ties go to the smaller training index.  For L1 the distance tiles and the
+  selection are fused (a tile of distances never leaves the thread's cache-sized buffer).  For L2
+  the approximate BLAS distances pick ``k_cand >= k`` candidates, which are then re-ranked with
+  exactly computed distances (direct sum of squared differences in double precision), so the
+  final order does not depend on the cancellation error of the expansion.
+"""
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport sqrt
+from libc.stdlib cimport free, malloc
+
+cdef extern from "distances.h" nogil:
+    enum:
+        FASTNN_L1_NC
+        FASTNN_L1_KC
+    void fastnn_l1_init()
+    const char *fastnn_l1_isa()
+    int fastnn_l1_force(const char *name)
+    void fastnn_l1_tile_f32(const float *X, Py_ssize_t ldx, Py_ssize_t m,
+                            const float *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
+                            float *out, Py_ssize_t ldo, float *work)
+    void fastnn_l1_tile_f64(const double *X, Py_ssize_t ldx, Py_ssize_t m,
+                            const double *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
+                            double *out, Py_ssize_t ldo, double *work)
+
+fastnn_l1_init()
+
+#: Y rows per L1 tile (the fused k-NN search scans the training set in tiles of this many rows).
+L1_TILE_ROWS = FASTNN_L1_NC
+
+
+def l1_isa() -> str:
+    """Instruction set of the L1 tile kernel chosen for this CPU."""
+    return fastnn_l1_isa().decode()
+
+
+def force_l1_isa(name: str) -> None:
+    """Use one L1 kernel variant (``"avx512f"``, ``"avx2"``, ``"baseline"``); for tests."""
+    if fastnn_l1_force(name.encode()) != 0:
+        raise ValueError(f"L1 kernel variant {name!r} is unknown or not supported by this CPU")
+
+
+def reset_l1_isa() -> None:
+    """Go back to the best L1 kernel variant for this CPU."""
+    fastnn_l1_init()
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers (inner functions: nogil, no Python objects)
+
+cdef inline void _l1_tile(const floating *X, Py_ssize_t ldx, Py_ssize_t m,
+                          const floating *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
+                          floating *out, Py_ssize_t ldo, floating *work) noexcept nogil:
+    # OUT: out[i*ldo + j] = sum_k |X[i, k] - Y[j, k]| for i < m, j < n (n <= FASTNN_L1_NC)
+    if floating is float:
+        fastnn_l1_tile_f32(X, ldx, m, Y, ldy, n, d, out, ldo, work)
+    else:
+        fastnn_l1_tile_f64(X, ldx, m, Y, ldy, n, d, out, ldo, work)
+
+
+cdef inline double _sq_norm(const floating *x, Py_ssize_t d) noexcept nogil:
+    # Four independent double accumulators: exact enough for float32 data and not serialised
+    # on one addition chain.
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = 0
+    while k + 4 <= d:
+        s0 += <double>x[k] * x[k]
+        s1 += <double>x[k + 1] * x[k + 1]
+        s2 += <double>x[k + 2] * x[k + 2]
+        s3 += <double>x[k + 3] * x[k + 3]
+        k += 4
+    while k < d:
+        s0 += <double>x[k] * x[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double _sq_dist(const floating *x, const floating *y, Py_ssize_t d) noexcept nogil:
+    # Direct sum of squared differences in double precision (used to re-rank candidates).
+    cdef double s0 = 0, s1 = 0, t
+    cdef Py_ssize_t k = 0
+    while k + 2 <= d:
+        t = <double>x[k] - <double>y[k]
+        s0 += t * t
+        t = <double>x[k + 1] - <double>y[k + 1]
+        s1 += t * t
+        k += 2
+    if k < d:
+        t = <double>x[k] - <double>y[k]
+        s0 += t * t
+    return s0 + s1
+
+
+cdef inline bint _before(double a, Py_ssize_t ia, double b, Py_ssize_t ib) noexcept nogil:
+    # Order of neighbours: by distance, then by training index (ties -> smaller index).
+    return a < b or (a == b and ia < ib)
+
+
+cdef inline void _sift_down(double *hd, Py_ssize_t *hi, Py_ssize_t pos,
+                            Py_ssize_t size) noexcept nogil:
+    # Restore the max-heap property below `pos` (root = the worst kept neighbour).
+    cdef double vd = hd[pos]
+    cdef Py_ssize_t vi = hi[pos], child
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(hd[child], hi[child], hd[child + 1], hi[child + 1]):
+            child += 1
+        if not _before(vd, vi, hd[child], hi[child]):
+            break
+        hd[pos] = hd[child]
+        hi[pos] = hi[child]
+        pos = child
+    hd[pos] = vd
+    hi[pos] = vi
+
+
+cdef inline Py_ssize_t _heap_push(double *hd, Py_ssize_t *hi, Py_ssize_t size, Py_ssize_t cap,
+                                  double v, Py_ssize_t j) noexcept nogil:
+    # Offer (v, j) to a bounded max-heap holding the best `cap` pairs; returns the new size.
+    cdef Py_ssize_t pos, parent
+    if size == cap:
+        if _before(v, j, hd[0], hi[0]):
+            hd[0] = v
+            hi[0] = j
+            _sift_down(hd, hi, 0, size)
+        return size
+    pos = size
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _before(hd[parent], hi[parent], v, j):
+            break
+        hd[pos] = hd[parent]
+        hi[pos] = hi[parent]
+        pos = parent
+    hd[pos] = v
+    hi[pos] = j
+    return size + 1
+
+
+cdef inline void _heap_sort(double *hd, Py_ssize_t *hi, Py_ssize_t size) noexcept nogil:
+    # In-place heapsort of a max-heap into ascending (distance, index) order.
+    cdef Py_ssize_t end
+    cdef double td
+    cdef Py_ssize_t ti
+    end = size - 1
+    while end > 0:
+        td = hd[0]
+        ti = hi[0]
+        hd[0] = hd[end]
+        hi[0] = hi[end]
+        hd[end] = td
+        hi[end] = ti
+        _sift_down(hd, hi, 0, end)
+        end -= 1
+
+
+# ----------------------------------------------------------------------------------------------
+# pairwise distances
+
+def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
+                 int num_threads):
+    """OUT ``out[i, j] = sum_k |X[i, k] - Y[j, k]|``; out has shape (len(X), len(Y))."""
+    cdef Py_ssize_t m = X.shape[0], n = Y.shape[0], d = X.shape[1]
+    cdef Py_ssize_t nc = FASTNN_L1_NC
+    cdef Py_ssize_t nbj = (n + nc - 1) // nc
+    # Whole columns of X rows per tile keep each packed Y block reused as much as possible;
+    # split X only when there are too few Y blocks to keep every thread busy.
+    cdef Py_ssize_t nbi = (4 * num_threads + nbj - 1) // nbj
+    if nbi > (m + 7) // 8:
+        nbi = (m + 7) // 8
+    if nbi < 1:
+        nbi = 1
+    cdef Py_ssize_t mc = (m + nbi - 1) // nbi
+    cdef Py_ssize_t ntiles = nbi * nbj, t, i0, j0, mi, nj
+    cdef floating *work
+    cdef int failed = 0
+    cdef int *failed_ptr = &failed
+    with nogil, parallel(num_threads=num_threads):
+        work = <floating *> malloc(FASTNN_L1_NC * FASTNN_L1_KC * sizeof(floating))
+        if work == NULL:
+            failed_ptr[0] = 1
+        for t in prange(ntiles, schedule="dynamic"):
+            if work == NULL:
+                continue
+            i0 = (t // nbj) * mc
+            j0 = (t % nbj) * nc
+            mi = m - i0
+            if mi > mc:
+                mi = mc
+            nj = n - j0
+            if nj > nc:
+                nj = nc
+            if mi > 0:
+                _l1_tile(&X[i0, 0], d, mi, &Y[j0, 0], d, nj, d, &out[i0, j0], n, work)
+        free(work)
+    if failed:
+        raise MemoryError("could not allocate the L1 packing buffer")
+
+
+def sq_norms(const floating[:, ::1] X, double[::1] out, int num_threads):
+    """OUT ``out[i] = sum_k X[i, k]**2`` accumulated in double precision."""
+    cdef Py_ssize_t i, m = X.shape[0], d = X.shape[1]
+    for i in prange(m, nogil=True, num_threads=num_threads, schedule="static"):
+        out[i] = _sq_norm(&X[i, 0], d)
+
+
+def l2_from_gram(floating[:, ::1] G, const double[::1] x_sq, const double[::1] y_sq,
+                 bint squared, int num_threads):
+    """IN/OUT ``G``: on entry ``X @ Y.T``; on exit the (squared) L2 distances.
+
+    ``max(|x|^2 + |y|^2 - 2 x.y, 0)`` (the clamp removes tiny negatives left by cancellation),
+    then the square root unless ``squared``; one pass, in place.
+    """
+    cdef Py_ssize_t i, j, m = G.shape[0], n = G.shape[1]
+    cdef double xi, v
+    cdef floating *row
+    for i in prange(m, nogil=True, num_threads=num_threads, schedule="static"):
+        xi = x_sq[i]
+        row = &G[i, 0]
+        if squared:
+            for j in range(n):
+                v = xi + y_sq[j] - 2.0 * row[j]
+                row[j] = <floating> (v if v > 0.0 else 0.0)
+        else:
+            for j in range(n):
+                v = xi + y_sq[j] - 2.0 * row[j]
+                row[j] = <floating> sqrt(v if v > 0.0 else 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# k-nearest-neighbour search
+
+def knn_l1(const floating[:, ::1] X, const floating[:, ::1] Y, Py_ssize_t k,
+           Py_ssize_t block_rows, floating[:, ::1] out_dist, Py_ssize_t[:, ::1] out_idx,
+           int num_threads):
+    """Fused L1 distance + top-k: OUT ``out_dist``, ``out_idx`` of shape (len(X), k).
+
+    Query rows are processed in blocks of ``block_rows``; per block, the training set is scanned
+    in tiles of ``L1_TILE_ROWS`` rows whose distances go straight into per-row heaps, so the
+    memory used is ``threads * block_rows * (L1_TILE_ROWS + 2 k)`` numbers, whatever the sizes.
+    """
+    cdef Py_ssize_t m = X.shape[0], n = Y.shape[0], d = X.shape[1]
+    cdef Py_ssize_t nc = FASTNN_L1_NC
+    cdef Py_ssize_t nblocks = (m + block_rows - 1) // block_rows
+    cdef Py_ssize_t b, i0, mb, j0, nj, r, jj, c
+    cdef floating *work
+    cdef floating *tile
+    cdef floating *trow
+    cdef double *hd
+    cdef Py_ssize_t *hi
+    cdef Py_ssize_t *hsize
+    cdef Py_ssize_t size
+    cdef int failed = 0
+    cdef int *failed_ptr = &failed
+    with nogil, parallel(num_threads=num_threads):
+        work = <floating *> malloc(FASTNN_L1_NC * FASTNN_L1_KC * sizeof(floating))
+        tile = <floating *> malloc(block_rows * FASTNN_L1_NC * sizeof(floating))
+        hd = <double *> malloc(block_rows * k * sizeof(double))
+        hi = <Py_ssize_t *> malloc(block_rows * k * sizeof(Py_ssize_t))
+        hsize = <Py_ssize_t *> malloc(block_rows * sizeof(Py_ssize_t))
+        if work == NULL or tile == NULL or hd == NULL or hi == NULL or hsize == NULL:
+            failed_ptr[0] = 1
+        for b in prange(nblocks, schedule="dynamic"):
+            if failed_ptr[0]:
+                continue
+            i0 = b * block_rows
+            mb = m - i0
+            if mb > block_rows:
+                mb = block_rows
+            for r in range(mb):
+                hsize[r] = 0
+            j0 = 0
+            while j0 < n:
+                nj = n - j0
+                if nj > nc:
+                    nj = nc
+                _l1_tile(&X[i0, 0], d, mb, &Y[j0, 0], d, nj, d, tile, nc, work)
+                for r in range(mb):
+                    trow = tile + r * nc
+                    size = hsize[r]
+                    for jj in range(nj):
+                        size = _heap_push(hd + r * k, hi + r * k, size, k, trow[jj], j0 + jj)
+                    hsize[r] = size
+                j0 = j0 + nc
+            for r in range(mb):
+                _heap_sort(hd + r * k, hi + r * k, k)
+                for c in range(k):
+                    out_dist[i0 + r, c] = <floating> hd[r * k + c]
+                    out_idx[i0 + r, c] = hi[r * k + c]
+        free(work)
+        free(tile)
+        free(hd)
+        free(hi)
+        free(hsize)
+    if failed:
+        raise MemoryError("could not allocate the k-NN workspace")
+
+
+def knn_select_l2(const floating[:, ::1] G, const floating[:, ::1] X, const floating[:, ::1] Y,
+                  const double[::1] x_sq, const double[::1] y_sq, Py_ssize_t k,
+                  Py_ssize_t k_cand, bint squared, floating[:, ::1] out_dist,
+                  Py_ssize_t[:, ::1] out_idx, int num_threads):
+    """Top-k from a block of the L2 expansion: OUT ``out_dist``, ``out_idx`` (len(X), k).
+
+    ``G = X @ Y.T`` (computed by BLAS for this block of query rows).  The ``k_cand >= k`` best
+    candidates by ``|x|^2 + |y|^2 - 2 G`` are re-ranked by exact squared distances, so the result
+    is sorted by true distance with ties to the smaller training index.
+    """
+    cdef Py_ssize_t m = G.shape[0], n = G.shape[1], d = X.shape[1]
+    cdef Py_ssize_t i, j, c, size
+    cdef double xi, v
+    cdef const floating *grow
+    cdef double *cd
+    cdef Py_ssize_t *ci
+    cdef double *fd
+    cdef Py_ssize_t *fi
+    cdef int failed = 0
+    cdef int *failed_ptr = &failed
+    with nogil, parallel(num_threads=num_threads):
+        cd = <double *> malloc(k_cand * sizeof(double))
+        ci = <Py_ssize_t *> malloc(k_cand * sizeof(Py_ssize_t))
+        fd = <double *> malloc(k * sizeof(double))
+        fi = <Py_ssize_t *> malloc(k * sizeof(Py_ssize_t))
+        if cd == NULL or ci == NULL or fd == NULL or fi == NULL:
+            failed_ptr[0] = 1
+        for i in prange(m, schedule="dynamic", chunksize=4):
+            if failed_ptr[0]:
+                continue
+            xi = x_sq[i]
+            grow = &G[i, 0]
+            size = 0
+            for j in range(n):
+                v = xi + y_sq[j] - 2.0 * grow[j]
+                size = _heap_push(cd, ci, size, k_cand, v, j)
+            size = 0
+            for c in range(k_cand):
+                v = _sq_dist(&X[i, 0], &Y[ci[c], 0], d)
+                size = _heap_push(fd, fi, size, k, v, ci[c])
+            _heap_sort(fd, fi, k)
+            for c in range(k):
+                out_dist[i, c] = <floating> (fd[c] if squared else sqrt(fd[c]))
+                out_idx[i, c] = fi[c]
+        free(cd)
+        free(ci)
+        free(fd)
+        free(fi)
+    if failed:
+        raise MemoryError("could not allocate the k-NN workspace")

@@ -1,0 +1,310 @@
+"""Pairwise distances and k-nearest-neighbour search.
+
+``pairwise_distances(X, Y, metric, impl)`` returns the ``(len(X), len(Y))`` matrix of distances
+between the rows of ``X`` (queries) and the rows of ``Y`` (e.g. training points):
+
+* ``"l2"``: ``sqrt(sum_k (X[i, k] - Y[j, k])**2)``
+* ``"sqeuclidean"``: the same without the square root
+* ``"l1"``: ``sum_k |X[i, k] - Y[j, k]|`` (Manhattan / cityblock)
+
+Four implementations share one signature (``available_impls("pairwise_distances")``):
+
+* ``"naive"``: two Python loops over rows, the readable specification;
+* ``"one_loop"``: one loop over query rows, broadcasting against all of ``Y``;
+* ``"vectorized"``: no loops; L2 through ``|x|^2 + |y|^2 - 2 x.y`` with a matrix product;
+* ``"compiled"`` (default): L2 with the cross term from BLAS and one fused Cython pass for norms,
+  clamp and square root; L1 with a cache-blocked, register-tiled SIMD kernel (``csrc/``).
+
+``knn_search(X, Y, k, metric)`` returns the ``k`` nearest rows of ``Y`` for every row of ``X``,
+sorted by distance with ties going to the smaller index, without ever building the full distance
+matrix (query rows are processed in chunks with a bounded workspace).
+
+Numerical notes: the L2 expansion loses precision when two points are close compared to their
+norms (cancellation); tiny negative results are clamped to 0 before the square root.
+``knn_search`` re-ranks its L2 candidates with directly computed distances, so its order does not
+suffer from that cancellation. Float32 inputs give float32 results (accumulated in float32 for L1,
+in the BLAS product for L2); mixed float32/float64 inputs are computed in float64; integer and
+boolean inputs are converted to float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn._config import get_num_threads
+from fastnn._validation import check_array, check_choice, check_int
+from fastnn.kernels._registry import get_impl, register
+
+__all__ = ["METRICS", "knn_search", "pairwise_distances"]
+
+METRICS = ("l2", "sqeuclidean", "l1")
+
+# Upper bound on the scratch memory of one knn_search call (the distance block of a query chunk).
+_WORKSPACE_BYTES = 64 * 2**20
+
+
+def _ext():
+    from fastnn._ext import _distances
+
+    return _distances
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    # A sum is NaN/inf whenever an element is; it can also overflow on finite data, so only a
+    # non-finite sum triggers the exact (slower, memory-hungry) element-wise test.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(a, axis=None)):
+            return True
+    return bool(np.isfinite(a).all())
+
+
+def _check_matrix(a, name: str) -> np.ndarray:
+    a = check_array(a, name, ndim=2, dtype="float", finite=False)
+    if not _all_finite(a):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return a
+
+
+def _check_pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two 2-D float arrays with the same number of columns and give them one dtype."""
+    X = _check_matrix(X, "X")
+    Y = _check_matrix(Y, "Y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            "X and Y must have the same number of features (columns); "
+            f"got X with shape {X.shape} and Y with shape {Y.shape}"
+        )
+    dtype = np.result_type(X.dtype, Y.dtype)
+    return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
+
+
+def _check_metric(metric: str) -> str:
+    return check_choice(metric, "metric", METRICS)
+
+
+# ----------------------------------------------------------------------------------------------
+# the four implementations (inputs already validated by pairwise_distances)
+
+
+@register("pairwise_distances", "naive")
+def _pairwise_naive(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
+    """Two loops: one distance per (query row, reference row) pair, straight from the formula."""
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    for i in range(X.shape[0]):
+        for j in range(Y.shape[0]):
+            diff = X[i] - Y[j]
+            if metric == "l1":
+                out[i, j] = np.sum(np.abs(diff))
+            elif metric == "sqeuclidean":
+                out[i, j] = np.sum(diff * diff)
+            else:
+                out[i, j] = np.sqrt(np.sum(diff * diff))
+    return out
+
+
+@register("pairwise_distances", "one_loop")
+def _pairwise_one_loop(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
+    """One loop over query rows; each row is broadcast against all of ``Y``."""
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    for i in range(X.shape[0]):
+        diff = Y - X[i]
+        if metric == "l1":
+            out[i] = np.sum(np.abs(diff), axis=1)
+        else:
+            sq = np.sum(diff * diff, axis=1)
+            out[i] = sq if metric == "sqeuclidean" else np.sqrt(sq)
+    return out
+
+
+@register("pairwise_distances", "vectorized")
+def _pairwise_vectorized(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
+    """No loops. L2: ``|x|^2 + |y|^2 - 2 x.y`` (a matrix product); L1: one broadcast."""
+    if metric == "l1":
+        # (len(X), len(Y), D) temporary: fine for the sizes this reference is meant for.
+        return np.abs(X[:, None, :] - Y[None, :, :]).sum(axis=2)
+    sq = (
+        np.sum(X * X, axis=1)[:, None]
+        + np.sum(Y * Y, axis=1)[None, :]
+        - 2 * (X @ Y.T)
+    )
+    np.maximum(sq, 0, out=sq)  # cancellation can leave tiny negatives
+    return sq if metric == "sqeuclidean" else np.sqrt(sq)
+
+
+@register("pairwise_distances", "compiled")
+def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
+    """Cython/OpenMP: SIMD L1 tiles; L2 as BLAS product + fused norms/clamp/sqrt pass."""
+    ext = _ext()
+    threads = get_num_threads()
+    X = np.ascontiguousarray(X)
+    Y = np.ascontiguousarray(Y)
+    if metric == "l1":
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+        ext.l1_distances(X, Y, out, threads)
+        return out
+    out = np.matmul(X, Y.T)
+    x_sq = np.empty(X.shape[0])
+    y_sq = np.empty(Y.shape[0])
+    ext.sq_norms(X, x_sq, threads)
+    ext.sq_norms(Y, y_sq, threads)
+    ext.l2_from_gram(out, x_sq, y_sq, metric == "sqeuclidean", threads)
+    return out
+
+
+def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.ndarray:
+    """Distances between every row of ``X`` and every row of ``Y``.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, D)
+        Query rows.
+    Y : array_like, shape (M, D)
+        Reference rows (e.g. the training set).
+    metric : {"l2", "sqeuclidean", "l1"}
+        Euclidean, squared Euclidean or Manhattan distance.
+    impl : {"naive", "one_loop", "vectorized", "compiled"}
+        Which implementation computes it; all agree (see the module docstring for precision).
+
+    Returns
+    -------
+    dists : ndarray, shape (N, M)
+        ``dists[i, j]`` is the distance between ``X[i]`` and ``Y[j]``; float32 when both inputs
+        are float32, else float64.
+
+    Raises
+    ------
+    ValueError
+        For arrays that are not 2-D, empty, non-finite, with different numbers of columns, or an
+        unknown metric or impl.
+    """
+    metric = _check_metric(metric)
+    func = get_impl("pairwise_distances", impl)
+    X, Y = _check_pair(X, Y)
+    return func(X, Y, metric)
+
+
+# ----------------------------------------------------------------------------------------------
+# k-nearest-neighbour search
+
+
+@register("knn_search", "naive")
+def _knn_naive(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
+    """Per query: every distance by a loop, then the k smallest by (distance, index)."""
+    dist = np.empty((X.shape[0], k), dtype=X.dtype)
+    idx = np.empty((X.shape[0], k), dtype=np.intp)
+    for i in range(X.shape[0]):
+        row = _pairwise_one_loop(X[i : i + 1], Y, metric)[0]
+        order = sorted(range(Y.shape[0]), key=lambda j: (row[j], j))[:k]
+        idx[i] = order
+        dist[i] = row[order]
+    return dist, idx
+
+
+@register("knn_search", "vectorized")
+def _knn_vectorized(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
+    """Chunks of query rows: NumPy distances, then a stable argsort (ties -> smaller index)."""
+    rows = _chunk_rows(X.shape[0], Y.shape[0], X.dtype.itemsize, chunk_size)
+    dist = np.empty((X.shape[0], k), dtype=X.dtype)
+    idx = np.empty((X.shape[0], k), dtype=np.intp)
+    for start in range(0, X.shape[0], rows):
+        stop = min(start + rows, X.shape[0])
+        d = _pairwise_one_loop(X[start:stop], Y, metric)
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        idx[start:stop] = order
+        dist[start:stop] = np.take_along_axis(d, order, axis=1)
+    return dist, idx
+
+
+@register("knn_search", "compiled")
+def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
+    """Fused distance + top-k in Cython, query rows in chunks with a bounded workspace."""
+    ext = _ext()
+    threads = get_num_threads()
+    X = np.ascontiguousarray(X)
+    Y = np.ascontiguousarray(Y)
+    m, n = X.shape[0], Y.shape[0]
+    dist = np.empty((m, k), dtype=X.dtype)
+    idx = np.empty((m, k), dtype=np.intp)
+    if metric == "l1":
+        if chunk_size is None:
+            # Enough blocks for every thread, each at most 256 rows, and heaps of at most
+            # ~16 MiB per thread even for very large k.
+            blocks = max(2 * threads, -(-m // 256))
+            chunk_size = -(-m // blocks)
+            chunk_size = max(1, min(chunk_size, (16 * 2**20) // (16 * k)))
+        ext.knn_l1(X, Y, k, chunk_size, dist, idx, threads)
+        return dist, idx
+
+    y_sq = np.empty(n)
+    ext.sq_norms(Y, y_sq, threads)
+    x_sq = np.empty(m)
+    ext.sq_norms(X, x_sq, threads)
+    # Re-rank twice as many candidates as asked for (at least 8 more): the expansion's rounding
+    # error can only swap points whose distances are nearly equal.
+    k_cand = min(n, 2 * k + 8)
+    rows = _chunk_rows(m, n, X.dtype.itemsize, chunk_size)
+    gram = np.empty((min(rows, m), n), dtype=X.dtype)
+    for start in range(0, m, rows):
+        stop = min(start + rows, m)
+        block = gram[: stop - start]
+        np.matmul(X[start:stop], Y.T, out=block)
+        ext.knn_select_l2(
+            block, X[start:stop], Y, x_sq[start:stop], y_sq, k, k_cand,
+            metric == "sqeuclidean", dist[start:stop], idx[start:stop], threads,
+        )
+    return dist, idx
+
+
+def _chunk_rows(m: int, n: int, itemsize: int, chunk_size: int | None) -> int:
+    """Query rows per chunk so that one (rows, n) distance block fits the workspace budget."""
+    if chunk_size is not None:
+        return chunk_size
+    return max(1, min(m, _WORKSPACE_BYTES // max(1, n * itemsize)))
+
+
+def knn_search(
+    X,
+    Y,
+    k: int,
+    metric: str = "l2",
+    *,
+    impl: str = "compiled",
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of ``Y`` for every row of ``X``.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, D)
+        Query rows.
+    Y : array_like, shape (M, D)
+        Reference rows (the training set).
+    k : int
+        Number of neighbours, ``1 <= k <= M``.
+    metric : {"l2", "sqeuclidean", "l1"}
+        Distance (as in :func:`pairwise_distances`).
+    impl : {"naive", "vectorized", "compiled"}
+        Implementation; ``"compiled"`` fuses distances and selection and is the default.
+    chunk_size : int, optional
+        Query rows processed together (default: chosen so the scratch memory stays around
+        64 MiB whatever N and M are). Results do not depend on it.
+
+    Returns
+    -------
+    distances : ndarray, shape (N, k)
+        Distances to the neighbours, ascending along each row (dtype as in pairwise_distances).
+    indices : ndarray of intp, shape (N, k)
+        Row indices into ``Y``; among equal distances the smaller index comes first.
+    """
+    metric = _check_metric(metric)
+    func = get_impl("knn_search", impl)
+    X, Y = _check_pair(X, Y)
+    k = check_int(k, "k", minimum=1)
+    if k > Y.shape[0]:
+        raise ValueError(
+            f"k must be <= the number of reference rows (len(Y) = {Y.shape[0]}); got k={k}"
+        )
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    return func(X, Y, k, metric, chunk_size)
+

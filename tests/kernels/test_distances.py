@@ -1,0 +1,278 @@
+"""pairwise_distances and knn_search: every implementation against the naive reference.
+
+Tolerances: float64 results agree with the float64 reference to rtol 1e-10 (1e-6 absolute on
+L2, where the expansion's cancellation is amplified by the square root near 0); float32 results
+agree with the float64 reference to rtol 1e-4 plus an absolute term scaled by the data's
+squared norms for the L2 expansion (eps32 * |x|^2 before the square root).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnn.kernels import available_impls, knn_search, pairwise_distances
+from fastnn.kernels.distances import METRICS
+
+ext = pytest.importorskip("fastnn._ext._distances")
+
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (13, 29, 17), (31, 300, 65), (4, 9, 300)]
+
+
+def reference(X, Y, metric):
+    """float64 two-loop reference."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    return pairwise_distances(X, Y, metric, impl="naive")
+
+
+def assert_close(got, want, metric, X, Y, dtype):
+    if dtype == np.float64:
+        rtol, atol = 1e-10, (1e-6 if metric == "l2" else 1e-9)
+    else:
+        scale = float(np.max(np.sum(np.asarray(X, np.float64) ** 2, axis=1))) + float(
+            np.max(np.sum(np.asarray(Y, np.float64) ** 2, axis=1))
+        )
+        err_sq = 8 * np.finfo(np.float32).eps * scale
+        atol = {"l1": 1e-4, "sqeuclidean": err_sq, "l2": np.sqrt(err_sq)}[metric]
+        rtol = 1e-4
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+def test_registered_impls():
+    assert set(available_impls("pairwise_distances")) == {
+        "naive", "one_loop", "vectorized", "compiled"
+    }
+    assert set(available_impls("knn_search")) == {"naive", "vectorized", "compiled"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_all_impls_agree(rng, shape, metric, dtype):
+    m, n, d = shape
+    X = rng.standard_normal((m, d)).astype(dtype)
+    Y = rng.standard_normal((n, d)).astype(dtype)
+    want = reference(X, Y, metric)
+    for impl in available_impls("pairwise_distances"):
+        got = pairwise_distances(X, Y, metric, impl=impl)
+        assert got.dtype == dtype, impl
+        assert got.shape == (m, n)
+        assert_close(got, want, metric, X, Y, dtype)
+
+
+@pytest.mark.parametrize("isa", ["avx512f", "avx2", "baseline"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_l1_kernel_variant(rng, isa, dtype):
+    """Each SIMD build of the L1 tile (the one this CPU supports) against the reference,
+    with sizes that leave partial register tiles, partial panels and several k-blocks."""
+    try:
+        ext.force_l1_isa(isa)
+    except ValueError:
+        pytest.skip(f"CPU lacks {isa}")
+    try:
+        for m, n, d in [(1, 1, 1), (7, 33, 257), (13, 300, 600), (6, 257, 513)]:
+            X = rng.integers(-50, 50, (m, d)).astype(dtype)
+            Y = rng.integers(-50, 50, (n, d)).astype(dtype)
+            # Integer-valued data: every partial sum is exact, so results must be identical.
+            np.testing.assert_array_equal(
+                pairwise_distances(X, Y, "l1"), reference(X, Y, "l1").astype(dtype)
+            )
+            _dist, idx = knn_search(X, Y, min(5, n), "l1")
+            full = reference(X, Y, "l1")
+            np.testing.assert_array_equal(idx, np.argsort(full, axis=1, kind="stable")[:, :5])
+    finally:
+        ext.reset_l1_isa()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_non_contiguous_and_fortran_inputs(rng, metric):
+    base = rng.standard_normal((40, 60))
+    X = base[::3, ::2]  # strided view
+    Y = np.asfortranarray(rng.standard_normal((25, 30)))
+    want = reference(X, Y, metric)
+    for impl in available_impls("pairwise_distances"):
+        assert_close(pairwise_distances(X, Y, metric, impl=impl), want, metric, X, Y, np.float64)
+    _dist, idx = knn_search(X, Y, 4, metric)
+    np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :4])
+
+
+def test_dtypes_preserved_mixed_and_integers(rng):
+    X32 = rng.standard_normal((4, 6)).astype(np.float32)
+    Y32 = rng.standard_normal((5, 6)).astype(np.float32)
+    assert pairwise_distances(X32, Y32).dtype == np.float32
+    assert pairwise_distances(X32, Y32.astype(np.float64)).dtype == np.float64
+    Xi = rng.integers(0, 10, (4, 6))
+    Yi = rng.integers(0, 10, (5, 6))
+    got = pairwise_distances(Xi, Yi, "l1")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.abs(Xi[:, None] - Yi[None]).sum(-1))
+    # lists work too
+    np.testing.assert_allclose(pairwise_distances([[0.0, 0.0]], [[3.0, 4.0]]), [[5.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_expansion_is_clamped(rng, dtype):
+    """Identical rows with large norms: the expansion cancels to tiny negatives, which must be
+    clamped to 0 (no NaN from the square root)."""
+    X = (1000 + rng.standard_normal((20, 50))).astype(dtype)
+    for impl in ("vectorized", "compiled"):
+        sq = pairwise_distances(X, X, "sqeuclidean", impl=impl)
+        assert np.all(sq >= 0)
+        d = pairwise_distances(X, X, "l2", impl=impl)
+        assert not np.isnan(d).any()
+        assert np.all(d >= 0)
+        # the diagonal is ~0 (within the expansion's error, sqrt(eps * |x|^2))
+        limit = np.sqrt(8 * np.finfo(dtype).eps * 50 * 1001**2)
+        assert np.max(np.diag(d)) <= limit
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("k", [1, 3, 17])
+def test_knn_search_matches_argsort_of_full_matrix(rng, metric, k, dtype):
+    X = rng.standard_normal((23, 12)).astype(dtype)
+    Y = rng.standard_normal((600, 12)).astype(dtype)  # > one 256-row L1 tile
+    full = reference(X, Y, metric)
+    order = np.argsort(full, axis=1, kind="stable")[:, :k]
+    for impl in available_impls("knn_search"):
+        dist, idx = knn_search(X, Y, k, metric, impl=impl)
+        assert dist.dtype == dtype and idx.shape == (23, k) and dist.shape == (23, k)
+        np.testing.assert_array_equal(idx, order, err_msg=impl)
+        assert_close(dist, np.take_along_axis(full, order, axis=1), metric, X, Y, dtype)
+        assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("chunk_size", [1, 2, 7, 1000])
+def test_knn_search_chunking_does_not_change_results(rng, metric, chunk_size):
+    X = rng.standard_normal((19, 8))
+    Y = rng.standard_normal((300, 8))
+    want = knn_search(X, Y, 5, metric, impl="naive")
+    for impl in ("vectorized", "compiled"):
+        dist, idx = knn_search(X, Y, 5, metric, impl=impl, chunk_size=chunk_size)
+        np.testing.assert_array_equal(idx, want[1])
+        np.testing.assert_allclose(dist, want[0], rtol=1e-10, atol=1e-7)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_knn_ties_go_to_smaller_index(metric):
+    # Y holds each point several times (ties everywhere) plus exact-tie distances.
+    Y = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]] * 50)
+    X = np.array([[0.0, 0.0], [0.5, 0.0]])
+    full = reference(X, Y, metric)
+    for impl in available_impls("knn_search"):
+        _dist, idx = knn_search(X, Y, 7, metric, impl=impl)
+        np.testing.assert_array_equal(idx, np.argsort(full, axis=1, kind="stable")[:, :7])
+    _, idx = knn_search(X, Y, 2, metric)
+    assert idx[0].tolist() == [0, 5]
+
+
+def test_knn_search_k_equals_n_and_l2_refinement(rng):
+    # Points far from the origin and close to each other: the float32 expansion alone
+    # cannot order them; the exact re-ranking must.
+    X = (1e3 + rng.standard_normal((10, 40))).astype(np.float32)
+    Y = (1e3 + rng.standard_normal((50, 40))).astype(np.float32)
+    full = reference(X, Y, "l2")
+    dist, idx = knn_search(X, Y, 5, "l2")
+    order = np.argsort(full, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(idx, order)
+    # re-ranked distances are computed directly, so they are accurate to float32 rounding
+    np.testing.assert_allclose(dist, np.take_along_axis(full, order, 1), rtol=1e-6)
+    _dist, idx = knn_search(X, Y, 50, "l1")
+    assert sorted(idx[0].tolist()) == list(range(50))
+
+
+def test_knn_search_memory_is_bounded(rng):
+    """50,000 queries x 50,000 references: the full float32 matrix would be 10 GB."""
+    X = rng.standard_normal((50_000, 4)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        dist, _idx = knn_search(X, X, 3, "l2")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20, f"peak traced memory {peak / 2**20:.0f} MiB"
+    # every point is its own nearest neighbour (or ties with a duplicate at distance 0)
+    assert np.all(dist[:, 0] == 0)
+    assert np.all(dist[:, 1:] >= dist[:, :1])
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_bad_input_errors(rng):
+    X = rng.standard_normal((3, 4))
+    with pytest.raises(ValueError, match="same number of features"):
+        pairwise_distances(X, rng.standard_normal((3, 5)))
+    with pytest.raises(ValueError, match="X must be a 2-D array"):
+        pairwise_distances(np.ones(4), X)
+    with pytest.raises(ValueError, match="Y must be a 2-D array"):
+        pairwise_distances(X, np.ones((2, 3, 4)))
+    bad = X.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        pairwise_distances(bad, X)
+    bad[1, 2] = np.inf
+    with pytest.raises(ValueError, match="Y contains NaN or infinity"):
+        knn_search(X, bad, 1)
+    with pytest.raises(ValueError, match="must not be empty"):
+        pairwise_distances(np.empty((0, 4)), X)
+    with pytest.raises(ValueError, match="must not be empty"):
+        knn_search(X, np.empty((0, 4)), 1)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        pairwise_distances(X, X, metric="cosine")
+    with pytest.raises(ValueError, match="impl must be one of"):
+        pairwise_distances(X, X, impl="gpu")
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        knn_search(X, X, 0)
+    with pytest.raises(ValueError, match="k must be <= the number of reference rows"):
+        knn_search(X, X, 4)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        knn_search(X, X, 1.5)
+    with pytest.raises(TypeError, match="must be numeric"):
+        pairwise_distances(np.array([["a", "b"]]), np.array([["c", "d"]]))
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        knn_search(X, X, 1, chunk_size=0)
+
+
+def test_huge_finite_values_are_not_mistaken_for_nan():
+    # The fast finiteness test sums the array; a sum that overflows must not raise.
+    X = np.full((3, 4), 3e38, dtype=np.float32)
+    d = pairwise_distances(X, X, "l1")
+    np.testing.assert_array_equal(d, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# fuzz the compiled kernels
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    m=st.integers(1, 20),
+    n=st.integers(1, 300),
+    d=st.integers(1, 40),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    metric=st.sampled_from(METRICS),
+    order=st.sampled_from(["C", "F"]),
+    seed=st.integers(0, 2**32 - 1),
+    k_frac=st.floats(0, 1),
+)
+def test_fuzz_compiled_kernels(m, n, d, dtype, metric, order, seed, k_frac):
+    rng = np.random.default_rng(seed)
+    X = np.asarray(rng.integers(-20, 20, (m, d)), dtype=dtype, order=order)
+    Y = np.asarray(rng.integers(-20, 20, (n, d)), dtype=dtype, order=order)
+    want = reference(X, Y, metric)
+    got = pairwise_distances(X, Y, metric)
+    assert got.dtype == dtype
+    # integer data: L1 and squared L2 are exact in both dtypes for these magnitudes
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-5)
+    k = 1 + int(k_frac * (n - 1))
+    dist, idx = knn_search(X, Y, k, metric)
+    np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :k])
+    np.testing.assert_allclose(dist, np.take_along_axis(want, idx, 1), rtol=1e-6, atol=1e-5)
