@@ -10,6 +10,8 @@ Parallelism: ``prange`` over chunks of images inside ``with nogil, parallel()``;
 allocates its float64 scratch (gray image and histogram) once per parallel block.
 """
 
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport atan2, fabs, sqrt
@@ -71,20 +73,38 @@ cdef inline int pixel_bin(double gx, double gy, const double* edges, const doubl
 
 
 cdef extern from "hog_row.h" nogil:
-    void fastnn_hog_gray_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
-    void fastnn_hog_gray_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_gray_plain_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_gray_plain_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_gray_fused_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    void fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+
     void fastnn_hog_row(const double* g, const double* g_below, Py_ssize_t W,
                         const double* slopes, int n_slopes, const int* col_base,
                         const double* col_mult, int row_base, double row_mult, int dump,
-                        double* gx, double* gy, double* u, int* slot, double* weight,
-                        int* special)
+                        double* gx, double* gy, double* u, double* count, double* near,
+                        int* slot, double* weight, int* special)
+
+
+cdef inline void gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t C, bint fused,
+                                double* gray) noexcept nogil:
+    """Gray level of n pixels (see hog_row.h for the plain and fused evaluation orders)."""
+    if floating is float:
+        if fused:
+            fastnn_hog_gray_fused_f32(image, n, C, gray)
+        else:
+            fastnn_hog_gray_plain_f32(image, n, C, gray)
+    else:
+        if fused:
+            fastnn_hog_gray_fused_f64(image, n, C, gray)
+        else:
+            fastnn_hog_gray_plain_f64(image, n, C, gray)
 
 
 cdef void hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, H * W + 6 * W + n_features + 1 doubles
-    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    double* scratch,            # scratch, H * W + 8 * W + n_features + 1 doubles
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
     const int* row_cell, const double* row_mult,
     const int* col_base, const double* col_mult,
     Py_ssize_t n_features,
@@ -94,7 +114,9 @@ cdef void hog_one_image(
     cdef double* gx = gray + H * W
     cdef double* gy = gx + W
     cdef double* u = gy + W
-    cdef double* weight = u + W
+    cdef double* count = u + W
+    cdef double* near = count + W
+    cdef double* weight = near + W
     # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
     # below needs no unpredictable branch.
     cdef double* hist = weight + W
@@ -104,10 +126,7 @@ cdef void hog_one_image(
     cdef const double* gray_row
     cdef int b
 
-    if floating is float:
-        fastnn_hog_gray_f32(image, H * W, C, gray)
-    else:
-        fastnn_hog_gray_f64(image, H * W, C, gray)
+    gray_levels_of(image, H * W, C, fused_gray, gray)
 
     memset(hist, 0, (n_features + 1) * sizeof(double))
     for r in range(H):
@@ -116,7 +135,7 @@ cdef void hog_one_image(
         gray_row = gray + r * W
         fastnn_hog_row(gray_row, gray_row + W if r + 1 < H else NULL, W, slopes, n_orient - 1,
                        col_base, col_mult, row_cell[r] * n_orient, row_mult[r],
-                       <int>n_features, gx, gy, u, slot, weight, special)
+                       <int>n_features, gx, gy, u, count, near, slot, weight, special)
         for c in range(W):
             if special[c] and col_base[c] >= 0:
                 b = pixel_bin(gx[c], gy[c], edges, slopes, n_orient)
@@ -137,6 +156,7 @@ def hog_batch(
     const double[::1] edges,              # IN  (n_orient + 1,) bin edges in degrees
     const double[::1] slopes,             # IN  (n_orient - 1,) tan(edge - 90 deg), inner edges
     double cell_area,                     # IN  pixels_per_cell ** 2
+    bint fused_gray,                      # IN  gray levels with the FMA chain (see hog_row.h)
     floating[:, ::1] out,                 # OUT (N, n_cols * n_rows * n_orient)
     int num_threads,
 ):
@@ -161,9 +181,9 @@ def hog_batch(
     if N == 0:
         return
     with nogil, parallel(num_threads=num_threads):
-        # gray (H*W), gx, gy, u, weight (W each), hist (n_features + 1), slot, special (int, W
-        # each: 2 W ints fit in W doubles; one more W for slack).
-        scratch = <double*> malloc((H * W + 6 * W + n_features + 1) * sizeof(double))
+        # gray (H*W), gx, gy, u, count, near, weight (W each), hist (n_features + 1), slot,
+        # special (int, W each: 2 W ints fit in W doubles; one more W for slack).
+        scratch = <double*> malloc((H * W + 8 * W + n_features + 1) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1
@@ -171,10 +191,26 @@ def hog_batch(
             n_end = min((chunk + 1) * IMAGES_PER_CHUNK, N)
             for n in range(chunk * IMAGES_PER_CHUNK, n_end):
                 hog_one_image(
-                    &images[n, 0, 0, 0], &out[n, 0], scratch, H, W, C,
+                    &images[n, 0, 0, 0], &out[n, 0], scratch, H, W, C, fused_gray,
                     &row_cell[0], &row_mult[0], &col_base[0], &col_mult[0],
                     n_features, &edges[0], slopes_ptr, n_orient, cell_area,
                 )
         free(scratch)
     if failed:
         raise MemoryError("hog_batch: could not allocate per-thread scratch")
+
+
+def gray_levels(const floating[:, :, :, ::1] images, bint fused_gray):
+    """Gray levels (N, H, W) float64 of (N, H, W, C) images, exactly as ``hog_batch`` computes
+    them; used to probe which evaluation order matches NumPy's ``np.dot`` and by tests."""
+    cdef Py_ssize_t N = images.shape[0], H = images.shape[1], W = images.shape[2]
+    cdef Py_ssize_t C = images.shape[3]
+    cdef Py_ssize_t n
+    out_array = np.empty((N, H, W), dtype=np.float64)
+    cdef double[:, :, ::1] out = out_array
+    if N == 0 or H == 0 or W == 0:
+        return out_array
+    with nogil:
+        for n in range(N):
+            gray_levels_of(&images[n, 0, 0, 0], H * W, C, fused_gray, &out[n, 0, 0])
+    return out_array

@@ -11,9 +11,11 @@ Definition (what all three compute, identical to CS231n's ``hog_feature`` wherev
 -------------------------------------------------------------------------------------------
 For one image:
 
-1. Gray level ``g``: the image itself when it has one channel, else
-   ``0.299 R + 0.587 G + 0.144 B`` (CS231n's weights, including its 0.144 for blue; a fourth
-   alpha channel is ignored). Everything below is computed in float64.
+1. Gray level ``g``: the image itself when it has one channel, else CS231n's
+   ``np.dot(rgb[..., :3], [0.299, 0.587, 0.144])`` (its weights, including 0.144 for blue; a
+   fourth alpha channel is ignored). The compiled kernel reproduces NumPy's rounding of that dot
+   product bit for bit (it probes whether NumPy's BLAS uses an FMA chain). Everything below is
+   computed in float64.
 2. Forward differences, as CS231n's ``np.diff``: ``gx[r, c] = g[r, c+1] - g[r, c]`` (0 in the
    last column), ``gy[r, c] = g[r+1, c] - g[r, c]`` (0 in the last row);
    magnitude ``m = sqrt(gx**2 + gy**2)``.
@@ -48,6 +50,7 @@ the float64 result rounded once (so it agrees with float64 to float32 precision,
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -63,6 +66,7 @@ MAX_ABS_PIXEL = 1e30
 #: Largest accepted number of orientation bins.
 MAX_ORIENTATIONS = 360
 
+_RGB_WEIGHTS_ARRAY = np.array(RGB_WEIGHTS)
 _RAD2DEG = 180 / np.pi
 _PIO2_HI = 1.5707963267948966  # pi/2 rounded to float64
 _PIO2_LO = 6.123233995736766e-17  # pi/2 - _PIO2_HI
@@ -133,12 +137,17 @@ def edge_slopes(orientations: int) -> np.ndarray:
     return np.tan((edges - 90.0) * (np.pi / 180.0))
 
 
-def _gray_pixel(image: np.ndarray, r: int, c: int) -> float:
-    """Gray level of pixel (r, c) of a (H, W, C) image, in float64."""
-    if image.shape[2] == 1:
-        return float(image[r, c, 0])
-    red, green, blue = (float(image[r, c, ch]) for ch in range(3))
-    return red * RGB_WEIGHTS[0] + green * RGB_WEIGHTS[1] + blue * RGB_WEIGHTS[2]
+def gray_levels(images: np.ndarray) -> np.ndarray:
+    """Gray levels (..., H, W) in float64 of (..., H, W, C) images, as CS231n computes them.
+
+    One channel: the values themselves. Three or four: CS231n's
+    ``np.dot(rgb[..., :3], [0.299, 0.587, 0.144])``, literally (NumPy evaluates it per pixel
+    with BLAS ``ddot``; the compiled kernel reproduces that rounding, see ``_numpy_dot_is_fused``).
+    """
+    x = images.astype(np.float64, copy=False)
+    if x.shape[-1] == 1:
+        return x[..., 0]
+    return np.dot(x[..., :3], _RGB_WEIGHTS_ARRAY)
 
 
 def _orientation_degrees(gx: float, gy: float) -> float:
@@ -171,8 +180,7 @@ def hog_naive(
     n_rows, n_cols = len(row_windows), len(col_windows)
     out = np.zeros((n_images, n_cols * n_rows * orientations), dtype=images.dtype)
     for n in range(n_images):
-        image = images[n]
-        gray = [[_gray_pixel(image, r, c) for c in range(width)] for r in range(height)]
+        gray = gray_levels(images[n]).tolist()  # CS231n's rgb2gray, then plain loops
         magnitude = [[0.0] * width for _ in range(height)]
         bin_index = [[-1] * width for _ in range(height)]
         for r in range(height):
@@ -202,13 +210,9 @@ def hog_vectorized(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
 ) -> np.ndarray:
     """NumPy twin: whole-batch gradients and orientations, one weighted ``bincount``."""
-    n_images, height, width, channels = images.shape
+    n_images, height, width, _ = images.shape
     p = pixels_per_cell
-    x = images.astype(np.float64, copy=False)
-    if channels == 1:
-        gray = x[..., 0]
-    else:
-        gray = x[..., 0] * RGB_WEIGHTS[0] + x[..., 1] * RGB_WEIGHTS[1] + x[..., 2] * RGB_WEIGHTS[2]
+    gray = gray_levels(images)
 
     gx = np.zeros_like(gray)
     gy = np.zeros_like(gray)
@@ -341,6 +345,22 @@ def best_hog_impl() -> str:
     return "compiled" if "compiled" in available_impls("hog") else "vectorized"
 
 
+@functools.lru_cache(maxsize=1)
+def _numpy_dot_is_fused() -> bool:
+    """Whether this NumPy's ``np.dot(rgb, weights)`` rounds like the FMA chain
+    ``fma(b, 0.144, fma(g, 0.587, r * 0.299))`` (OpenBLAS on FMA hardware) or like the plain
+    ``r * 0.299 + g * 0.587 + b * 0.144``. The compiled kernel then computes gray levels the same
+    way, so it agrees bit for bit with the NumPy implementations and with CS231n's code. (The
+    last bit matters: where two neighbours' gray levels tie mathematically, it decides whether
+    ``gx`` is 0 or +-1 ulp, and CS231n's vertical-gradient rule turns that into a full count.)
+    """
+    from fastnn._ext import _hog
+
+    probe = np.random.default_rng(20160401).uniform(0, 255, size=(2, 16, 16, 3))
+    reference = gray_levels(probe)
+    return not np.array_equal(reference, _hog.gray_levels(probe, False))
+
+
 def _load_compiled() -> None:
     """Register the compiled implementation when the extension is built."""
     try:
@@ -370,6 +390,7 @@ def _load_compiled() -> None:
             bin_edges(orientations),
             edge_slopes(orientations),
             float(pixels_per_cell * pixels_per_cell),
+            _numpy_dot_is_fused(),
             out,
             num_threads,
         )
@@ -389,6 +410,7 @@ __all__ = [
     "check_hog_images",
     "check_hog_params",
     "edge_slopes",
+    "gray_levels",
     "hog_descriptors",
     "hog_naive",
     "hog_num_features",
