@@ -118,6 +118,8 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
             (np.savez_compressed if compress else np.savez)(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -126,6 +128,12 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value: Any) -> Any:

@@ -415,7 +415,8 @@ class Solver:
                     self._bad_evals += 1
             self._pending_eval = False
             self._loop_t = t + 1
-            self._snapshot_rng()
+            if row is not None:  # only an evaluation draws random numbers here
+                self._snapshot_rng()
         if row is None:
             return
         if self.checkpoint_name is not None:
