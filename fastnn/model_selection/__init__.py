@@ -7,3 +7,9 @@ from fastnn.model_selection._search import (  # noqa: F401
     hyperparameter_search,
     random_search,
 )
+from fastnn.model_selection._cross_validation import (  # noqa: F401
+    CVResult,
+    cross_validate,
+    cross_validate_knn,
+    k_fold_split,
+)
