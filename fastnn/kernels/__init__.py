@@ -11,3 +11,4 @@ __all__ = ["available_impls", "get_impl", "operations", "register"]
 from fastnn.kernels import optim  # noqa: E402,F401  (registers adam_update, sgd_momentum_update, rmsprop_update)
 from fastnn.kernels.hog import hog_descriptors  # noqa: E402,F401  (registers the "hog" op: naive, vectorized, compiled)
 from fastnn.kernels.distances import knn_search, pairwise_distances  # noqa: E402,F401  (registers "pairwise_distances", "knn_search")
+from fastnn.kernels import layers  # noqa: E402,F401  (registers the batchnorm/layernorm kernels: naive, vectorized, compiled)

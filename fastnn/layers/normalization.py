@@ -4,6 +4,10 @@ Both normalise ``x`` (N, D) to ``x_hat`` with zero mean and unit variance (biase
 ``eps`` added inside the square root), then scale and shift: ``out = gamma * x_hat + beta``.
 The caches hold ``x_hat``, ``gamma`` and ``1 / sqrt(var + eps)``: everything either backward
 formula needs.
+
+The train-mode forward passes and the closed-form backward passes run on the fused kernels of
+``fastnn.kernels.layers`` (compiled when built, else their NumPy twins); the computational-graph
+``batchnorm_backward`` stays in NumPy, node by node, as the readable derivation.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn._validation import check_array, check_float
+from fastnn.kernels._registry import get_impl
+from fastnn.kernels.layers import as_common_contiguous, default_impl
 from fastnn.layers._params import check_param_dict, get_eps, get_mode
 
 __all__ = [
@@ -92,18 +98,15 @@ def batchnorm_forward(
     running_var = _running(bn_param, "running_var", d, x.dtype)
 
     if mode == "train":
-        mean = x.mean(axis=0)
-        x_hat = x - mean
-        var = np.einsum("ij,ij->j", x_hat, x_hat) / x.shape[0]
-        inv_std = 1 / np.sqrt(var + eps)
-        x_hat *= inv_std
+        forward = get_impl("batchnorm_forward_train", default_impl())
+        out, x_hat, mean, var, inv_std = forward(*as_common_contiguous(x, gamma, beta), eps)
         running_mean = momentum * running_mean + (1 - momentum) * mean
         running_var = momentum * running_var + (1 - momentum) * var
     else:
         inv_std = 1 / np.sqrt(running_var + eps)
         x_hat = (x - running_mean) * inv_std
-    out = x_hat * gamma
-    out += beta
+        out = x_hat * gamma
+        out += beta
 
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
@@ -163,18 +166,12 @@ def batchnorm_backward_alt(
     """
     x_hat, gamma, inv_std, train = cache
     dout = _check_dout(dout, x_hat)
-    n = x_hat.shape[0]
-    dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("ij,ij->j", dout, x_hat)
     if not train:
+        dbeta = dout.sum(axis=0)
+        dgamma = np.einsum("ij,ij->j", dout, x_hat)
         return dout * (gamma * inv_std), dgamma, dbeta
-    # sum(g) = gamma * dbeta and sum(g * x_hat) = gamma * dgamma: reuse them, and fold the
-    # per-feature factors into two (D,) vectors so dx costs three passes over (N, D)
-    scale = gamma * inv_std
-    dx = dout - (dbeta / n)
-    dx -= x_hat * (dgamma / n)
-    dx *= scale
-    return dx, dgamma, dbeta
+    backward = get_impl("batchnorm_backward_closed_form", default_impl())
+    return backward(*as_common_contiguous(dout, x_hat, gamma, inv_std))
 
 
 # ------------------------------------------------------------------------------- layernorm
@@ -201,13 +198,8 @@ def layernorm_forward(
     x, gamma, beta = _check_inputs(x, gamma, beta)
     ln_param = check_param_dict(ln_param, "ln_param")
     eps = get_eps(ln_param, "ln_param")
-    mean = x.mean(axis=1, keepdims=True)
-    x_hat = x - mean
-    var = np.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]
-    inv_std = 1 / np.sqrt(var + eps)
-    x_hat *= inv_std
-    out = x_hat * gamma
-    out += beta
+    forward = get_impl("layernorm_forward", default_impl())
+    out, x_hat, inv_std = forward(*as_common_contiguous(x, gamma, beta), eps)
     return out, (x_hat, gamma, inv_std)
 
 
@@ -223,13 +215,5 @@ def layernorm_backward(
     """
     x_hat, gamma, inv_std = cache
     dout = _check_dout(dout, x_hat)
-    d = x_hat.shape[1]
-    dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("ij,ij->j", dout, x_hat)
-    g = dout * gamma
-    mean_g = g.mean(axis=1, keepdims=True)
-    mean_gx = np.einsum("ij,ij->i", g, x_hat)[:, None] / d
-    dx = g - mean_g
-    dx -= x_hat * mean_gx
-    dx *= inv_std
-    return dx, dgamma, dbeta
+    backward = get_impl("layernorm_backward", default_impl())
+    return backward(*as_common_contiguous(dout, x_hat, gamma, inv_std))

@@ -34,7 +34,8 @@ def test_batchnorm_matches_cs231n_formulas_and_running_averages(rng):
     bn_param = {"mode": "train", "momentum": 0.8, "running_mean": rm0, "running_var": rv0}
     out, _ = batchnorm_forward(x, gamma, beta, bn_param)
     mean, var = x.mean(axis=0), x.var(axis=0)
-    np.testing.assert_allclose(out, gamma * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-12)
+    np.testing.assert_allclose(out, gamma * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-12,
+                               atol=1e-13)
     np.testing.assert_allclose(bn_param["running_mean"], 0.8 * rm0 + 0.2 * mean, rtol=1e-14)
     np.testing.assert_allclose(bn_param["running_var"], 0.8 * rv0 + 0.2 * var, rtol=1e-14)
 
@@ -172,7 +173,8 @@ def test_layernorm_normalises_each_example(rng):
     mean, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
     gamma, beta = _gamma_beta(rng, 50)
     out, _ = layernorm_forward(x, gamma, beta, {"eps": 1e-3, "mode": "test"})
-    np.testing.assert_allclose(out, gamma * (x - mean) / np.sqrt(var + 1e-3) + beta, rtol=1e-12)
+    np.testing.assert_allclose(out, gamma * (x - mean) / np.sqrt(var + 1e-3) + beta, rtol=1e-12,
+                               atol=1e-13)
 
 
 @pytest.mark.parametrize("shape", [(1, 6), (2, 3), (4, 5), (9, 17)])

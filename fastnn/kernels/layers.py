@@ -1,0 +1,285 @@
+"""Normalisation kernels behind ``fastnn.layers``: batch norm and layer norm, forward (train
+mode) and closed-form backward, three implementations each.
+
+- ``"naive"``: plain Python loops over the formulas, the readable specification;
+- ``"vectorized"``: NumPy, one array operation per step of the formula;
+- ``"compiled"``: ``fastnn._ext._layers`` (Cython + OpenMP), two or three fused passes over
+  cache-sized blocks instead of NumPy's six to ten passes with temporaries.
+
+Signatures (all arrays of one float dtype; ``x``, ``dout``, ``x_hat`` (N, D); ``gamma`` (D,)):
+
+- ``batchnorm_forward_train(x, gamma, beta, eps) -> out, x_hat, mean, var, inv_std`` with
+  ``mean``, ``var`` (biased), ``inv_std = 1 / sqrt(var + eps)`` of shape (D,);
+- ``batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std) -> dx, dgamma, dbeta``;
+- ``layernorm_forward(x, gamma, beta, eps) -> out, x_hat, inv_std`` with ``inv_std`` (N, 1);
+- ``layernorm_backward(dout, x_hat, gamma, inv_std) -> dx, dgamma, dbeta``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastnn._config import get_num_threads
+from fastnn._validation import check_array, check_float
+from fastnn.kernels._registry import get_impl, register
+
+__all__ = [
+    "as_common_contiguous",
+    "batchnorm_backward_closed_form",
+    "batchnorm_forward_train",
+    "default_impl",
+    "layernorm_backward",
+    "layernorm_forward",
+]
+
+try:
+    from fastnn._ext import _layers as _ext
+except ImportError:  # extension not built: the NumPy twins serve
+    _ext = None
+
+# below this many elements (256 KB of float32) a parallel region costs more than it saves: the
+# fork/join is a few microseconds on an idle machine, and a whole scheduler time slice (~20 ms
+# measured) when the cores are oversubscribed and a worker thread has to wait for a core
+_PARALLEL_MIN = 1 << 16
+
+
+def _threads(size: int) -> int:
+    return get_num_threads() if size >= _PARALLEL_MIN else 1
+
+
+def default_impl() -> str:
+    """``"compiled"`` when the extension is built, else ``"vectorized"``."""
+    return "compiled" if _ext is not None else "vectorized"
+
+
+# ---------------------------------------------------------------- batch norm, forward (train)
+@register("batchnorm_forward_train", "naive")
+def _bn_forward_naive(x, gamma, beta, eps):
+    n, d = x.shape
+    out, x_hat = np.empty_like(x), np.empty_like(x)
+    mean, var, inv_std = (np.empty(d, dtype=x.dtype) for _ in range(3))
+    for j in range(d):
+        m = sum(float(x[i, j]) for i in range(n)) / n
+        v = sum((float(x[i, j]) - m) ** 2 for i in range(n)) / n
+        s = 1.0 / math.sqrt(v + eps)
+        mean[j], var[j], inv_std[j] = m, v, s
+        for i in range(n):
+            x_hat[i, j] = (float(x[i, j]) - m) * s
+            out[i, j] = gamma[j] * x_hat[i, j] + beta[j]
+    return out, x_hat, mean, var, inv_std
+
+
+@register("batchnorm_forward_train", "vectorized")
+def _bn_forward_vectorized(x, gamma, beta, eps):
+    mean = x.mean(axis=0)
+    x_hat = x - mean
+    var = np.einsum("ij,ij->j", x_hat, x_hat) / x.shape[0]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat *= inv_std
+    out = x_hat * gamma
+    out += beta
+    return out, x_hat, mean, var, inv_std
+
+
+def _bn_forward_compiled(x, gamma, beta, eps):
+    d = x.shape[1]
+    out, x_hat = np.empty_like(x), np.empty_like(x)
+    mean, var, inv_std = (np.empty(d, dtype=x.dtype) for _ in range(3))
+    _ext.batchnorm_forward_train(x, gamma, beta, eps, x_hat, out, mean, var, inv_std,
+                                 _threads(x.size))
+    return out, x_hat, mean, var, inv_std
+
+
+# ------------------------------------------------------------------ batch norm, backward
+@register("batchnorm_backward_closed_form", "naive")
+def _bn_backward_naive(dout, x_hat, gamma, inv_std):
+    n, d = dout.shape
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
+    for j in range(d):
+        sum_g = sum(float(dout[i, j]) for i in range(n))
+        sum_gx = sum(float(dout[i, j]) * float(x_hat[i, j]) for i in range(n))
+        dbeta[j], dgamma[j] = sum_g, sum_gx
+        for i in range(n):
+            dx[i, j] = gamma[j] * inv_std[j] / n * (
+                n * dout[i, j] - sum_g - x_hat[i, j] * sum_gx)
+    return dx, dgamma, dbeta
+
+
+@register("batchnorm_backward_closed_form", "vectorized")
+def _bn_backward_vectorized(dout, x_hat, gamma, inv_std):
+    n = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    # sum(dout * gamma) = gamma * dbeta and sum(dout * gamma * x_hat) = gamma * dgamma: reuse
+    # them and fold the per-feature factors into (D,) vectors, three passes over (N, D)
+    dx = dout - (dbeta / n)
+    dx -= x_hat * (dgamma / n)
+    dx *= gamma * inv_std
+    return dx, dgamma, dbeta
+
+
+def _bn_backward_compiled(dout, x_hat, gamma, inv_std):
+    d = dout.shape[1]
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
+    _ext.batchnorm_backward(dout, x_hat, gamma, inv_std, dx, dgamma, dbeta, _threads(dout.size))
+    return dx, dgamma, dbeta
+
+
+# --------------------------------------------------------------------- layer norm, forward
+@register("layernorm_forward", "naive")
+def _ln_forward_naive(x, gamma, beta, eps):
+    n, d = x.shape
+    out, x_hat = np.empty_like(x), np.empty_like(x)
+    inv_std = np.empty((n, 1), dtype=x.dtype)
+    for i in range(n):
+        m = sum(float(v) for v in x[i]) / d
+        var = sum((float(v) - m) ** 2 for v in x[i]) / d
+        s = 1.0 / math.sqrt(var + eps)
+        inv_std[i, 0] = s
+        for j in range(d):
+            x_hat[i, j] = (float(x[i, j]) - m) * s
+            out[i, j] = gamma[j] * x_hat[i, j] + beta[j]
+    return out, x_hat, inv_std
+
+
+@register("layernorm_forward", "vectorized")
+def _ln_forward_vectorized(x, gamma, beta, eps):
+    x_hat = x - x.mean(axis=1, keepdims=True)
+    var = np.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat *= inv_std
+    out = x_hat * gamma
+    out += beta
+    return out, x_hat, inv_std
+
+
+def _ln_forward_compiled(x, gamma, beta, eps):
+    n = x.shape[0]
+    out, x_hat = np.empty_like(x), np.empty_like(x)
+    inv_std = np.empty(n, dtype=x.dtype)
+    _ext.layernorm_forward(x, gamma, beta, eps, x_hat, out, inv_std, _threads(x.size))
+    return out, x_hat, inv_std[:, None]
+
+
+# -------------------------------------------------------------------- layer norm, backward
+@register("layernorm_backward", "naive")
+def _ln_backward_naive(dout, x_hat, gamma, inv_std):
+    n, d = dout.shape
+    dx = np.empty_like(dout)
+    for i in range(n):
+        g = [float(dout[i, j]) * float(gamma[j]) for j in range(d)]
+        mean_g = sum(g) / d
+        mean_gx = sum(g[j] * float(x_hat[i, j]) for j in range(d)) / d
+        for j in range(d):
+            dx[i, j] = inv_std[i, 0] * (g[j] - mean_g - x_hat[i, j] * mean_gx)
+    dbeta = np.array([sum(float(dout[i, j]) for i in range(n)) for j in range(d)],
+                     dtype=dout.dtype)
+    dgamma = np.array([sum(float(dout[i, j]) * float(x_hat[i, j]) for i in range(n))
+                       for j in range(d)], dtype=dout.dtype)
+    return dx, dgamma, dbeta
+
+
+@register("layernorm_backward", "vectorized")
+def _ln_backward_vectorized(dout, x_hat, gamma, inv_std):
+    d = x_hat.shape[1]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    g = dout * gamma
+    mean_g = g.mean(axis=1, keepdims=True)
+    mean_gx = np.einsum("ij,ij->i", g, x_hat)[:, None] / d
+    dx = g - mean_g
+    dx -= x_hat * mean_gx
+    dx *= inv_std
+    return dx, dgamma, dbeta
+
+
+def _ln_backward_compiled(dout, x_hat, gamma, inv_std):
+    d = dout.shape[1]
+    dx = np.empty_like(dout)
+    dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
+    _ext.layernorm_backward(dout, x_hat, gamma, np.ascontiguousarray(inv_std.reshape(-1)), dx,
+                            dgamma, dbeta, _threads(dout.size))
+    return dx, dgamma, dbeta
+
+
+if _ext is not None:
+    register("batchnorm_forward_train", "compiled")(_bn_forward_compiled)
+    register("batchnorm_backward_closed_form", "compiled")(_bn_backward_compiled)
+    register("layernorm_forward", "compiled")(_ln_forward_compiled)
+    register("layernorm_backward", "compiled")(_ln_backward_compiled)
+
+
+# ------------------------------------------------------------------------ validated entries
+def _common(arrays: dict[str, object]) -> list[np.ndarray]:
+    """Check every array, then bring them to one float dtype (NumPy's promotion of the inputs)
+    and C order, so compiled code can index them blindly."""
+    checked = [check_array(arr, name, finite=False) for name, arr in arrays.items()]
+    return as_common_contiguous(*checked)
+
+
+def as_common_contiguous(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Float arrays -> one dtype (NumPy's promotion) and C-contiguous, copying only if needed.
+    For callers (``fastnn.layers``) that have validated their arguments already."""
+    dtype = np.result_type(*arrays)
+    return [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _check_2d(name: str, a: np.ndarray) -> tuple[int, int]:
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, D), got {a.ndim}-D shape {a.shape}")
+    return a.shape
+
+
+def _check_vector(name: str, a: np.ndarray, length: int) -> None:
+    if a.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
+
+
+def batchnorm_forward_train(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
+    """Batch norm in train mode: ``out, x_hat, mean, var, inv_std`` (see the module doc)."""
+    x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
+    _, d = _check_2d("x", x)
+    _check_vector("gamma", gamma, d)
+    _check_vector("beta", beta, d)
+    eps = check_float(eps, "eps", minimum=0.0)
+    return get_impl("batchnorm_forward_train", impl or default_impl())(x, gamma, beta, eps)
+
+
+def batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std, impl: str | None = None):
+    """Closed-form batch-norm backward: ``dx, dgamma, dbeta`` (see the module doc)."""
+    dout, x_hat, gamma, inv_std = _common(
+        {"dout": dout, "x_hat": x_hat, "gamma": gamma, "inv_std": inv_std})
+    _, d = _check_2d("dout", dout)
+    if x_hat.shape != dout.shape:
+        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
+    _check_vector("gamma", gamma, d)
+    _check_vector("inv_std", inv_std, d)
+    return get_impl("batchnorm_backward_closed_form", impl or default_impl())(
+        dout, x_hat, gamma, inv_std)
+
+
+def layernorm_forward(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
+    """Layer norm: ``out, x_hat, inv_std`` with ``inv_std`` of shape (N, 1)."""
+    x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
+    _, d = _check_2d("x", x)
+    _check_vector("gamma", gamma, d)
+    _check_vector("beta", beta, d)
+    eps = check_float(eps, "eps", minimum=0.0)
+    return get_impl("layernorm_forward", impl or default_impl())(x, gamma, beta, eps)
+
+
+def layernorm_backward(dout, x_hat, gamma, inv_std, impl: str | None = None):
+    """Layer-norm backward: ``dx, dgamma, dbeta``; ``inv_std`` of shape (N, 1)."""
+    dout, x_hat, gamma, inv_std = _common(
+        {"dout": dout, "x_hat": x_hat, "gamma": gamma, "inv_std": inv_std})
+    n, d = _check_2d("dout", dout)
+    if x_hat.shape != dout.shape:
+        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
+    _check_vector("gamma", gamma, d)
+    if inv_std.shape != (n, 1):
+        raise ValueError(f"inv_std must have shape ({n}, 1), got {inv_std.shape}")
+    return get_impl("layernorm_backward", impl or default_impl())(dout, x_hat, gamma, inv_std)
