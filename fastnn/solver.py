@@ -304,8 +304,14 @@ class Solver:
         for p, config in self.optim_configs.items():
             config["learning_rate"] = self._base_lrs[p] * factor
 
-    def _step(self, t: int, schedule: Callable[[int], float] | None) -> bool:
-        """One gradient update. Returns False (and updates nothing) on a non-finite loss."""
+    def _step(self, t: int | None = None,
+              schedule: Callable[[int], float] | None = None) -> bool:
+        """One gradient update (CS231n ``_step``; ``t`` is the position in the epoch loop).
+
+        Returns False (and updates nothing) on a non-finite loss.
+        """
+        if t is None:
+            t = self._iteration
         batch_mask = self._minibatch(t)
         X_batch = self.X_train[batch_mask]
         y_batch = self.y_train[batch_mask]
@@ -419,8 +425,7 @@ class Solver:
                 self._snapshot_rng()
         if row is None:
             return
-        if self.checkpoint_name is not None:
-            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+        self._save_checkpoint()
         if self.verbose:
             print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {row['train_acc']:f}; "
                   f"val_acc: {row['val_acc']:f}")
@@ -507,6 +512,11 @@ class Solver:
             else repr(self.lr_schedule), "grad_clip": self.grad_clip,
             "early_stopping": self.early_stopping,
         }
+
+    def _save_checkpoint(self) -> None:
+        """CS231n's hook: ``f"{checkpoint_name}_epoch_{epoch}.npz"`` when a name is set."""
+        if self.checkpoint_name is not None:
+            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
 
     def save_checkpoint(self, path: str) -> str:
         """Write the complete training state to ``path`` (``.npz``, atomically) and return it.

@@ -383,3 +383,16 @@ def test_bad_input_gives_clear_errors(data):
         Solver(object(), data)
     with pytest.raises(ValueError, match="contains NaN"):
         Solver(model, {**data, "X_train": np.full((300, 6), np.nan)})
+
+
+def test_cs231n_private_hooks_still_work(data, tmp_path):
+    model = SoftmaxModel()
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.5},
+                    verbose=False, seed=0, checkpoint_name=str(tmp_path / "hook"))
+    before = model.params["W"].copy()
+    assert solver._step() is True
+    assert len(solver.loss_history) == 1 and not np.array_equal(model.params["W"], before)
+    solver._save_checkpoint()
+    assert (tmp_path / "hook_epoch_0.npz").is_file()
+    solver._reset()
+    assert solver.loss_history == [] and solver.epoch == 0
