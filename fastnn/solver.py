@@ -57,6 +57,10 @@ _CS231N_KWARGS = (
     "update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs", "num_train_samples",
     "num_val_samples", "checkpoint_name", "print_every", "verbose",
 )
+# The Solver's own accuracy checks score this many examples per forward pass: predictions do
+# not depend on it (test mode is per example), and larger blocks mean fewer Python round trips.
+_EVAL_BATCH = 500
+
 _EXTRA_KWARGS = (
     "lr_schedule", "grad_clip", "early_stopping", "progress", "seed", "shuffle", "epoch_callback",
 )
@@ -382,9 +386,11 @@ class Solver:
         row = None
         if evaluate:
             train_acc = self.check_accuracy(self.X_train, self.y_train,
-                                            num_samples=self.num_train_samples)
+                                            num_samples=self.num_train_samples,
+                                            batch_size=_EVAL_BATCH)
             val_acc = self.check_accuracy(self.X_val, self.y_val,
-                                          num_samples=self.num_val_samples)
+                                          num_samples=self.num_val_samples,
+                                          batch_size=_EVAL_BATCH)
             now = time.perf_counter()
             start_time, start_it = self._row_start
             losses = self.loss_history[start_it:]
