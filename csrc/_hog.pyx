@@ -78,11 +78,11 @@ cdef extern from "hog_row.h" nogil:
     void fastnn_hog_gray_fused_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
     void fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
 
-    void fastnn_hog_row(const double* g, const double* g_below, Py_ssize_t W,
-                        const double* slopes, int n_slopes, const int* col_base,
-                        const double* col_mult, int row_base, double row_mult, int dump,
-                        double* gx, double* gy, double* u, double* count, double* near,
-                        int* slot, double* weight, int* special)
+    void fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
+                          const double* slopes, int n_slopes, const int* pixel_base,
+                          const double* pixel_mult, int dump, double* gx, double* gy,
+                          double* u, double* count, double* near, int* slot, double* weight,
+                          int* special)
 
 
 cdef inline void gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t C, bint fused,
@@ -103,56 +103,46 @@ cdef inline void gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t 
 cdef void hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, H * W + 8 * W + n_features + 1 doubles
+    double* scratch,            # scratch, 8 * H * W + n_features + 1 doubles
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
-    const int* row_cell, const double* row_mult,
-    const int* col_base, const double* col_mult,
+    const int* pixel_base, const double* pixel_mult,
     Py_ssize_t n_features,
     const double* edges, const double* slopes, int n_orient, double cell_area,
 ) noexcept nogil:
+    cdef Py_ssize_t n = H * W
     cdef double* gray = scratch
-    cdef double* gx = gray + H * W
-    cdef double* gy = gx + W
-    cdef double* u = gy + W
-    cdef double* count = u + W
-    cdef double* near = count + W
-    cdef double* weight = near + W
+    cdef double* gx = gray + n
+    cdef double* gy = gx + n
+    cdef double* u = gy + n
+    cdef double* count = u + n
+    cdef double* near = count + n
+    cdef double* weight = near + n
+    cdef int* slot = <int*>(weight + n)
+    cdef int* special = slot + n
     # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
     # below needs no unpredictable branch.
-    cdef double* hist = weight + W
-    cdef int* slot = <int*>(hist + n_features + 1)
-    cdef int* special = slot + W
-    cdef Py_ssize_t i, r, c, kc
-    cdef const double* gray_row
+    cdef double* hist = weight + 2 * n
+    cdef Py_ssize_t i
     cdef int b
 
-    gray_levels_of(image, H * W, C, fused_gray, gray)
-
+    gray_levels_of(image, n, C, fused_gray, gray)
+    fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
+                     <int>n_features, gx, gy, u, count, near, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
-    for r in range(H):
-        if row_cell[r] < 0:
-            continue  # row in no cell window: contributes nothing
-        gray_row = gray + r * W
-        fastnn_hog_row(gray_row, gray_row + W if r + 1 < H else NULL, W, slopes, n_orient - 1,
-                       col_base, col_mult, row_cell[r] * n_orient, row_mult[r],
-                       <int>n_features, gx, gy, u, count, near, slot, weight, special)
-        for c in range(W):
-            if special[c] and col_base[c] >= 0:
-                b = pixel_bin(gx[c], gy[c], edges, slopes, n_orient)
-                slot[c] = col_base[c] + row_cell[r] * n_orient + b if b >= 0 else n_features
+    for i in range(n):
+        if special[i] and pixel_base[i] >= 0:
+            b = pixel_bin(gx[i], gy[i], edges, slopes, n_orient)
+            slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
         # Pixels are added in row-major order, as the twin's bincount does.
-        for c in range(W):
-            hist[slot[c]] += weight[c]
+        hist[slot[i]] += weight[i]
     for i in range(n_features):
         features[i] = <floating>(hist[i] / cell_area)
 
 
 def hog_batch(
     const floating[:, :, :, ::1] images,  # IN  (N, H, W, C), C in {1, 3, 4}
-    const int[::1] row_cell,              # IN  (H,) cell row of each pixel row, -1 for none
-    const double[::1] row_mult,           # IN  (H,) multiplicity of each row in its window
-    const int[::1] col_base,              # IN  (W,) column cell * n_rows * n_orient, -1 for none
-    const double[::1] col_mult,           # IN  (W,) multiplicity, 0 for a column in no cell
+    const int[:, ::1] pixel_base,         # IN  (H, W) first feature of the pixel's cell, or -1
+    const double[:, ::1] pixel_mult,      # IN  (H, W) multiplicity in its cell window
     const double[::1] edges,              # IN  (n_orient + 1,) bin edges in degrees
     const double[::1] slopes,             # IN  (n_orient - 1,) tan(edge - 90 deg), inner edges
     double cell_area,                     # IN  pixels_per_cell ** 2
@@ -174,16 +164,17 @@ def hog_batch(
     cdef int* failed_ptr = &failed
     cdef const double* slopes_ptr = &slopes[0] if slopes.shape[0] > 0 else NULL
 
-    if out.shape[0] != N or row_cell.shape[0] != H or col_base.shape[0] != W:
-        raise ValueError("hog_batch: out, row_cell or col_base does not match images")
+    if (out.shape[0] != N or pixel_base.shape[0] != H or pixel_base.shape[1] != W
+            or pixel_mult.shape[0] != H or pixel_mult.shape[1] != W):
+        raise ValueError("hog_batch: out, pixel_base or pixel_mult does not match images")
     if n_features >= 2**31 - 1:
         raise ValueError(f"hog_batch: {n_features} features per image do not fit a C int")
     if N == 0:
         return
     with nogil, parallel(num_threads=num_threads):
-        # gray (H*W), gx, gy, u, count, near, weight (W each), hist (n_features + 1), slot,
-        # special (int, W each: 2 W ints fit in W doubles; one more W for slack).
-        scratch = <double*> malloc((H * W + 8 * W + n_features + 1) * sizeof(double))
+        # gray, gx, gy, u, count, near, weight (H * W doubles each), slot and special (H * W
+        # ints each, together H * W doubles), hist (n_features + 1).
+        scratch = <double*> malloc((8 * H * W + n_features + 1) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1
@@ -192,8 +183,7 @@ def hog_batch(
             for n in range(chunk * IMAGES_PER_CHUNK, n_end):
                 hog_one_image(
                     &images[n, 0, 0, 0], &out[n, 0], scratch, H, W, C, fused_gray,
-                    &row_cell[0], &row_mult[0], &col_base[0], &col_mult[0],
-                    n_features, &edges[0], slopes_ptr, n_orient, cell_area,
+                    &pixel_base[0, 0], &pixel_mult[0, 0], n_features, &edges[0], slopes_ptr, n_orient, cell_area,
                 )
         free(scratch)
     if failed:

@@ -1,6 +1,6 @@
-/* Per-row HOG arithmetic for csrc/_hog.pyx, written as simple loops the compiler vectorises.
+/* Per-image HOG arithmetic for csrc/_hog.pyx, written as simple loops the compiler vectorises.
  *
- * For one image row it computes the forward-difference gradients, their magnitudes and a
+ * For one image it computes the forward-difference gradients, their magnitudes and a
  * provisional orientation bin per pixel from slope comparisons (no atan2). Pixels whose bin
  * needs CS231n's literal atan2 test (vertical gradients, gx + 1e-15 == 0, slopes within a
  * relative 1e-9 of a bin edge) are flagged; the Cython caller bins those one by one.
@@ -83,54 +83,51 @@ FASTNN_HOG_GRAY_PLAIN(fastnn_hog_gray_plain_f64, double)
 FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f32, float)
 FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f64, double)
 
-/* One image row: gradients, magnitudes, bins and histogram slots, vectorisable.
- * Inputs:
- *   g          row r of the gray image (W values)
- *   g_below    row r + 1, or NULL for the last row (then gy = 0, as CS231n's np.diff padding)
- *   slopes     tan(edge_k - 90 deg) for the inner bin edges, ascending (n_slopes values)
- *   col_base   per column: column cell * n_rows * n_orient, or -1 for a column in no cell
- *   col_mult   per column: multiplicity in its cell window (0 for a column in no cell)
- *   row_base   row cell * n_orient of this row; row_mult its multiplicity
- *   dump       histogram slot that collects pixels which are not counted
- * Outputs (W values each):
- *   gx, gy     forward differences (gx = 0 in the last column)
+/* One whole image, as flat loops over its H * W pixels (long loops vectorise well; a 32-pixel
+ * row is too short). Inputs:
+ *   gray        H * W gray levels, row-major
+ *   slopes      tan(edge_k - 90 deg) for the inner bin edges, ascending (n_slopes values)
+ *   pixel_base  per pixel: its cell's first feature index (column cell * n_rows + row cell)
+ *               * n_orient, or -1 for a pixel in no cell
+ *   pixel_mult  per pixel: row multiplicity * column multiplicity in its cell window
+ *   dump        histogram slot that collects pixels which are not counted
+ * Outputs (H * W values each):
+ *   gx, gy      forward differences (0 in the last column / last row, CS231n's np.diff padding)
+ *   slot        histogram index pixel_base + bin, or dump when the pixel is not counted
+ *               (gx + 1e-15 <= 0, or no cell); bin = number of slopes <= gy / (gx + 1e-15)
+ *   weight      sqrt(gx * gx + gy * gy) * pixel_mult
+ *   special     nonzero where the bin must come from the literal atan2 test instead (vertical
+ *               gradients, gx + 1e-15 == 0, a slope within a relative 1e-9 of an edge's)
  *   u, count, near   scratch
- *   slot       histogram index: col_base + row_base + bin, or dump when the pixel is not counted
- *              (gx + 1e-15 <= 0 or a column in no cell); bin = number of slopes <= u
- *   weight     sqrt(gx * gx + gy * gy) * (row_mult * col_mult)
- *   special    nonzero where the bin must come from the literal atan2 test instead (vertical
- *              gradients, gx + 1e-15 == 0, u within a relative 1e-9 of an edge slope)
  */
 FASTNN_HOG_CLONES
-static void fastnn_hog_row(const double *restrict g, const double *restrict g_below, ptrdiff_t W,
-                           const double *restrict slopes, int n_slopes,
-                           const int *restrict col_base, const double *restrict col_mult,
-                           int row_base, double row_mult, int dump,
-                           double *restrict gx, double *restrict gy, double *restrict u,
-                           double *restrict count, double *restrict near,
-                           int *restrict slot, double *restrict weight, int *restrict special)
+static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t W,
+                             const double *restrict slopes, int n_slopes,
+                             const int *restrict pixel_base, const double *restrict pixel_mult,
+                             int dump, double *restrict gx, double *restrict gy,
+                             double *restrict u, double *restrict count, double *restrict near,
+                             int *restrict slot, double *restrict weight, int *restrict special)
 {
-    ptrdiff_t c;
+    const ptrdiff_t n = H * W;
+    ptrdiff_t i;
     int k;
-    for (c = 0; c < W - 1; c++)
-        gx[c] = g[c + 1] - g[c];
-    gx[W - 1] = 0.0;
-    if (g_below != NULL) {
-        for (c = 0; c < W; c++)
-            gy[c] = g_below[c] - g[c];
-    } else {
-        for (c = 0; c < W; c++)
-            gy[c] = 0.0;
-    }
-    for (c = 0; c < W; c++) {
-        double gxp = gx[c] + 1e-15;
-        weight[c] = sqrt(gx[c] * gx[c] + gy[c] * gy[c]) * (row_mult * col_mult[c]);
+    for (i = 0; i < n - 1; i++)
+        gx[i] = gray[i + 1] - gray[i];
+    for (i = W - 1; i < n; i += W)
+        gx[i] = 0.0;
+    for (i = 0; i < n - W; i++)
+        gy[i] = gray[i + W] - gray[i];
+    for (i = n - W; i < n; i++)
+        gy[i] = 0.0;
+    for (i = 0; i < n; i++) {
+        double gxp = gx[i] + 1e-15;
+        weight[i] = sqrt(gx[i] * gx[i] + gy[i] * gy[i]) * pixel_mult[i];
         /* u is only used where gxp > 0; elsewhere it may be inf or NaN, which is harmless. */
-        u[c] = gy[c] / gxp;
-        count[c] = 0.0;
+        u[i] = gy[i] / gxp;
+        count[i] = 0.0;
         /* vertical gradient, or gx + 1e-15 == 0 (bitwise & and |: no branches, so the loop
          * vectorises) */
-        near[c] = (double)(((gy[c] != 0.0) & (fabs(gxp) <= FASTNN_HOG_VERTICAL * fabs(gy[c])))
+        near[i] = (double)(((gy[i] != 0.0) & (fabs(gxp) <= FASTNN_HOG_VERTICAL * fabs(gy[i])))
                            | (gxp == 0.0));
     }
     /* Slope loop outside, pixel loop inside, all in doubles, so the compiler vectorises over
@@ -139,15 +136,15 @@ static void fastnn_hog_row(const double *restrict g, const double *restrict g_be
     for (k = 0; k < n_slopes; k++) {
         const double s = slopes[k];
         const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(s));
-        for (c = 0; c < W; c++) {
-            count[c] += (u[c] >= s) ? 1.0 : 0.0;
-            near[c] += (fabs(u[c] - s) <= margin) ? 1.0 : 0.0;
+        for (i = 0; i < n; i++) {
+            count[i] += (u[i] >= s) ? 1.0 : 0.0;
+            near[i] += (fabs(u[i] - s) <= margin) ? 1.0 : 0.0;
         }
     }
-    for (c = 0; c < W; c++) {
-        int counted = (gx[c] + 1e-15 > 0.0) & (col_base[c] >= 0);
-        slot[c] = counted ? col_base[c] + row_base + (int)count[c] : dump;
-        special[c] = near[c] != 0.0;
+    for (i = 0; i < n; i++) {
+        int counted = (gx[i] + 1e-15 > 0.0) & (pixel_base[i] >= 0);
+        slot[i] = counted ? pixel_base[i] + (int)count[i] : dump;
+        special[i] = near[i] != 0.0;
     }
 }
 

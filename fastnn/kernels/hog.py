@@ -71,6 +71,7 @@ _RAD2DEG = 180 / np.pi
 _PIO2_HI = 1.5707963267948966  # pi/2 rounded to float64
 _PIO2_LO = 6.123233995736766e-17  # pi/2 - _PIO2_HI
 _VERTICAL = 1e-12  # |gx + 1e-15| <= _VERTICAL * |gy| counts as a vertical gradient
+_PIXELS_PER_THREAD = 65536  # smallest share of work worth a thread in the compiled kernel
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +346,23 @@ def best_hog_impl() -> str:
     return "compiled" if "compiled" in available_impls("hog") else "vectorized"
 
 
+@functools.lru_cache(maxsize=32)
+def _pixel_geometry(
+    height: int, width: int, pixels_per_cell: int, orientations: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: first feature index of its cell (-1: no cell) and its window multiplicity."""
+    row_cell, row_mult = axis_cell_map(height, pixels_per_cell)
+    col_cell, col_mult = axis_cell_map(width, pixels_per_cell)
+    n_rows = height // pixels_per_cell
+    inside = (row_cell[:, None] >= 0) & (col_cell[None, :] >= 0)
+    base = (col_cell[None, :] * n_rows + row_cell[:, None]) * orientations
+    pixel_base = np.where(inside, base, -1).astype(np.intc)
+    pixel_mult = (row_mult[:, None] * col_mult[None, :]).astype(np.float64)
+    pixel_base.flags.writeable = False
+    pixel_mult.flags.writeable = False
+    return pixel_base, pixel_mult
+
+
 @functools.lru_cache(maxsize=1)
 def _numpy_dot_is_fused() -> bool:
     """Whether this NumPy's ``np.dot(rgb, weights)`` rounds like the FMA chain
@@ -375,18 +393,16 @@ def _load_compiled() -> None:
         """Cython/OpenMP kernel: ``prange`` over images, per-thread float64 scratch."""
         n_images, height, width, _ = images.shape
         x = np.ascontiguousarray(images)
-        row_cell, row_mult = axis_cell_map(height, pixels_per_cell)
-        col_cell, col_mult = axis_cell_map(width, pixels_per_cell)
         n_features = hog_num_features(height, width, pixels_per_cell, orientations)
         out = np.empty((n_images, n_features), dtype=x.dtype)
-        n_rows = height // pixels_per_cell
-        col_base = np.where(col_cell >= 0, col_cell * (n_rows * orientations), -1)
+        # Waking a second thread costs more than a small batch's work (milliseconds on a busy
+        # machine): give each thread at least _PIXELS_PER_THREAD pixels.
+        num_threads = max(1, min(num_threads, n_images * height * width // _PIXELS_PER_THREAD))
+        pixel_base, pixel_mult = _pixel_geometry(height, width, pixels_per_cell, orientations)
         _hog.hog_batch(
             x,
-            row_cell.astype(np.intc),
-            row_mult.astype(np.float64),
-            col_base.astype(np.intc),
-            col_mult.astype(np.float64),
+            pixel_base,
+            pixel_mult,
             bin_edges(orientations),
             edge_slopes(orientations),
             float(pixels_per_cell * pixels_per_cell),
