@@ -342,3 +342,22 @@ def test_five_layer_net_overfits_50_examples_within_20_epochs(normalization):
         if train_acc[-1] == 1.0:
             break
     assert train_acc[-1] == 1.0, train_acc
+
+
+def test_five_layer_net_overfits_with_the_solver():
+    """The same check through fastnn.solver.Solver (the CS231n notebook's workflow)."""
+    from fastnn.data import load_dataset
+    from fastnn.solver import Solver
+
+    data = load_dataset("sample")
+    X = data["X_train"][:50].reshape(50, -1) / 255.0
+    X -= X.mean(axis=0)
+    y = data["y_train"][:50]
+    np.random.seed(0)
+    model = FullyConnectedNet([100, 100, 100, 100], input_dim=X.shape[1], weight_scale="he")
+    solver = Solver(model, {"X_train": X, "y_train": y, "X_val": X, "y_val": y},
+                    update_rule="sgd", optim_config={"learning_rate": 0.1}, batch_size=25,
+                    num_epochs=20, seed=0, verbose=False, progress=False)
+    solver.train()
+    assert len(solver.train_acc_history) <= 21
+    assert max(solver.train_acc_history) == 1.0, solver.train_acc_history
