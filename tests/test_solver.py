@@ -235,7 +235,7 @@ def test_checkpoint_is_plain_npz_without_pickle(tmp_path, data):
     with np.load(tmp_path / "c_epoch_1.npz", allow_pickle=False) as f:
         names = set(f.files)
         assert all(f[k].dtype != object for k in f.files)
-    assert {"params/W", "params/b", "best_params/W", "optim/W/m", "optim/W/v", "rng/keys",
+    assert {"params/W", "params/b", "best_params/W", "optim/W/m", "optim/W/v",
             "global_rng/keys", "loss_history", "__fastnn__"} <= names
     header, _ = read_npz(tmp_path / "c_epoch_1.npz")
     assert header["state"]["optim_configs"]["W"]["t"] == 10
