@@ -184,6 +184,16 @@ def _adam_rows(compare: bool, quick: bool) -> list[BenchRow]:
         rows.append(BenchRow("adam step", label, f"{impl} (in place)", time_call(
             lambda impl=impl: kernels.adam_update(w, dw, m, v, 1e-3, 0.9, 0.999, 1e-8, 3,
                                                   impl=impl), repeat=repeat)))
+    if kernels.compiled_or_none("adam_update") is not None:
+        # does OpenMP pay off at this size? force the thread count the wrapper would not use
+        from fastnn._config import get_num_threads
+        from fastnn._ext import _optim
+
+        flat = [a.reshape(-1) for a in (w, dw, m, v)]
+        threads = get_num_threads()
+        rows.append(BenchRow("adam step", label, f"compiled, forced {threads} OpenMP threads",
+                             time_call(lambda: _optim.adam_update(*flat, 1e-3, 0.9, 0.999, 1e-8,
+                                                                  3, threads), repeat=repeat)))
     if compare:
         try:
             import torch
