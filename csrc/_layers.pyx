@@ -3,13 +3,16 @@
 
 NumPy spends six to ten passes over an (N, D) array on a normalisation forward or backward
 (one per element-wise operation, each with its own temporary). These kernels make two or three
-passes, over a block of the array small enough to stay in cache between them:
+streaming passes, every one row-contiguous:
 
-- batch norm reduces over the batch axis, so threads take blocks of BLOCK columns and walk all
-  rows of their block (sums first, then the normalised values);
-- layer norm reduces over the feature axis, so threads take rows.
+- batch norm reduces over the batch axis: threads take chunks of rows and add them into their
+  own row of per-column accumulators (``partial[threadid()]``), which are then combined; the
+  element-wise pass is row-parallel;
+- layer norm reduces over the feature axis, so each thread simply takes whole rows.
 
 Sums are accumulated in double for both dtypes (float32 inputs lose nothing to a long sum).
+Inner loops are ``cdef ... noexcept nogil`` functions over raw row pointers with at most one or
+two stores each, so the compiler can vectorise them after its run-time overlap checks.
 The wrapper (``fastnn.kernels.layers``) has checked shapes, one float dtype, C-contiguity and
 N, D >= 1, and allocated every output.
 """
@@ -23,71 +26,102 @@ ctypedef fused floating:
     float
     double
 
-# columns per batch-norm work item: two double accumulators per column stay in L1, and a block of
-# a 128-row batch (128 x 64 x 4 bytes = 32 KB in float32) stays in L2 between the passes
-cdef enum:
-    BLOCK = 64
+
+# ------------------------------------------------------------------------- row primitives
+cdef inline void _add_row(const floating* x, double* acc, Py_ssize_t d) noexcept nogil:
+    """acc[j] += x[j]"""
+    cdef Py_ssize_t j
+    for j in range(d):
+        acc[j] += x[j]
+
+
+cdef inline void _add_squared_deviation_row(
+    const floating* x, const double* mean, double* acc, Py_ssize_t d
+) noexcept nogil:
+    """acc[j] += (x[j] - mean[j])**2"""
+    cdef Py_ssize_t j
+    cdef double t
+    for j in range(d):
+        t = x[j] - mean[j]
+        acc[j] += t * t
+
+
+cdef inline void _add_grad_sums_row(
+    const floating* g, const floating* x_hat, double* sum_g, double* sum_gx, Py_ssize_t d
+) noexcept nogil:
+    """sum_g[j] += g[j]; sum_gx[j] += g[j] * x_hat[j]   (dbeta and dgamma)"""
+    cdef Py_ssize_t j
+    for j in range(d):
+        sum_g[j] += g[j]
+    for j in range(d):
+        sum_gx[j] += g[j] * x_hat[j]
+
+
+cdef inline void _scale_shift_row(
+    const floating* x_hat, const floating* gamma, const floating* beta, floating* out,
+    Py_ssize_t d,
+) noexcept nogil:
+    """out[j] = x_hat[j] * gamma[j] + beta[j]"""
+    cdef Py_ssize_t j
+    for j in range(d):
+        out[j] = x_hat[j] * gamma[j] + beta[j]
+
+
+cdef inline double _row_sum(const floating* x, Py_ssize_t d) noexcept nogil:
+    """sum(x), with four independent accumulators (one long dependency chain is latency-bound)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= d:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < d:
+        s0 += x[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double _row_squared_deviation(const floating* x, double m, Py_ssize_t d) noexcept nogil:
+    """sum((x - m)**2), four accumulators."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, t0, t1, t2, t3
+    cdef Py_ssize_t j = 0
+    while j + 4 <= d:
+        t0 = x[j] - m
+        t1 = x[j + 1] - m
+        t2 = x[j + 2] - m
+        t3 = x[j + 3] - m
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        j += 4
+    while j < d:
+        t0 = x[j] - m
+        s0 += t0 * t0
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _combine(double[:, ::1] partial, double* total) noexcept nogil:
+    """total[k] = sum over threads of partial[t, k]."""
+    cdef Py_ssize_t t, k
+    for k in range(partial.shape[1]):
+        total[k] = partial[0, k]
+    for t in range(1, partial.shape[0]):
+        for k in range(partial.shape[1]):
+            total[k] += partial[t, k]
+
+
+cdef void _zero(double[:, ::1] partial) noexcept nogil:
+    cdef Py_ssize_t t, k
+    for t in range(partial.shape[0]):
+        for k in range(partial.shape[1]):
+            partial[t, k] = 0.0
 
 
 # ------------------------------------------------------------------------------ batch norm
-cdef void _bn_forward_block(
-    const floating* x,        # IN  (n, d)
-    const floating* gamma,    # IN  (d,)
-    const floating* beta,     # IN  (d,)
-    double eps,
-    floating* x_hat,          # OUT (n, d)
-    floating* out,            # OUT (n, d)
-    floating* mean,           # OUT (d,)
-    floating* var,            # OUT (d,)
-    floating* inv_std,        # OUT (d,)
-    Py_ssize_t n, Py_ssize_t d, Py_ssize_t j0, Py_ssize_t j1,
-    double* acc,              # scratch, 2 * BLOCK
-) noexcept nogil:
-    cdef Py_ssize_t i, j, w = j1 - j0
-    cdef const floating* row
-    cdef double t
-    cdef floating xh
-    for j in range(w):
-        acc[j] = 0.0
-        acc[BLOCK + j] = 0.0
-    for i in range(n):
-        row = x + i * d + j0
-        for j in range(w):
-            acc[j] += row[j]
-    for j in range(w):
-        acc[j] /= n
-    # second pass on centred values: no cancellation, unlike sum(x**2) - n * mean**2
-    for i in range(n):
-        row = x + i * d + j0
-        for j in range(w):
-            t = row[j] - acc[j]
-            acc[BLOCK + j] += t * t
-    # per-column constants in local arrays: the compiler then knows the stores below cannot
-    # change them, and vectorises the last pass
-    cdef floating shift[BLOCK]
-    cdef floating scale[BLOCK]
-    cdef floating g[BLOCK]
-    cdef floating bt[BLOCK]
-    cdef floating* xh_row
-    cdef floating* out_row
-    for j in range(w):
-        shift[j] = <floating>acc[j]
-        scale[j] = <floating>(1.0 / sqrt(acc[BLOCK + j] / n + eps))
-        g[j] = gamma[j0 + j]
-        bt[j] = beta[j0 + j]
-        mean[j0 + j] = shift[j]
-        var[j0 + j] = <floating>(acc[BLOCK + j] / n)
-        inv_std[j0 + j] = scale[j]
-    for i in range(n):
-        row = x + i * d + j0
-        xh_row = x_hat + i * d + j0
-        out_row = out + i * d + j0
-        for j in range(w):
-            xh = (row[j] - shift[j]) * scale[j]
-            xh_row[j] = xh
-            out_row[j] = xh * g[j] + bt[j]
-
-
 def batchnorm_forward_train(
     const floating[:, ::1] x,      # IN  (N, D)
     const floating[::1] gamma,     # IN  (D,)
@@ -100,61 +134,41 @@ def batchnorm_forward_train(
     floating[::1] inv_std,         # OUT (D,) 1 / sqrt(var + eps)
     int num_threads,
 ):
-    """Batch statistics over axis 0, x_hat = (x - mean) * inv_std, out = gamma * x_hat + beta."""
-    cdef Py_ssize_t n = x.shape[0], d = x.shape[1]
-    cdef Py_ssize_t nblocks = (d + BLOCK - 1) // BLOCK, b
-    # per-thread accumulators, allocated once here (before the GIL is released)
-    cdef double[:, ::1] scratch = np.empty((num_threads, 2 * BLOCK))
+    """Batch statistics over axis 0, x_hat = (x - mean) * inv_std, out = gamma * x_hat + beta.
+
+    Pass 1 sums the columns, pass 2 sums squared deviations from the mean (two passes: no
+    cancellation, unlike sum(x**2) - n * mean**2), pass 3 writes x_hat and out.
+    """
+    cdef Py_ssize_t n = x.shape[0], d = x.shape[1], i, j, k
+    # per-thread column accumulators, allocated once here (before the GIL is released)
+    cdef double[:, ::1] partial = np.zeros((num_threads, d))
+    cdef double[::1] total = np.empty(d)
     cdef double* acc
-    with nogil, parallel(num_threads=num_threads):
-        acc = &scratch[threadid(), 0]
-        for b in prange(nblocks, schedule="static"):
-            _bn_forward_block(&x[0, 0], &gamma[0], &beta[0], eps, &x_hat[0, 0], &out[0, 0],
-                              &mean[0], &var[0], &inv_std[0], n, d, b * BLOCK,
-                              min(d, (b + 1) * BLOCK), acc)
-
-
-cdef void _bn_backward_block(
-    const floating* dout,     # IN  (n, d)
-    const floating* x_hat,    # IN  (n, d)
-    const floating* gamma,    # IN  (d,)
-    const floating* inv_std,  # IN  (d,)
-    floating* dx,             # OUT (n, d)
-    floating* dgamma,         # OUT (d,)
-    floating* dbeta,          # OUT (d,)
-    Py_ssize_t n, Py_ssize_t d, Py_ssize_t j0, Py_ssize_t j1,
-    double* acc,              # scratch, 2 * BLOCK
-) noexcept nogil:
-    cdef Py_ssize_t i, j, w = j1 - j0
-    cdef const floating* g
-    cdef const floating* xh
-    for j in range(w):
-        acc[j] = 0.0
-        acc[BLOCK + j] = 0.0
-    for i in range(n):
-        g = dout + i * d + j0
-        xh = x_hat + i * d + j0
-        for j in range(w):
-            acc[j] += g[j]
-            acc[BLOCK + j] += g[j] * xh[j]
-    # dx = gamma * inv_std * (dout - dbeta / n - x_hat * dgamma / n), with the per-column
-    # factors in local arrays (see _bn_forward_block)
-    cdef floating scale[BLOCK]
-    cdef floating mb[BLOCK]
-    cdef floating mg[BLOCK]
-    cdef floating* dx_row
-    for j in range(w):
-        dbeta[j0 + j] = <floating>acc[j]
-        dgamma[j0 + j] = <floating>acc[BLOCK + j]
-        scale[j] = gamma[j0 + j] * inv_std[j0 + j]
-        mb[j] = <floating>(acc[j] / n)
-        mg[j] = <floating>(acc[BLOCK + j] / n)
-    for i in range(n):
-        g = dout + i * d + j0
-        xh = x_hat + i * d + j0
-        dx_row = dx + i * d + j0
-        for j in range(w):
-            dx_row[j] = scale[j] * (g[j] - mb[j] - xh[j] * mg[j])
+    cdef floating* xh_row
+    with nogil:
+        with parallel(num_threads=num_threads):
+            acc = &partial[threadid(), 0]
+            for i in prange(n, schedule="static"):
+                _add_row(&x[i, 0], acc, d)
+        _combine(partial, &total[0])
+        for j in range(d):
+            total[j] = total[j] / n
+            mean[j] = <floating>total[j]
+        _zero(partial)
+        with parallel(num_threads=num_threads):
+            acc = &partial[threadid(), 0]
+            for i in prange(n, schedule="static"):
+                _add_squared_deviation_row(&x[i, 0], &total[0], acc, d)
+        _combine(partial, &total[0])
+        for j in range(d):
+            var[j] = <floating>(total[j] / n)
+            inv_std[j] = <floating>(1.0 / sqrt(total[j] / n + eps))
+        with parallel(num_threads=num_threads):
+            for i in prange(n, schedule="static"):
+                xh_row = &x_hat[i, 0]
+                for k in range(d):
+                    xh_row[k] = (x[i, k] - mean[k]) * inv_std[k]
+                _scale_shift_row(xh_row, &gamma[0], &beta[0], &out[i, 0], d)
 
 
 def batchnorm_backward(
@@ -167,17 +181,38 @@ def batchnorm_backward(
     floating[::1] dbeta,           # OUT (D,)
     int num_threads,
 ):
-    """Closed-form batch-norm backward (train mode): two passes per block of columns."""
-    cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1]
-    cdef Py_ssize_t nblocks = (d + BLOCK - 1) // BLOCK, b
-    cdef double[:, ::1] scratch = np.empty((num_threads, 2 * BLOCK))
+    """Closed-form batch-norm backward (train mode), two passes:
+    dbeta = sum(dout), dgamma = sum(dout * x_hat) (over the batch), then
+    dx = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N)."""
+    cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1], i, j
+    cdef double[:, ::1] partial = np.zeros((num_threads, 2 * d))
+    cdef double[::1] total = np.empty(2 * d)
+    # per-column factors as (3, D) of the data's dtype: scale, dbeta / N, dgamma / N
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] coef = np.empty((3, d), dtype=dtype)
     cdef double* acc
-    with nogil, parallel(num_threads=num_threads):
-        acc = &scratch[threadid(), 0]
-        for b in prange(nblocks, schedule="static"):
-            _bn_backward_block(&dout[0, 0], &x_hat[0, 0], &gamma[0], &inv_std[0], &dx[0, 0],
-                               &dgamma[0], &dbeta[0], n, d, b * BLOCK,
-                               min(d, (b + 1) * BLOCK), acc)
+    cdef floating* dx_row
+    cdef const floating* g_row
+    cdef const floating* xh_row
+    with nogil:
+        with parallel(num_threads=num_threads):
+            acc = &partial[threadid(), 0]
+            for i in prange(n, schedule="static"):
+                _add_grad_sums_row(&dout[i, 0], &x_hat[i, 0], acc, acc + d, d)
+        _combine(partial, &total[0])
+        for j in range(d):
+            dbeta[j] = <floating>total[j]
+            dgamma[j] = <floating>total[d + j]
+            coef[0, j] = gamma[j] * inv_std[j]
+            coef[1, j] = <floating>(total[j] / n)
+            coef[2, j] = <floating>(total[d + j] / n)
+        with parallel(num_threads=num_threads):
+            for i in prange(n, schedule="static"):
+                dx_row = &dx[i, 0]
+                g_row = &dout[i, 0]
+                xh_row = &x_hat[i, 0]
+                for j in range(d):
+                    dx_row[j] = coef[0, j] * (g_row[j] - coef[1, j] - xh_row[j] * coef[2, j])
 
 
 # ------------------------------------------------------------------------------ layer norm
@@ -193,25 +228,21 @@ def layernorm_forward(
 ):
     """Per-example statistics over axis 1, x_hat = (x - mean) * inv_std, out = gamma*x_hat+beta."""
     cdef Py_ssize_t n = x.shape[0], d = x.shape[1], i, j
-    cdef double s, t, q
-    cdef floating m, r, xh
+    cdef double s
+    cdef floating m, r
+    cdef const floating* x_row
+    cdef floating* xh_row
     with nogil, parallel(num_threads=num_threads):
         for i in prange(n, schedule="static"):
-            s = 0.0
-            for j in range(d):
-                s = s + x[i, j]
-            s = s / d
-            q = 0.0
-            for j in range(d):
-                t = x[i, j] - s
-                q = q + t * t
+            x_row = &x[i, 0]
+            xh_row = &x_hat[i, 0]
+            s = _row_sum(x_row, d) / d
             m = <floating>s
-            r = <floating>(1.0 / sqrt(q / d + eps))
+            r = <floating>(1.0 / sqrt(_row_squared_deviation(x_row, s, d) / d + eps))
             inv_std[i] = r
             for j in range(d):
-                xh = (x[i, j] - m) * r
-                x_hat[i, j] = xh
-                out[i, j] = xh * gamma[j] + beta[j]
+                xh_row[j] = (x_row[j] - m) * r
+            _scale_shift_row(xh_row, &gamma[0], &beta[0], &out[i, 0], d)
 
 
 def layernorm_backward(
@@ -224,34 +255,38 @@ def layernorm_backward(
     floating[::1] dbeta,           # OUT (D,)
     int num_threads,
 ):
-    """dx row by row; each thread also sums its rows' dbeta/dgamma into its own slot of a
-    scratch array, added up at the end (one pass over the data instead of two)."""
-    cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1], i, j, t
-    cdef double sg, sgx, gj
-    cdef double* slot
-    cdef floating mg, mgx, r
+    """dx row by row (with g = dout * gamma: dx = inv_std * (g - mean(g) - x_hat * mean(g*x_hat)));
+    each thread also adds its rows into its own dbeta/dgamma accumulators, combined at the end
+    (one pass over the data instead of two)."""
+    cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1], i, j
     cdef double[:, ::1] partial = np.zeros((num_threads, 2 * d))
-    with nogil, parallel(num_threads=num_threads):
-        slot = &partial[threadid(), 0]
-        for i in prange(n, schedule="static"):
-            sg = 0.0
-            sgx = 0.0
-            for j in range(d):
-                gj = dout[i, j] * gamma[j]
-                sg = sg + gj
-                sgx = sgx + gj * x_hat[i, j]
-                slot[j] += dout[i, j]
-                slot[d + j] += dout[i, j] * x_hat[i, j]
-            mg = <floating>(sg / d)
-            mgx = <floating>(sgx / d)
-            r = inv_std[i]
-            for j in range(d):
-                dx[i, j] = r * (dout[i, j] * gamma[j] - mg - x_hat[i, j] * mgx)
-    for j in range(d):
-        sg = 0.0
-        sgx = 0.0
-        for t in range(num_threads):
-            sg = sg + partial[t, j]
-            sgx = sgx + partial[t, d + j]
-        dbeta[j] = <floating>sg
-        dgamma[j] = <floating>sgx
+    cdef double[::1] total = np.empty(2 * d)
+    cdef double sg, sgx, gj
+    cdef double* acc
+    cdef floating mg, mgx, r
+    cdef const floating* g_row
+    cdef const floating* xh_row
+    cdef floating* dx_row
+    with nogil:
+        with parallel(num_threads=num_threads):
+            acc = &partial[threadid(), 0]
+            for i in prange(n, schedule="static"):
+                g_row = &dout[i, 0]
+                xh_row = &x_hat[i, 0]
+                dx_row = &dx[i, 0]
+                _add_grad_sums_row(g_row, xh_row, acc, acc + d, d)
+                sg = 0.0
+                sgx = 0.0
+                for j in range(d):
+                    gj = g_row[j] * gamma[j]
+                    sg = sg + gj
+                    sgx = sgx + gj * xh_row[j]
+                mg = <floating>(sg / d)
+                mgx = <floating>(sgx / d)
+                r = inv_std[i]
+                for j in range(d):
+                    dx_row[j] = r * (g_row[j] * gamma[j] - mg - xh_row[j] * mgx)
+        _combine(partial, &total[0])
+        for j in range(d):
+            dbeta[j] = <floating>total[j]
+            dgamma[j] = <floating>total[d + j]
