@@ -3,8 +3,8 @@ mode) and closed-form backward, three implementations each.
 
 - ``"naive"``: plain Python loops over the formulas, the readable specification;
 - ``"vectorized"``: NumPy, one array operation per step of the formula;
-- ``"compiled"``: ``fastnn._ext._layers`` (Cython + OpenMP), two or three fused passes over
-  cache-sized blocks instead of NumPy's six to ten passes with temporaries.
+- ``"compiled"``: ``fastnn._ext._layers`` (Cython + OpenMP), two or three fused streaming passes
+  (threads over chunks of rows) instead of NumPy's six to ten passes with temporaries.
 
 Signatures (all arrays of one float dtype; ``x``, ``dout``, ``x_hat`` (N, D); ``gamma`` (D,)):
 
