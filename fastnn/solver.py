@@ -205,6 +205,9 @@ class Solver:
         self.optim_config = kwargs.pop("optim_config", {})
         if not isinstance(self.optim_config, Mapping):
             raise TypeError(f"optim_config must be a dict, got {type(self.optim_config).__name__}")
+        if "learning_rate" in self.optim_config:
+            check_float(self.optim_config["learning_rate"], "optim_config['learning_rate']",
+                        minimum=0)
         self.lr_decay = check_float(kwargs.pop("lr_decay", 1.0), "lr_decay", minimum=0,
                                     min_inclusive=False)
         self.batch_size = check_int(kwargs.pop("batch_size", 100), "batch_size", minimum=1)

@@ -373,6 +373,8 @@ def test_bad_input_gives_clear_errors(data):
         Solver(model, {**data, "y_train": np.full(300, 7)})
     with pytest.raises(ValueError, match="non-negative"):
         Solver(model, {**data, "y_val": -np.ones(60, dtype=int)})
+    with pytest.raises(ValueError, match=r"optim_config\['learning_rate'\] must be >= 0"):
+        Solver(model, data, optim_config={"learning_rate": -0.1})
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         Solver(model, data, batch_size=0)
     with pytest.raises(ValueError, match="lr_schedule must be None"):
