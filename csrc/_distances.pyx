@@ -223,27 +223,37 @@ def sq_norms(const floating[:, ::1] X, double[::1] out, int num_threads):
         out[i] = _sq_norm(&X[i, 0], d)
 
 
-def l2_from_gram(floating[:, ::1] G, const double[::1] x_sq, const double[::1] y_sq,
+def l2_from_gram(floating[:, ::1] G, const floating[:, ::1] X, const floating[:, ::1] Y,
                  bint squared, int num_threads):
-    """IN/OUT ``G``: on entry ``X @ Y.T``; on exit the (squared) L2 distances.
+    """IN/OUT ``G``: on entry ``X @ Y.T``; on exit the (squared) L2 distances between rows.
 
     ``max(|x|^2 + |y|^2 - 2 x.y, 0)`` (the clamp removes tiny negatives left by cancellation),
-    then the square root unless ``squared``; one pass, in place.
+    then the square root unless ``squared``. The norms (in double precision) and the final pass
+    share one parallel region: one sweep over the output instead of NumPy's four temporaries,
+    and one thread start-up instead of three.
     """
-    cdef Py_ssize_t i, j, m = G.shape[0], n = G.shape[1]
+    cdef Py_ssize_t i, j, m = G.shape[0], n = G.shape[1], d = X.shape[1]
     cdef double xi, v
     cdef floating *row
-    for i in prange(m, nogil=True, num_threads=num_threads, schedule="static"):
-        xi = x_sq[i]
-        row = &G[i, 0]
-        if squared:
-            for j in range(n):
-                v = xi + y_sq[j] - 2.0 * row[j]
-                row[j] = <floating> (v if v > 0.0 else 0.0)
-        else:
-            for j in range(n):
-                v = xi + y_sq[j] - 2.0 * row[j]
-                row[j] = <floating> sqrt(v if v > 0.0 else 0.0)
+    cdef double *y_sq = <double *> malloc(n * sizeof(double))
+    if y_sq == NULL:
+        raise MemoryError("could not allocate the norms of Y")
+    with nogil, parallel(num_threads=num_threads):
+        for j in prange(n, schedule="static"):
+            y_sq[j] = _sq_norm(&Y[j, 0], d)
+        # (implicit barrier: every norm of Y is ready before any row uses them)
+        for i in prange(m, schedule="static"):
+            xi = _sq_norm(&X[i, 0], d)
+            row = &G[i, 0]
+            if squared:
+                for j in range(n):
+                    v = xi + y_sq[j] - 2.0 * row[j]
+                    row[j] = <floating> (v if v > 0.0 else 0.0)
+            else:
+                for j in range(n):
+                    v = xi + y_sq[j] - 2.0 * row[j]
+                    row[j] = <floating> sqrt(v if v > 0.0 else 0.0)
+    free(y_sq)
 
 
 # ----------------------------------------------------------------------------------------------

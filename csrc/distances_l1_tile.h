@@ -93,7 +93,9 @@ L1_ATTR static void L1_NAME(const L1_REAL *X, Py_ssize_t ldx, Py_ssize_t m,
                     for (v = 0; v < L1_NRV; v++)
                         memcpy(&yv[v], yp + kk * L1_NR + v * L1_LANES, sizeof(L1_VEC));
                     for (r = 0; r < L1_MR; r++) {
-                        const L1_VEC xb = (L1_VEC){0} + xr[r][kk];
+                        /* x - 0 is exact for every x, so this folds to a plain broadcast
+                           (0 + x would not: it turns -0.0 into +0.0). */
+                        const L1_VEC xb = xr[r][kk] - (L1_VEC){0};
                         for (v = 0; v < L1_NRV; v++) {
                             const L1_VEC diff = yv[v] - xb;
                             acc[r][v] += (L1_VEC)((L1_UVEC)diff & absmask);

@@ -78,6 +78,11 @@ def _check_pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
 
 
+def _threads_for(flops: float, threads: int) -> int:
+    """One thread for tiny problems: waking a thread team costs more than it saves."""
+    return 1 if flops < 2e6 else threads
+
+
 def _check_metric(metric: str) -> str:
     return check_choice(metric, "metric", METRICS)
 
@@ -140,14 +145,11 @@ def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     Y = np.ascontiguousarray(Y)
     if metric == "l1":
         out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
-        ext.l1_distances(X, Y, out, threads)
+        ext.l1_distances(X, Y, out, _threads_for(3.0 * out.size * X.shape[1], threads))
         return out
-    out = np.matmul(X, Y.T)
-    x_sq = np.empty(X.shape[0])
-    y_sq = np.empty(Y.shape[0])
-    ext.sq_norms(X, x_sq, threads)
-    ext.sq_norms(Y, y_sq, threads)
-    ext.l2_from_gram(out, x_sq, y_sq, metric == "sqeuclidean", threads)
+    out = np.matmul(X, Y.T)  # the cross term: BLAS
+    flops = 8.0 * out.size + 2.0 * (X.size + Y.size)
+    ext.l2_from_gram(out, X, Y, metric == "sqeuclidean", _threads_for(flops, threads))
     return out
 
 
