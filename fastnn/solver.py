@@ -341,6 +341,9 @@ class Solver:
         if not math.isfinite(loss):
             self._stop_non_finite(loss)
             return False
+        if grads.keys() != self.model.params.keys():
+            raise ValueError(f"model.loss returned gradients for {sorted(grads)}, but the model's "
+                             f"params are {sorted(self.model.params)}")
         if self.grad_clip is not None:
             norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
             if norm > self.grad_clip:

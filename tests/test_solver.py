@@ -398,3 +398,16 @@ def test_cs231n_private_hooks_still_work(data, tmp_path):
     assert (tmp_path / "hook_epoch_0.npz").is_file()
     solver._reset()
     assert solver.loss_history == [] and solver.epoch == 0
+
+
+def test_gradients_must_match_params(data):
+    class Missing(SoftmaxModel):
+        def loss(self, X, y=None):
+            out = super().loss(X, y)
+            if y is None:
+                return out
+            return out[0], {"W": out[1]["W"]}
+
+    solver = Solver(Missing(), data, verbose=False, seed=0)
+    with pytest.raises(ValueError, match=r"gradients for \['W'\], but the model's params are"):
+        solver.train()
