@@ -73,10 +73,10 @@ cdef inline int pixel_bin(double gx, double gy, const double* edges, const doubl
 
 
 cdef extern from "hog_row.h" nogil:
-    void fastnn_hog_gray_plain_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
-    void fastnn_hog_gray_plain_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
-    void fastnn_hog_gray_fused_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
-    void fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    Py_ssize_t fastnn_hog_gray_plain_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    Py_ssize_t fastnn_hog_gray_plain_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    Py_ssize_t fastnn_hog_gray_fused_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
+    Py_ssize_t fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
 
     void fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
                           const double* slopes, int n_slopes, const int* pixel_base,
@@ -85,22 +85,21 @@ cdef extern from "hog_row.h" nogil:
                           int* special)
 
 
-cdef inline void gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t C, bint fused,
-                                double* gray) noexcept nogil:
-    """Gray level of n pixels (see hog_row.h for the plain and fused evaluation orders)."""
+cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t C,
+                                      bint fused, double* gray) noexcept nogil:
+    """Gray level of n pixels (see hog_row.h for the plain and fused evaluation orders);
+    returns how many are NaN, infinite or beyond MAX_ABS_PIXEL."""
     if floating is float:
         if fused:
-            fastnn_hog_gray_fused_f32(image, n, C, gray)
-        else:
-            fastnn_hog_gray_plain_f32(image, n, C, gray)
+            return fastnn_hog_gray_fused_f32(image, n, C, gray)
+        return fastnn_hog_gray_plain_f32(image, n, C, gray)
     else:
         if fused:
-            fastnn_hog_gray_fused_f64(image, n, C, gray)
-        else:
-            fastnn_hog_gray_plain_f64(image, n, C, gray)
+            return fastnn_hog_gray_fused_f64(image, n, C, gray)
+        return fastnn_hog_gray_plain_f64(image, n, C, gray)
 
 
-cdef void hog_one_image(
+cdef bint hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
     double* scratch,            # scratch, 8 * H * W + n_features + 1 doubles
@@ -109,6 +108,8 @@ cdef void hog_one_image(
     Py_ssize_t n_features,
     const double* edges, const double* slopes, int n_orient, double cell_area,
 ) noexcept nogil:
+    """HOG of one image into ``features``; returns True (leaving ``features`` unwritten) when a
+    gray level is NaN, infinite or beyond MAX_ABS_PIXEL."""
     cdef Py_ssize_t n = H * W
     cdef double* gray = scratch
     cdef double* gx = gray + n
@@ -125,7 +126,8 @@ cdef void hog_one_image(
     cdef Py_ssize_t i
     cdef int b
 
-    gray_levels_of(image, n, C, fused_gray, gray)
+    if gray_levels_of(image, n, C, fused_gray, gray) != 0:
+        return True
     fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
                      <int>n_features, gx, gy, u, count, near, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
@@ -137,6 +139,7 @@ cdef void hog_one_image(
         hist[slot[i]] += weight[i]
     for i in range(n_features):
         features[i] = <floating>(hist[i] / cell_area)
+    return False
 
 
 def hog_batch(
@@ -148,6 +151,7 @@ def hog_batch(
     double cell_area,                     # IN  pixels_per_cell ** 2
     bint fused_gray,                      # IN  gray levels with the FMA chain (see hog_row.h)
     floating[:, ::1] out,                 # OUT (N, n_cols * n_rows * n_orient)
+    unsigned char[::1] bad,               # OUT (N,) 1 where an image has a NaN/inf/huge gray level
     int num_threads,
 ):
     """HOG of every image into ``out``; see ``fastnn.kernels.hog`` for the definition."""
@@ -164,7 +168,7 @@ def hog_batch(
     cdef int* failed_ptr = &failed
     cdef const double* slopes_ptr = &slopes[0] if slopes.shape[0] > 0 else NULL
 
-    if (out.shape[0] != N or pixel_base.shape[0] != H or pixel_base.shape[1] != W
+    if (out.shape[0] != N or bad.shape[0] != N or pixel_base.shape[0] != H or pixel_base.shape[1] != W
             or pixel_mult.shape[0] != H or pixel_mult.shape[1] != W):
         raise ValueError("hog_batch: out, pixel_base or pixel_mult does not match images")
     if n_features >= 2**31 - 1:
@@ -181,7 +185,7 @@ def hog_batch(
                 continue
             n_end = min((chunk + 1) * IMAGES_PER_CHUNK, N)
             for n in range(chunk * IMAGES_PER_CHUNK, n_end):
-                hog_one_image(
+                bad[n] = hog_one_image(
                     &images[n, 0, 0, 0], &out[n, 0], scratch, H, W, C, fused_gray,
                     &pixel_base[0, 0], &pixel_mult[0, 0], n_features, &edges[0], slopes_ptr, n_orient, cell_area,
                 )

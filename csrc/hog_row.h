@@ -23,6 +23,7 @@
 #endif
 
 #define FASTNN_HOG_VERTICAL 1e-12
+#define FASTNN_HOG_MAX_ABS_GRAY 1e30 /* == fastnn.kernels.hog.MAX_ABS_PIXEL */
 #define FASTNN_HOG_EDGE_MARGIN 1e-9
 
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
@@ -32,7 +33,19 @@
 #define FASTNN_HOG_CLONES_FMA
 #endif
 
-/* Gray levels of n pixels with C channels: C == 1 is a copy; C >= 3 uses CS231n's weights
+/* Number of gray levels that are NaN, infinite or larger in magnitude than
+ * FASTNN_HOG_MAX_ABS_GRAY: the value check of the HOG input, done on the gray levels right after
+ * they are computed so the input is read once (0 for valid images). */
+FASTNN_HOG_CLONES
+static ptrdiff_t fastnn_hog_count_bad(const double *restrict gray, ptrdiff_t n)
+{
+    ptrdiff_t i, bad = 0;
+    for (i = 0; i < n; i++)
+        bad += !(fabs(gray[i]) <= FASTNN_HOG_MAX_ABS_GRAY);
+    return bad;
+}
+
+/* Gray levels of n pixels with C channels (returning the number of bad gray levels): C == 1 is a copy; C >= 3 uses CS231n's weights
  * 0.299, 0.587, 0.144 in one of the two ways NumPy's np.dot(rgb[..., :3], weights) evaluates
  * them (the Python side probes which one this machine's NumPy uses):
  *   plain:  (r * 0.299 + g * 0.587) + b * 0.144, every operation rounded (no contraction: the
@@ -42,7 +55,8 @@
  *           one instruction). */
 #define FASTNN_HOG_GRAY_PLAIN(NAME, T)                                                        \
     FASTNN_HOG_CLONES                                                                         \
-    static void NAME(const T *restrict x, ptrdiff_t n, ptrdiff_t C, double *restrict gray)    \
+    static ptrdiff_t NAME(const T *restrict x, ptrdiff_t n, ptrdiff_t C,                    \
+                          double *restrict gray)                                              \
     {                                                                                         \
         ptrdiff_t i;                                                                          \
         if (C == 1) {                                                                         \
@@ -57,11 +71,13 @@
                 gray[i] = (double)x[C * i] * 0.299 + (double)x[C * i + 1] * 0.587             \
                           + (double)x[C * i + 2] * 0.144;                                     \
         }                                                                                     \
+        return fastnn_hog_count_bad(gray, n);                                                 \
     }
 
 #define FASTNN_HOG_GRAY_FUSED(NAME, T)                                                        \
     FASTNN_HOG_CLONES_FMA                                                                     \
-    static void NAME(const T *restrict x, ptrdiff_t n, ptrdiff_t C, double *restrict gray)    \
+    static ptrdiff_t NAME(const T *restrict x, ptrdiff_t n, ptrdiff_t C,                    \
+                          double *restrict gray)                                              \
     {                                                                                         \
         ptrdiff_t i;                                                                          \
         if (C == 1) {                                                                         \
@@ -76,6 +92,7 @@
                 gray[i] = fma((double)x[C * i + 2], 0.144,                                    \
                               fma((double)x[C * i + 1], 0.587, (double)x[C * i] * 0.299));    \
         }                                                                                     \
+        return fastnn_hog_count_bad(gray, n);                                                 \
     }
 
 FASTNN_HOG_GRAY_PLAIN(fastnn_hog_gray_plain_f32, float)

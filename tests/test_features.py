@@ -299,7 +299,7 @@ def test_extract_features_bad_input(rng):
         extract_features(imgs, [lambda im: np.zeros(next(lengths))])
     bad = imgs.copy()
     bad[2, 3, 3, 0] = np.nan
-    with pytest.raises(ValueError, match="imgs contains NaN"):
+    with pytest.raises(ValueError, match=r"contains NaN \(image 2\)"):
         extract_features(bad, [hog_feature])
     with pytest.raises(ValueError, match="pixels_per_cell"):
         extract_features(imgs, [functools.partial(hog_feature, pixels_per_cell=17)])

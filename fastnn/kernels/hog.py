@@ -61,7 +61,7 @@ from fastnn.kernels._registry import available_impls, get_impl, register
 
 #: CS231n's ``rgb2gray`` weights (the blue weight 0.144 is CS231n's, not ITU-R 601's 0.114).
 RGB_WEIGHTS = (0.299, 0.587, 0.144)
-#: Largest accepted pixel magnitude: keeps squared gradients and float32 outputs finite.
+#: Largest accepted gray-level magnitude: keeps squared gradients and float32 outputs finite.
 MAX_ABS_PIXEL = 1e30
 #: Largest accepted number of orientation bins.
 MAX_ORIENTATIONS = 360
@@ -181,7 +181,10 @@ def hog_naive(
     n_rows, n_cols = len(row_windows), len(col_windows)
     out = np.zeros((n_images, n_cols * n_rows * orientations), dtype=images.dtype)
     for n in range(n_images):
-        gray = gray_levels(images[n]).tolist()  # CS231n's rgb2gray, then plain loops
+        gray_image = gray_levels(images[n])  # CS231n's rgb2gray, then plain loops
+        if not np.all(np.abs(gray_image) <= MAX_ABS_PIXEL):
+            raise_bad_values(images, np.arange(n_images) == n)
+        gray = gray_image.tolist()
         magnitude = [[0.0] * width for _ in range(height)]
         bin_index = [[-1] * width for _ in range(height)]
         for r in range(height):
@@ -214,6 +217,7 @@ def hog_vectorized(
     n_images, height, width, _ = images.shape
     p = pixels_per_cell
     gray = gray_levels(images)
+    _check_gray(gray, images)
 
     gx = np.zeros_like(gray)
     gy = np.zeros_like(gray)
@@ -274,17 +278,34 @@ def check_hog_images(images: object, name: str = "images") -> np.ndarray:
             f"{name} must have 1 (gray), 3 (RGB) or 4 (RGBA) channels in the last axis of a "
             f"(N, H, W, C) array, got shape {arr.shape}"
         )
-    if np.issubdtype(np.asarray(images).dtype, np.floating):
-        # Two reductions, no temporary: NaN propagates through min/max and fails both tests.
-        lo, hi = float(arr.min()), float(arr.max())
-        if not (lo >= -MAX_ABS_PIXEL and hi <= MAX_ABS_PIXEL):
-            if np.isnan(arr).any():
-                raise ValueError(f"{name} contains NaN")
-            raise ValueError(
-                f"{name} must hold finite pixel values of magnitude <= {MAX_ABS_PIXEL:g}, "
-                f"got values in [{lo:g}, {hi:g}]"
-            )
     return arr
+
+
+def raise_bad_values(images: np.ndarray, bad_images: np.ndarray, name: str = "images") -> None:
+    """Raise the ValueError for images whose gray levels are NaN, infinite or too large.
+
+    The value check runs on the gray levels as they are computed (the compiled kernel does it
+    in the same pass, so the input is read once); this turns its per-image flags into a message
+    naming the first offending image.
+    """
+    index = int(np.flatnonzero(bad_images)[0])
+    image = images[index]
+    used = image if image.shape[-1] == 1 else image[..., :3]  # alpha is never read
+    if np.isnan(used).any():
+        raise ValueError(f"{name} contains NaN (image {index})")
+    if np.isinf(used).any():
+        raise ValueError(f"{name} contains infinity (image {index})")
+    raise ValueError(
+        f"{name} must have finite gray levels of magnitude <= {MAX_ABS_PIXEL:g}; image {index} "
+        f"has pixel values in [{float(used.min()):g}, {float(used.max()):g}]"
+    )
+
+
+def _check_gray(gray: np.ndarray, images: np.ndarray) -> None:
+    """The value check of the Python implementations, on (N, H, W) gray levels."""
+    bad = ~(np.abs(gray) <= MAX_ABS_PIXEL)  # NaN compares False, so it counts as bad
+    if bad.any():
+        raise_bad_values(images, bad.reshape(len(bad), -1).any(axis=1))
 
 
 def check_hog_params(
@@ -314,8 +335,9 @@ def hog_descriptors(
     ----------
     images : array_like, shape (N, H, W) or (N, H, W, C)
         Gray (C = 1 or no channel axis), RGB (C = 3) or RGBA (C = 4, alpha ignored) images,
-        any real dtype (uint8, float32, float64, ...), raw 0..255 values or any scale up to
-        ``MAX_ABS_PIXEL``. Non-contiguous arrays are accepted.
+        any real dtype (uint8, float32, float64, ...), raw 0..255 values or any scale: the gray
+        levels must be finite and at most ``MAX_ABS_PIXEL`` (1e30) in magnitude (an unused alpha
+        channel is not checked). Non-contiguous arrays are accepted.
     pixels_per_cell : int
         Cell side in pixels, 1 <= pixels_per_cell <= min(H, W).
     orientations : int
@@ -399,6 +421,7 @@ def _load_compiled() -> None:
         # machine): give each thread at least _PIXELS_PER_THREAD pixels.
         num_threads = max(1, min(num_threads, n_images * height * width // _PIXELS_PER_THREAD))
         pixel_base, pixel_mult = _pixel_geometry(height, width, pixels_per_cell, orientations)
+        bad = np.zeros(n_images, dtype=np.uint8)
         _hog.hog_batch(
             x,
             pixel_base,
@@ -408,8 +431,11 @@ def _load_compiled() -> None:
             float(pixels_per_cell * pixels_per_cell),
             _numpy_dot_is_fused(),
             out,
+            bad,
             num_threads,
         )
+        if bad.any():
+            raise_bad_values(images, bad.astype(bool))
         return out
 
 
@@ -431,4 +457,5 @@ __all__ = [
     "hog_naive",
     "hog_num_features",
     "hog_vectorized",
+    "raise_bad_values",
 ]

@@ -301,7 +301,7 @@ def test_edge_cases_of_the_orientation_rule():
         (np.zeros((2, 0, 8)), {}, ValueError, "must not be empty"),
         (np.zeros((2, 8, 8, 2)), {}, ValueError, "channels"),
         (np.full((1, 8, 8), np.nan), {}, ValueError, "NaN"),
-        (np.full((1, 8, 8), np.inf), {}, ValueError, "finite"),
+        (np.full((1, 8, 8), np.inf), {}, ValueError, "infinity"),
         (np.full((1, 8, 8), 1e31), {}, ValueError, "magnitude"),
         (np.zeros((1, 8, 8)), {"pixels_per_cell": 0}, ValueError, "pixels_per_cell must be >= 1"),
         (np.zeros((1, 8, 8)), {"pixels_per_cell": -2}, ValueError, "pixels_per_cell"),
@@ -319,6 +319,21 @@ def test_bad_input(impl, images, kwargs, error, match):
     kwargs = {"pixels_per_cell": 4, **kwargs}
     with pytest.raises(error, match=match):
         hog_descriptors(images, impl=impl, **kwargs)
+
+
+def test_bad_values_name_the_image_and_cover_every_pixel():
+    x = np.zeros((5, 9, 9, 3))
+    x[3, 8, 8, 1] = np.nan  # last row/column: outside every 4x4 cell, still rejected
+    for impl in IMPLS:
+        with pytest.raises(ValueError, match=r"images contains NaN \(image 3\)"):
+            hog_descriptors(x, 4, impl=impl)
+
+
+def test_unused_alpha_channel_is_not_checked():
+    x = np.zeros((2, 8, 8, 4))
+    x[..., 3] = np.nan
+    for impl in IMPLS:
+        np.testing.assert_array_equal(hog_descriptors(x, 4, impl=impl), 0.0)
 
 
 def test_unknown_impl():
