@@ -36,6 +36,10 @@ cdef extern from "distances.h" nogil:
     void fastnn_l1_tile_f32(const float *X, Py_ssize_t ldx, Py_ssize_t m,
                             const float *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
                             float *out, Py_ssize_t ldo, float *work)
+    double fastnn_sq_norm_f32(const float *x, Py_ssize_t d)
+    double fastnn_sq_norm_f64(const double *x, Py_ssize_t d)
+    double fastnn_sq_dist_f32(const float *x, const float *y, Py_ssize_t d)
+    double fastnn_sq_dist_f64(const double *x, const double *y, Py_ssize_t d)
     void fastnn_l1_tile_f64(const double *X, Py_ssize_t ldx, Py_ssize_t m,
                             const double *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
                             double *out, Py_ssize_t ldo, double *work)
@@ -76,36 +80,19 @@ cdef inline void _l1_tile(const floating *X, Py_ssize_t ldx, Py_ssize_t m,
 
 
 cdef inline double _sq_norm(const floating *x, Py_ssize_t d) noexcept nogil:
-    # Four independent double accumulators: exact enough for float32 data and not serialised
-    # on one addition chain.
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t k = 0
-    while k + 4 <= d:
-        s0 += <double>x[k] * x[k]
-        s1 += <double>x[k + 1] * x[k + 1]
-        s2 += <double>x[k + 2] * x[k + 2]
-        s3 += <double>x[k + 3] * x[k + 3]
-        k += 4
-    while k < d:
-        s0 += <double>x[k] * x[k]
-        k += 1
-    return (s0 + s1) + (s2 + s3)
+    # sum_k x[k]^2 in double precision (vectorised C in distances.h)
+    if floating is float:
+        return fastnn_sq_norm_f32(x, d)
+    else:
+        return fastnn_sq_norm_f64(x, d)
 
 
 cdef inline double _sq_dist(const floating *x, const floating *y, Py_ssize_t d) noexcept nogil:
     # Direct sum of squared differences in double precision (used to re-rank candidates).
-    cdef double s0 = 0, s1 = 0, t
-    cdef Py_ssize_t k = 0
-    while k + 2 <= d:
-        t = <double>x[k] - <double>y[k]
-        s0 += t * t
-        t = <double>x[k + 1] - <double>y[k + 1]
-        s1 += t * t
-        k += 2
-    if k < d:
-        t = <double>x[k] - <double>y[k]
-        s0 += t * t
-    return s0 + s1
+    if floating is float:
+        return fastnn_sq_dist_f32(x, y, d)
+    else:
+        return fastnn_sq_dist_f64(x, y, d)
 
 
 cdef inline bint _before(double a, Py_ssize_t ia, double b, Py_ssize_t ib) noexcept nogil:
@@ -224,26 +211,25 @@ def sq_norms(const floating[:, ::1] X, double[::1] out, int num_threads):
 
 
 def l2_from_gram(floating[:, ::1] G, const floating[:, ::1] X, const floating[:, ::1] Y,
-                 bint squared, int num_threads):
+                 double[::1] x_sq, double[::1] y_sq, bint squared, int num_threads):
     """IN/OUT ``G``: on entry ``X @ Y.T``; on exit the (squared) L2 distances between rows.
 
-    ``max(|x|^2 + |y|^2 - 2 x.y, 0)`` (the clamp removes tiny negatives left by cancellation),
-    then the square root unless ``squared``. The norms (in double precision) and the final pass
-    share one parallel region: one sweep over the output instead of NumPy's four temporaries,
-    and one thread start-up instead of three.
+    OUT ``x_sq``, ``y_sq``: squared row norms (double precision), which the caller also uses as
+    a free finiteness check of the inputs. ``max(|x|^2 + |y|^2 - 2 x.y, 0)`` (the clamp removes
+    tiny negatives left by cancellation), then the square root unless ``squared``. Norms and the
+    final pass share one parallel region: one sweep over the output instead of NumPy's four
+    temporaries, and one thread start-up instead of three.
     """
     cdef Py_ssize_t i, j, m = G.shape[0], n = G.shape[1], d = X.shape[1]
     cdef double xi, v
     cdef floating *row
-    cdef double *y_sq = <double *> malloc(n * sizeof(double))
-    if y_sq == NULL:
-        raise MemoryError("could not allocate the norms of Y")
     with nogil, parallel(num_threads=num_threads):
         for j in prange(n, schedule="static"):
             y_sq[j] = _sq_norm(&Y[j, 0], d)
         # (implicit barrier: every norm of Y is ready before any row uses them)
         for i in prange(m, schedule="static"):
             xi = _sq_norm(&X[i, 0], d)
+            x_sq[i] = xi
             row = &G[i, 0]
             if squared:
                 for j in range(n):
@@ -253,7 +239,6 @@ def l2_from_gram(floating[:, ::1] G, const floating[:, ::1] X, const floating[:,
                 for j in range(n):
                     v = xi + y_sq[j] - 2.0 * row[j]
                     row[j] = <floating> sqrt(v if v > 0.0 else 0.0)
-    free(y_sq)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -58,17 +58,30 @@ def _all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
-def _check_matrix(a, name: str) -> np.ndarray:
-    a = check_array(a, name, ndim=2, dtype="float", finite=False)
+def _check_finite(a: np.ndarray, name: str) -> None:
     if not _all_finite(a):
         raise ValueError(f"{name} contains NaN or infinity")
-    return a
 
 
-def _check_pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two 2-D float arrays with the same number of columns and give them one dtype."""
-    X = _check_matrix(X, "X")
-    Y = _check_matrix(Y, "Y")
+def _check_finite_by_norms(a: np.ndarray, sq_norms: np.ndarray, name: str) -> None:
+    # Squared norms are accumulated in double precision: for float32 data they are finite
+    # exactly when every element is; a non-finite norm of float64 data may be overflow of
+    # finite values, which the exact test tells apart.
+    if not np.isfinite(sq_norms).all():
+        _check_finite(a, name)
+
+
+def _check_pair(X, Y, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two 2-D float arrays with the same number of columns and give them one dtype.
+
+    ``finite=False`` leaves the NaN/infinity test to the caller (the compiled L2 paths get it
+    for free from the squared norms they compute anyway, saving a pass over the data).
+    """
+    X = check_array(X, "X", ndim=2, dtype="float", finite=False)
+    Y = check_array(Y, "Y", ndim=2, dtype="float", finite=False)
+    if finite:
+        _check_finite(X, "X")
+        _check_finite(Y, "Y")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
             "X and Y must have the same number of features (columns); "
@@ -148,8 +161,12 @@ def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
         ext.l1_distances(X, Y, out, _threads_for(3.0 * out.size * X.shape[1], threads))
         return out
     out = np.matmul(X, Y.T)  # the cross term: BLAS
+    x_sq = np.empty(X.shape[0])
+    y_sq = np.empty(Y.shape[0])
     flops = 8.0 * out.size + 2.0 * (X.size + Y.size)
-    ext.l2_from_gram(out, X, Y, metric == "sqeuclidean", _threads_for(flops, threads))
+    ext.l2_from_gram(out, X, Y, x_sq, y_sq, metric == "sqeuclidean", _threads_for(flops, threads))
+    _check_finite_by_norms(X, x_sq, "X")
+    _check_finite_by_norms(Y, y_sq, "Y")
     return out
 
 
@@ -181,7 +198,8 @@ def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.n
     """
     metric = _check_metric(metric)
     func = get_impl("pairwise_distances", impl)
-    X, Y = _check_pair(X, Y)
+    # The compiled L2 path checks finiteness itself, through the norms it computes anyway.
+    X, Y = _check_pair(X, Y, finite=not (impl == "compiled" and metric != "l1"))
     return func(X, Y, metric)
 
 
@@ -241,6 +259,8 @@ def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size:
     ext.sq_norms(Y, y_sq, threads)
     x_sq = np.empty(m)
     ext.sq_norms(X, x_sq, threads)
+    _check_finite_by_norms(X, x_sq, "X")
+    _check_finite_by_norms(Y, y_sq, "Y")
     # Re-rank twice as many candidates as asked for (at least 8 more): the expansion's rounding
     # error can only swap points whose distances are nearly equal.
     k_cand = min(n, 2 * k + 8)
@@ -300,7 +320,7 @@ def knn_search(
     """
     metric = _check_metric(metric)
     func = get_impl("knn_search", impl)
-    X, Y = _check_pair(X, Y)
+    X, Y = _check_pair(X, Y, finite=not (impl == "compiled" and metric != "l1"))
     k = check_int(k, "k", minimum=1)
     if k > Y.shape[0]:
         raise ValueError(
