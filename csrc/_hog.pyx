@@ -78,6 +78,7 @@ cdef extern from "hog_row.h" nogil:
     Py_ssize_t fastnn_hog_gray_fused_f32(const float* x, Py_ssize_t n, Py_ssize_t C, double* gray)
     Py_ssize_t fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
 
+    int HOG_BLOCK "FASTNN_HOG_BLOCK"
     void fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
                           const double* slopes, int n_slopes, const int* pixel_base,
                           const double* pixel_mult, int dump, double* gx, double* gy,
@@ -102,7 +103,7 @@ cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ss
 cdef bint hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, 8 * H * W + n_features + 1 doubles
+    double* scratch,            # scratch, 3 * H * W + n_features + 1 + 5 * HOG_BLOCK doubles
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
     const int* pixel_base, const double* pixel_mult,
     Py_ssize_t n_features,
@@ -112,28 +113,29 @@ cdef bint hog_one_image(
     gray level is NaN, infinite or beyond MAX_ABS_PIXEL."""
     cdef Py_ssize_t n = H * W
     cdef double* gray = scratch
-    cdef double* gx = gray + n
-    cdef double* gy = gx + n
-    cdef double* u = gy + n
-    cdef double* count = u + n
-    cdef double* near = count + n
-    cdef double* weight = near + n
+    cdef double* weight = gray + n
     cdef int* slot = <int*>(weight + n)
     cdef int* special = slot + n
     # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
     # below needs no unpredictable branch.
     cdef double* hist = weight + 2 * n
-    cdef Py_ssize_t i
+    cdef double* block = hist + n_features + 1  # 5 * FASTNN_HOG_BLOCK doubles
+    cdef Py_ssize_t i, c
+    cdef double gx, gy
     cdef int b
 
     if gray_levels_of(image, n, C, fused_gray, gray) != 0:
         return True
     fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
-                     <int>n_features, gx, gy, u, count, near, slot, weight, special)
+                     <int>n_features, block, block + HOG_BLOCK, block + 2 * HOG_BLOCK,
+                     block + 3 * HOG_BLOCK, block + 4 * HOG_BLOCK, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
     for i in range(n):
         if special[i] and pixel_base[i] >= 0:
-            b = pixel_bin(gx[i], gy[i], edges, slopes, n_orient)
+            c = i % W
+            gx = gray[i + 1] - gray[i] if c + 1 < W else 0.0
+            gy = gray[i + W] - gray[i] if i + W < n else 0.0
+            b = pixel_bin(gx, gy, edges, slopes, n_orient)
             slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
         # Pixels are added in row-major order, as the twin's bincount does.
         hist[slot[i]] += weight[i]
@@ -176,9 +178,9 @@ def hog_batch(
     if N == 0:
         return
     with nogil, parallel(num_threads=num_threads):
-        # gray, gx, gy, u, count, near, weight (H * W doubles each), slot and special (H * W
-        # ints each, together H * W doubles), hist (n_features + 1).
-        scratch = <double*> malloc((8 * H * W + n_features + 1) * sizeof(double))
+        # gray, weight (H * W doubles each), slot and special (H * W ints each, together H * W
+        # doubles), hist (n_features + 1), five blocks of HOG_BLOCK doubles.
+        scratch = <double*> malloc((3 * H * W + n_features + 1 + 5 * HOG_BLOCK) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1

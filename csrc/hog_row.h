@@ -100,8 +100,83 @@ FASTNN_HOG_GRAY_PLAIN(fastnn_hog_gray_plain_f64, double)
 FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f32, float)
 FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f64, double)
 
-/* One whole image, as flat loops over its H * W pixels (long loops vectorise well; a 32-pixel
- * row is too short). Inputs:
+/* count[i] += number of slopes <= u[i]; near[i] += number of slopes within a relative
+ * FASTNN_HOG_EDGE_MARGIN of u[i] (then the literal atan2 test decides that pixel's bin; the
+ * exact margin only decides which of two agreeing tests runs). With GCC/clang vector extensions
+ * eight pixels at a time keep their counters in registers across the slope loop; elsewhere a
+ * plain loop (slopes outside, pixels inside) computes the same. NaN u
+ * (from gx + 1e-15 == 0) compares false everywhere, as in the plain loop. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef double fastnn_v4d __attribute__((vector_size(32)));
+typedef long long fastnn_v4l __attribute__((vector_size(32)));
+#define FASTNN_HOG_VECTOR_EXT 1
+#define FASTNN_HOG_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define FASTNN_HOG_ALWAYS_INLINE
+#endif
+
+/* Always inlined, so it is compiled for whichever clone (AVX2 or baseline) calls it. */
+FASTNN_HOG_ALWAYS_INLINE
+static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t len,
+                                           const double *restrict slopes, int n_slopes,
+                                           double *restrict count, double *restrict near)
+{
+    ptrdiff_t i = 0;
+    int k;
+#ifdef FASTNN_HOG_VECTOR_EXT
+    /* Margins as bounds: near when lo[k] <= u <= hi[k]. At most 359 inner edges. */
+    double lo[360], hi[360];
+    for (k = 0; k < n_slopes; k++) {
+        const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(slopes[k]));
+        lo[k] = slopes[k] - margin;
+        hi[k] = slopes[k] + margin;
+    }
+    /* Eight pixels (two independent vectors) per iteration hide the add latency. Masks are
+     * all-ones lanes; AND with the bits of 1.0 turns them into 1.0 or 0.0 without an
+     * int64 -> double conversion (which AVX2 lacks). */
+    for (; i + 8 <= len; i += 8) {
+        const fastnn_v4d one = {1.0, 1.0, 1.0, 1.0};
+        fastnn_v4d ua, ub, ca, cb, na, nb;
+        fastnn_v4l fa = {0, 0, 0, 0}, fb = {0, 0, 0, 0};
+        __builtin_memcpy(&ua, u + i, sizeof ua);
+        __builtin_memcpy(&ub, u + i + 4, sizeof ub);
+        __builtin_memcpy(&ca, count + i, sizeof ca);
+        __builtin_memcpy(&cb, count + i + 4, sizeof cb);
+        __builtin_memcpy(&na, near + i, sizeof na);
+        __builtin_memcpy(&nb, near + i + 4, sizeof nb);
+        for (k = 0; k < n_slopes; k++) {
+            const fastnn_v4d sv = {slopes[k], slopes[k], slopes[k], slopes[k]};
+            const fastnn_v4d lv = {lo[k], lo[k], lo[k], lo[k]};
+            const fastnn_v4d hv = {hi[k], hi[k], hi[k], hi[k]};
+            ca += (fastnn_v4d)((fastnn_v4l)one & (ua >= sv));
+            cb += (fastnn_v4d)((fastnn_v4l)one & (ub >= sv));
+            fa |= (ua >= lv) & (ua <= hv);
+            fb |= (ub >= lv) & (ub <= hv);
+        }
+        na += (fastnn_v4d)((fastnn_v4l)one & fa);
+        nb += (fastnn_v4d)((fastnn_v4l)one & fb);
+        __builtin_memcpy(count + i, &ca, sizeof ca);
+        __builtin_memcpy(count + i + 4, &cb, sizeof cb);
+        __builtin_memcpy(near + i, &na, sizeof na);
+        __builtin_memcpy(near + i + 4, &nb, sizeof nb);
+    }
+#endif
+    for (k = 0; k < n_slopes; k++) {
+        const double s = slopes[k];
+        const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(s));
+        ptrdiff_t j;
+        for (j = i; j < len; j++) {
+            count[j] += (u[j] >= s) ? 1.0 : 0.0;
+            near[j] += (fabs(u[j] - s) <= margin) ? 1.0 : 0.0;
+        }
+    }
+}
+
+/* Pixels per block of fastnn_hog_image: its five scratch arrays (B doubles each) stay in L1. */
+#define FASTNN_HOG_BLOCK 256
+
+/* One whole image, as flat loops over blocks of its H * W pixels (long loops vectorise well, a
+ * 28- or 32-pixel row is too short; blocks keep the scratch in L1). Inputs:
  *   gray        H * W gray levels, row-major
  *   slopes      tan(edge_k - 90 deg) for the inner bin edges, ascending (n_slopes values)
  *   pixel_base  per pixel: its cell's first feature index (column cell * n_rows + row cell)
@@ -109,13 +184,13 @@ FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f64, double)
  *   pixel_mult  per pixel: row multiplicity * column multiplicity in its cell window
  *   dump        histogram slot that collects pixels which are not counted
  * Outputs (H * W values each):
- *   gx, gy      forward differences (0 in the last column / last row, CS231n's np.diff padding)
  *   slot        histogram index pixel_base + bin, or dump when the pixel is not counted
- *               (gx + 1e-15 <= 0, or no cell); bin = number of slopes <= gy / (gx + 1e-15)
+ *               (gx + 1e-15 <= 0, or no cell); bin = number of slopes <= gy / (gx + 1e-15),
+ *               with gx, gy CS231n's forward differences (0 in the last column / last row)
  *   weight      sqrt(gx * gx + gy * gy) * pixel_mult
  *   special     nonzero where the bin must come from the literal atan2 test instead (vertical
  *               gradients, gx + 1e-15 == 0, a slope within a relative 1e-9 of an edge's)
- *   u, count, near   scratch
+ * Scratch: FASTNN_HOG_BLOCK doubles each in gx, gy, u, count, near.
  */
 FASTNN_HOG_CLONES
 static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t W,
@@ -126,42 +201,43 @@ static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t
                              int *restrict slot, double *restrict weight, int *restrict special)
 {
     const ptrdiff_t n = H * W;
-    ptrdiff_t i;
-    int k;
-    for (i = 0; i < n - 1; i++)
-        gx[i] = gray[i + 1] - gray[i];
-    for (i = W - 1; i < n; i += W)
-        gx[i] = 0.0;
-    for (i = 0; i < n - W; i++)
-        gy[i] = gray[i + W] - gray[i];
-    for (i = n - W; i < n; i++)
-        gy[i] = 0.0;
-    for (i = 0; i < n; i++) {
-        double gxp = gx[i] + 1e-15;
-        weight[i] = sqrt(gx[i] * gx[i] + gy[i] * gy[i]) * pixel_mult[i];
-        /* u is only used where gxp > 0; elsewhere it may be inf or NaN, which is harmless. */
-        u[i] = gy[i] / gxp;
-        count[i] = 0.0;
-        /* vertical gradient, or gx + 1e-15 == 0 (bitwise & and |: no branches, so the loop
-         * vectorises) */
-        near[i] = (double)(((gy[i] != 0.0) & (fabs(gxp) <= FASTNN_HOG_VERTICAL * fabs(gy[i])))
-                           | (gxp == 0.0));
-    }
-    /* Slope loop outside, pixel loop inside, all in doubles, so the compiler vectorises over
-     * pixels. Near-edge flags of pixels with gx + 1e-15 <= 0 are harmless: the literal test
-     * drops those pixels too. */
-    for (k = 0; k < n_slopes; k++) {
-        const double s = slopes[k];
-        const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(s));
-        for (i = 0; i < n; i++) {
-            count[i] += (u[i] >= s) ? 1.0 : 0.0;
-            near[i] += (fabs(u[i] - s) <= margin) ? 1.0 : 0.0;
+    ptrdiff_t start, i, m;
+    for (start = 0; start < n; start += FASTNN_HOG_BLOCK) {
+        const ptrdiff_t len = (n - start < FASTNN_HOG_BLOCK) ? n - start : FASTNN_HOG_BLOCK;
+        const double *restrict g = gray + start;
+        const int *restrict base = pixel_base + start;
+        int *restrict out_slot = slot + start;
+        int *restrict out_special = special + start;
+        double *restrict out_weight = weight + start;
+        /* gx: g[i + 1] - g[i], then 0 in the last column; gy: g[i + W] - g[i], 0 in the last
+         * row (the last pixel has neither neighbour; the bounds below keep reads inside). */
+        m = (start + len < n) ? len : len - 1;
+        for (i = 0; i < m; i++)
+            gx[i] = g[i + 1] - g[i];
+        for (i = W - 1 - start % W; i < len; i += W)
+            gx[i] = 0.0;
+        m = (start + len <= n - W) ? len : ((n - W - start > 0) ? n - W - start : 0);
+        for (i = 0; i < m; i++)
+            gy[i] = g[i + W] - g[i];
+        for (i = m; i < len; i++)
+            gy[i] = 0.0;
+        for (i = 0; i < len; i++) {
+            double gxp = gx[i] + 1e-15;
+            out_weight[i] = sqrt(gx[i] * gx[i] + gy[i] * gy[i]) * pixel_mult[start + i];
+            /* u is only used where gxp > 0; elsewhere it may be inf or NaN, harmlessly. */
+            u[i] = gy[i] / gxp;
+            count[i] = 0.0;
+            /* vertical gradient, or gx + 1e-15 == 0 (bitwise & and |: no branches, so the loop
+             * vectorises) */
+            near[i] = (double)(((gy[i] != 0.0) & (fabs(gxp) <= FASTNN_HOG_VERTICAL * fabs(gy[i])))
+                               | (gxp == 0.0));
         }
-    }
-    for (i = 0; i < n; i++) {
-        int counted = (gx[i] + 1e-15 > 0.0) & (pixel_base[i] >= 0);
-        slot[i] = counted ? pixel_base[i] + (int)count[i] : dump;
-        special[i] = near[i] != 0.0;
+        fastnn_hog_count_slopes(u, len, slopes, n_slopes, count, near);
+        for (i = 0; i < len; i++) {
+            int counted = (gx[i] + 1e-15 > 0.0) & (base[i] >= 0);
+            out_slot[i] = counted ? base[i] + (int)count[i] : dump;
+            out_special[i] = near[i] != 0.0;
+        }
     }
 }
 
