@@ -387,3 +387,19 @@ def test_fuzz_compiled_matches_references(case):
         assert compiled.shape == ref.shape
         assert compiled.dtype == ref.dtype
         np.testing.assert_allclose(compiled, ref, rtol=1e-6, atol=1e-12 * scale)
+
+
+def test_bench_suite_quick_runs(capsys):
+    """``fastnn bench hog --quick`` produces rows for every implementation and reports the
+    compiled-vs-twin difference (timing values are not checked)."""
+    from fastnn.bench import suites
+
+    rows = suites()["hog"](compare=False, quick=True)
+    assert {r.implementation for r in rows} >= set(IMPLS)
+    assert all(r.median_s > 0 for r in rows)
+    diffs = [
+        float(line.rsplit("=", 1)[1])
+        for line in capsys.readouterr().out.splitlines()
+        if "max |compiled - vectorized|" in line
+    ]
+    assert len(diffs) == 2 and max(diffs) <= 1e-6
