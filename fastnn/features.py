@@ -24,7 +24,6 @@ from fastnn._validation import check_array, check_float, check_int
 from fastnn.kernels.hog import (
     RGB_WEIGHTS,
     best_hog_impl,
-    check_hog_images,
     check_hog_params,
     hog_descriptors,
 )
@@ -278,13 +277,11 @@ def extract_features(
 
     n_images = x.shape[0]
     batched = [_hog_kwargs(fn) if _hog_fast_path_ok(x) else None for fn in fns]
-    if any(kw is not None for kw in batched):
-        # Validate once for the whole batch so errors name the batch, not image 0.
-        arr = check_hog_images(x, "imgs")
-        for kw in batched:
-            if kw is not None:
-                check_hog_params(arr.shape[1], arr.shape[2], kw.get("pixels_per_cell", 8),
-                                 kw.get("orientations", 9))
+    for kw in batched:
+        if kw is not None:  # parameters checked before any work; values per chunk, by the kernel
+            check_hog_params(
+                x.shape[1], x.shape[2], kw.get("pixels_per_cell", 8), kw.get("orientations", 9)
+            )
 
     # Feature lengths from the first image, as CS231n does.
     first = []

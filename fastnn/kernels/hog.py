@@ -41,6 +41,10 @@ For one image:
 5. Output order, as CS231n's ``orientation_histogram[:, :, i] = ...T`` followed by ``ravel``:
    feature ``(l * n_rows + k) * orientations + i`` for column cell ``l``, row cell ``k``, bin ``i``.
 
+Values: every gray level must be finite and at most ``MAX_ABS_PIXEL`` (1e30) in magnitude, else a
+ValueError names the first offending image (the compiled kernel checks while computing the gray
+levels, so the input is read once; an unused alpha channel is not checked).
+
 Agreement: naive and compiled use the C library's ``atan2`` or the exact equivalent comparison
 ``gy / (gx + 1e-15) >= tan(edge - 90 deg)``; the twin uses NumPy's ``arctan2``. They agree to
 rounding (about 1e-13 relative) except for a gradient whose angle lies within about 1e-12 degrees
