@@ -79,7 +79,7 @@ cdef extern from "hog_row.h" nogil:
     Py_ssize_t fastnn_hog_gray_fused_f64(const double* x, Py_ssize_t n, Py_ssize_t C, double* gray)
 
     int HOG_BLOCK "FASTNN_HOG_BLOCK"
-    void fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
+    Py_ssize_t fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
                           const double* slopes, int n_slopes, const int* pixel_base,
                           const double* pixel_mult, int dump, double* gx, double* gy,
                           double* u, double* count, double* near, int* slot, double* weight,
@@ -120,24 +120,26 @@ cdef bint hog_one_image(
     # below needs no unpredictable branch.
     cdef double* hist = weight + 2 * n
     cdef double* block = hist + n_features + 1  # 5 * FASTNN_HOG_BLOCK doubles
-    cdef Py_ssize_t i, c
+    cdef Py_ssize_t i, c, n_special
     cdef double gx, gy
     cdef int b
 
     if gray_levels_of(image, n, C, fused_gray, gray) != 0:
         return True
-    fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
+    n_special = fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
                      <int>n_features, block, block + HOG_BLOCK, block + 2 * HOG_BLOCK,
                      block + 3 * HOG_BLOCK, block + 4 * HOG_BLOCK, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
+    if n_special > 0:
+        for i in range(n):
+            if special[i]:
+                c = i % W
+                gx = gray[i + 1] - gray[i] if c + 1 < W else 0.0
+                gy = gray[i + W] - gray[i] if i + W < n else 0.0
+                b = pixel_bin(gx, gy, edges, slopes, n_orient)
+                slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
+    # Pixels are added in row-major order, as the twin's bincount does.
     for i in range(n):
-        if special[i] and pixel_base[i] >= 0:
-            c = i % W
-            gx = gray[i + 1] - gray[i] if c + 1 < W else 0.0
-            gy = gray[i + W] - gray[i] if i + W < n else 0.0
-            b = pixel_bin(gx, gy, edges, slopes, n_orient)
-            slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
-        # Pixels are added in row-major order, as the twin's bincount does.
         hist[slot[i]] += weight[i]
     for i in range(n_features):
         features[i] = <floating>(hist[i] / cell_area)

@@ -107,15 +107,36 @@ FASTNN_HOG_GRAY_FUSED(fastnn_hog_gray_fused_f64, double)
  * plain loop (slopes outside, pixels inside) computes the same. NaN u
  * (from gx + 1e-15 == 0) compares false everywhere, as in the plain loop. */
 #if defined(__GNUC__) || defined(__clang__)
-typedef double fastnn_v4d __attribute__((vector_size(32)));
-typedef long long fastnn_v4l __attribute__((vector_size(32)));
+typedef float fastnn_v8f __attribute__((vector_size(32)));
+typedef int fastnn_v8i __attribute__((vector_size(32)));
+typedef double fastnn_v8d __attribute__((vector_size(64)));
 #define FASTNN_HOG_VECTOR_EXT 1
 #define FASTNN_HOG_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define FASTNN_HOG_ALWAYS_INLINE
 #endif
 
-/* Always inlined, so it is compiled for whichever clone (AVX2 or baseline) calls it. */
+#ifdef FASTNN_HOG_VECTOR_EXT
+/* dst[0:8] += v (unaligned). */
+FASTNN_HOG_ALWAYS_INLINE
+static inline void fastnn_hog_add8(double *restrict dst, fastnn_v8d v)
+{
+    fastnn_v8d d;
+    __builtin_memcpy(&d, dst, sizeof d);
+    d += v;
+    __builtin_memcpy(dst, &d, sizeof d);
+}
+#endif
+
+/* Relative margin of the single-precision slope test below: far above float rounding (6e-8),
+ * so outside it the float comparison u >= slope has the same answer as the double one. */
+#define FASTNN_HOG_EDGE_MARGIN_F32 1e-5
+
+/* Always inlined, so it is compiled for whichever clone (AVX2 or baseline) calls it.
+ * The vector path compares in single precision (eight lanes per AVX2 instruction): with
+ * uf = (float)u, lo = (float)(s - m), hi = (float)(s + m), m = 1e-5 (1 + |s|), a pixel with
+ * uf < lo or uf > hi has |u - s| > m / 2, so (uf >= (float)s) == (u >= s); pixels in between are
+ * flagged near and binned by the literal atan2 test. */
 FASTNN_HOG_ALWAYS_INLINE
 static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t len,
                                            const double *restrict slopes, int n_slopes,
@@ -124,41 +145,39 @@ static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t l
     ptrdiff_t i = 0;
     int k;
 #ifdef FASTNN_HOG_VECTOR_EXT
-    /* Margins as bounds: near when lo[k] <= u <= hi[k]. At most 359 inner edges. */
-    double lo[360], hi[360];
+    float sf[360], lo[360], hi[360]; /* at most 359 inner edges */
     for (k = 0; k < n_slopes; k++) {
-        const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(slopes[k]));
-        lo[k] = slopes[k] - margin;
-        hi[k] = slopes[k] + margin;
+        const double margin = FASTNN_HOG_EDGE_MARGIN_F32 * (1.0 + fabs(slopes[k]));
+        sf[k] = (float)slopes[k];
+        lo[k] = (float)(slopes[k] - margin);
+        hi[k] = (float)(slopes[k] + margin);
     }
-    /* Eight pixels (two independent vectors) per iteration hide the add latency. Masks are
-     * all-ones lanes; AND with the bits of 1.0 turns them into 1.0 or 0.0 without an
-     * int64 -> double conversion (which AVX2 lacks). */
-    for (; i + 8 <= len; i += 8) {
-        const fastnn_v4d one = {1.0, 1.0, 1.0, 1.0};
-        fastnn_v4d ua, ub, ca, cb, na, nb;
-        fastnn_v4l fa = {0, 0, 0, 0}, fb = {0, 0, 0, 0};
-        __builtin_memcpy(&ua, u + i, sizeof ua);
-        __builtin_memcpy(&ub, u + i + 4, sizeof ub);
-        __builtin_memcpy(&ca, count + i, sizeof ca);
-        __builtin_memcpy(&cb, count + i + 4, sizeof cb);
-        __builtin_memcpy(&na, near + i, sizeof na);
-        __builtin_memcpy(&nb, near + i + 4, sizeof nb);
+    /* Sixteen pixels (two independent vectors) per iteration hide the add latency. Masks are
+     * all-ones lanes; AND with the bits of 1.0f turns them into 1.0f or 0.0f. */
+    for (; i + 16 <= len; i += 16) {
+        const fastnn_v8f one = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+        fastnn_v8d ud;
+        fastnn_v8f ua, ub, ca = {0}, cb = {0};
+        fastnn_v8i fa = {0}, fb = {0};
+        __builtin_memcpy(&ud, u + i, sizeof ud);
+        ua = __builtin_convertvector(ud, fastnn_v8f);
+        __builtin_memcpy(&ud, u + i + 8, sizeof ud);
+        ub = __builtin_convertvector(ud, fastnn_v8f);
         for (k = 0; k < n_slopes; k++) {
-            const fastnn_v4d sv = {slopes[k], slopes[k], slopes[k], slopes[k]};
-            const fastnn_v4d lv = {lo[k], lo[k], lo[k], lo[k]};
-            const fastnn_v4d hv = {hi[k], hi[k], hi[k], hi[k]};
-            ca += (fastnn_v4d)((fastnn_v4l)one & (ua >= sv));
-            cb += (fastnn_v4d)((fastnn_v4l)one & (ub >= sv));
+            const fastnn_v8f sv = {sf[k], sf[k], sf[k], sf[k], sf[k], sf[k], sf[k], sf[k]};
+            const fastnn_v8f lv = {lo[k], lo[k], lo[k], lo[k], lo[k], lo[k], lo[k], lo[k]};
+            const fastnn_v8f hv = {hi[k], hi[k], hi[k], hi[k], hi[k], hi[k], hi[k], hi[k]};
+            ca += (fastnn_v8f)((fastnn_v8i)one & (ua >= sv));
+            cb += (fastnn_v8f)((fastnn_v8i)one & (ub >= sv));
             fa |= (ua >= lv) & (ua <= hv);
             fb |= (ub >= lv) & (ub <= hv);
         }
-        na += (fastnn_v4d)((fastnn_v4l)one & fa);
-        nb += (fastnn_v4d)((fastnn_v4l)one & fb);
-        __builtin_memcpy(count + i, &ca, sizeof ca);
-        __builtin_memcpy(count + i + 4, &cb, sizeof cb);
-        __builtin_memcpy(near + i, &na, sizeof na);
-        __builtin_memcpy(near + i + 4, &nb, sizeof nb);
+        fastnn_hog_add8(count + i, __builtin_convertvector(ca, fastnn_v8d));
+        fastnn_hog_add8(count + i + 8, __builtin_convertvector(cb, fastnn_v8d));
+        fastnn_hog_add8(near + i, __builtin_convertvector((fastnn_v8f)((fastnn_v8i)one & fa),
+                                                          fastnn_v8d));
+        fastnn_hog_add8(near + i + 8, __builtin_convertvector((fastnn_v8f)((fastnn_v8i)one & fb),
+                                                              fastnn_v8d));
     }
 #endif
     for (k = 0; k < n_slopes; k++) {
@@ -189,11 +208,12 @@ static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t l
  *               with gx, gy CS231n's forward differences (0 in the last column / last row)
  *   weight      sqrt(gx * gx + gy * gy) * pixel_mult
  *   special     nonzero where the bin must come from the literal atan2 test instead (vertical
- *               gradients, gx + 1e-15 == 0, a slope within a relative 1e-9 of an edge's)
- * Scratch: FASTNN_HOG_BLOCK doubles each in gx, gy, u, count, near.
+ *               gradients, gx + 1e-15 == 0, a slope near an edge's; only pixels in a cell)
+ * Returns the number of special pixels. Scratch: FASTNN_HOG_BLOCK doubles each in gx, gy, u,
+ * count, near.
  */
 FASTNN_HOG_CLONES
-static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t W,
+static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t W,
                              const double *restrict slopes, int n_slopes,
                              const int *restrict pixel_base, const double *restrict pixel_mult,
                              int dump, double *restrict gx, double *restrict gy,
@@ -201,7 +221,7 @@ static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t
                              int *restrict slot, double *restrict weight, int *restrict special)
 {
     const ptrdiff_t n = H * W;
-    ptrdiff_t start, i, m;
+    ptrdiff_t start, i, m, n_special = 0;
     for (start = 0; start < n; start += FASTNN_HOG_BLOCK) {
         const ptrdiff_t len = (n - start < FASTNN_HOG_BLOCK) ? n - start : FASTNN_HOG_BLOCK;
         const double *restrict g = gray + start;
@@ -236,9 +256,11 @@ static void fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t
         for (i = 0; i < len; i++) {
             int counted = (gx[i] + 1e-15 > 0.0) & (base[i] >= 0);
             out_slot[i] = counted ? base[i] + (int)count[i] : dump;
-            out_special[i] = near[i] != 0.0;
+            out_special[i] = (near[i] != 0.0) & (base[i] >= 0);
+            n_special += out_special[i];
         }
     }
+    return n_special;
 }
 
 #endif /* FASTNN_HOG_ROW_H */
