@@ -43,6 +43,17 @@ def check_loss_inputs(
     return W.astype(dtype, copy=False), X.astype(dtype, copy=False), y, reg
 
 
+def _scores(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Class scores ``X @ W`` (N, C), computed as ``(W^T X^T)^T``.
+
+    Same numbers, but OpenBLAS handles the (C x D) @ (D x N) shape (few rows, many columns) far
+    better than (N x D) @ (D x C) when the machine is busy: on the shared 2-core box, 500 x 3073
+    x 10 took 1.1 ms of CPU this way and 8 ms as ``X @ W`` with two BLAS threads (whose
+    threads spin while waiting for each other). The result is an F-ordered view.
+    """
+    return (W.T @ X.T).T
+
+
 def check_scores_finite(scores: np.ndarray) -> None:
     """Raise the NaN-in-X error when the class scores ``X @ W`` (finite W) are not finite."""
     if not np.isfinite(scores).all():
@@ -112,10 +123,10 @@ def _svm_loss(
     rows = np.arange(num_train)
     if check_finite:
         with np.errstate(invalid="ignore", over="ignore"):  # reported below as a ValueError
-            scores = X @ W
+            scores = _scores(W, X)
         check_scores_finite(scores)
     else:
-        scores = X @ W
+        scores = _scores(W, X)
     correct = scores[rows, y][:, None]
     # margins in place: fewer temporaries of shape (N, C)
     margins = scores

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from fastnn.classifiers.linear_svm import check_loss_inputs, check_scores_finite
+from fastnn.classifiers.linear_svm import _scores, check_loss_inputs, check_scores_finite
 from fastnn.kernels._registry import register
 
 __all__ = ["softmax_loss_naive", "softmax_loss_vectorized"]
@@ -77,10 +77,10 @@ def _softmax_loss(
     rows = np.arange(num_train)
     if check_finite:
         with np.errstate(invalid="ignore", over="ignore"):  # reported below as a ValueError
-            scores = X @ W
+            scores = _scores(W, X)
         check_scores_finite(scores)
     else:
-        scores = X @ W
+        scores = _scores(W, X)
     scores -= scores.max(axis=1, keepdims=True)
     # loss_i = log(sum_j exp(s_j)) - s_{y_i}, computed from the shifted scores
     probs = np.exp(scores)
