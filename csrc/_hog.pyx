@@ -82,7 +82,7 @@ cdef extern from "hog_row.h" nogil:
     Py_ssize_t fastnn_hog_image(const double* gray, Py_ssize_t H, Py_ssize_t W,
                           const double* slopes, int n_slopes, const int* pixel_base,
                           const double* pixel_mult, int dump, double* gx, double* gy,
-                          double* u, double* count, double* near, int* slot, double* weight,
+                          double* count, double* near, int* slot, double* weight,
                           int* special)
 
 
@@ -103,7 +103,7 @@ cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ss
 cdef bint hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, 3 * H * W + n_features + 1 + 5 * HOG_BLOCK doubles
+    double* scratch,            # scratch, 3 * H * W + n_features + 1 + 4 * HOG_BLOCK doubles
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
     const int* pixel_base, const double* pixel_mult,
     Py_ssize_t n_features,
@@ -119,7 +119,7 @@ cdef bint hog_one_image(
     # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
     # below needs no unpredictable branch.
     cdef double* hist = weight + 2 * n
-    cdef double* block = hist + n_features + 1  # 5 * FASTNN_HOG_BLOCK doubles
+    cdef double* block = hist + n_features + 1  # 4 * FASTNN_HOG_BLOCK doubles
     cdef Py_ssize_t i, c, n_special
     cdef double gx, gy
     cdef int b
@@ -128,7 +128,7 @@ cdef bint hog_one_image(
         return True
     n_special = fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
                      <int>n_features, block, block + HOG_BLOCK, block + 2 * HOG_BLOCK,
-                     block + 3 * HOG_BLOCK, block + 4 * HOG_BLOCK, slot, weight, special)
+                     block + 3 * HOG_BLOCK, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
     if n_special > 0:
         for i in range(n):
@@ -181,8 +181,8 @@ def hog_batch(
         return
     with nogil, parallel(num_threads=num_threads):
         # gray, weight (H * W doubles each), slot and special (H * W ints each, together H * W
-        # doubles), hist (n_features + 1), five blocks of HOG_BLOCK doubles.
-        scratch = <double*> malloc((3 * H * W + n_features + 1 + 5 * HOG_BLOCK) * sizeof(double))
+        # doubles), hist (n_features + 1), four blocks of HOG_BLOCK doubles.
+        scratch = <double*> malloc((3 * H * W + n_features + 1 + 4 * HOG_BLOCK) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1

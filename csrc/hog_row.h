@@ -138,7 +138,8 @@ static inline void fastnn_hog_add8(double *restrict dst, fastnn_v8d v)
  * uf < lo or uf > hi has |u - s| > m / 2, so (uf >= (float)s) == (u >= s); pixels in between are
  * flagged near and binned by the literal atan2 test. */
 FASTNN_HOG_ALWAYS_INLINE
-static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t len,
+static inline void fastnn_hog_count_slopes(const double *restrict gx, const double *restrict gy,
+                                           ptrdiff_t len,
                                            const double *restrict slopes, int n_slopes,
                                            double *restrict count, double *restrict near)
 {
@@ -156,13 +157,18 @@ static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t l
      * all-ones lanes; AND with the bits of 1.0f turns them into 1.0f or 0.0f. */
     for (; i + 16 <= len; i += 16) {
         const fastnn_v8f one = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
-        fastnn_v8d ud;
+        const fastnn_v8d tiny = {1e-15, 1e-15, 1e-15, 1e-15, 1e-15, 1e-15, 1e-15, 1e-15};
+        fastnn_v8d xd, yd;
         fastnn_v8f ua, ub, ca = {0}, cb = {0};
         fastnn_v8i fa = {0}, fb = {0};
-        __builtin_memcpy(&ud, u + i, sizeof ud);
-        ua = __builtin_convertvector(ud, fastnn_v8f);
-        __builtin_memcpy(&ud, u + i + 8, sizeof ud);
-        ub = __builtin_convertvector(ud, fastnn_v8f);
+        /* u = gy / (gx + 1e-15) in single precision (relative error < 2e-7, inside the margin;
+         * |gx + 1e-15| < 1e-30, where float would underflow, is flagged by the caller). */
+        __builtin_memcpy(&xd, gx + i, sizeof xd);
+        __builtin_memcpy(&yd, gy + i, sizeof yd);
+        ua = __builtin_convertvector(yd, fastnn_v8f) / __builtin_convertvector(xd + tiny, fastnn_v8f);
+        __builtin_memcpy(&xd, gx + i + 8, sizeof xd);
+        __builtin_memcpy(&yd, gy + i + 8, sizeof yd);
+        ub = __builtin_convertvector(yd, fastnn_v8f) / __builtin_convertvector(xd + tiny, fastnn_v8f);
         for (k = 0; k < n_slopes; k++) {
             const fastnn_v8f sv = {sf[k], sf[k], sf[k], sf[k], sf[k], sf[k], sf[k], sf[k]};
             const fastnn_v8f lv = {lo[k], lo[k], lo[k], lo[k], lo[k], lo[k], lo[k], lo[k]};
@@ -185,13 +191,14 @@ static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t l
         const double margin = FASTNN_HOG_EDGE_MARGIN * (1.0 + fabs(s));
         ptrdiff_t j;
         for (j = i; j < len; j++) {
-            count[j] += (u[j] >= s) ? 1.0 : 0.0;
-            near[j] += (fabs(u[j] - s) <= margin) ? 1.0 : 0.0;
+            const double u = gy[j] / (gx[j] + 1e-15); /* inf or NaN only where gx + 1e-15 <= 0 */
+            count[j] += (u >= s) ? 1.0 : 0.0;
+            near[j] += (fabs(u - s) <= margin) ? 1.0 : 0.0;
         }
     }
 }
 
-/* Pixels per block of fastnn_hog_image: its five scratch arrays (B doubles each) stay in L1. */
+/* Pixels per block of fastnn_hog_image: its four scratch arrays (B doubles each) stay in L1. */
 #define FASTNN_HOG_BLOCK 256
 
 /* One whole image, as flat loops over blocks of its H * W pixels (long loops vectorise well, a
@@ -209,16 +216,18 @@ static inline void fastnn_hog_count_slopes(const double *restrict u, ptrdiff_t l
  *   weight      sqrt(gx * gx + gy * gy) * pixel_mult
  *   special     nonzero where the bin must come from the literal atan2 test instead (vertical
  *               gradients, gx + 1e-15 == 0, a slope near an edge's; only pixels in a cell)
- * Returns the number of special pixels. Scratch: FASTNN_HOG_BLOCK doubles each in gx, gy, u,
+ * Returns the number of special pixels. Scratch: FASTNN_HOG_BLOCK doubles each in gx, gy,
  * count, near.
  */
 FASTNN_HOG_CLONES
 static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrdiff_t W,
-                             const double *restrict slopes, int n_slopes,
-                             const int *restrict pixel_base, const double *restrict pixel_mult,
-                             int dump, double *restrict gx, double *restrict gy,
-                             double *restrict u, double *restrict count, double *restrict near,
-                             int *restrict slot, double *restrict weight, int *restrict special)
+                                  const double *restrict slopes, int n_slopes,
+                                  const int *restrict pixel_base,
+                                  const double *restrict pixel_mult, int dump,
+                                  double *restrict gx, double *restrict gy,
+                                  double *restrict count, double *restrict near,
+                                  int *restrict slot, double *restrict weight,
+                                  int *restrict special)
 {
     const ptrdiff_t n = H * W;
     ptrdiff_t start, i, m, n_special = 0;
@@ -244,15 +253,13 @@ static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrd
         for (i = 0; i < len; i++) {
             double gxp = gx[i] + 1e-15;
             out_weight[i] = sqrt(gx[i] * gx[i] + gy[i] * gy[i]) * pixel_mult[start + i];
-            /* u is only used where gxp > 0; elsewhere it may be inf or NaN, harmlessly. */
-            u[i] = gy[i] / gxp;
             count[i] = 0.0;
-            /* vertical gradient, or gx + 1e-15 == 0 (bitwise & and |: no branches, so the loop
-             * vectorises) */
+            /* vertical gradient, or |gx + 1e-15| < 1e-30 (including 0), where the slope test
+             * is not used (bitwise & and |: no branches, so the loop vectorises) */
             near[i] = (double)(((gy[i] != 0.0) & (fabs(gxp) <= FASTNN_HOG_VERTICAL * fabs(gy[i])))
-                               | (gxp == 0.0));
+                               | (fabs(gxp) < 1e-30));
         }
-        fastnn_hog_count_slopes(u, len, slopes, n_slopes, count, near);
+        fastnn_hog_count_slopes(gx, gy, len, slopes, n_slopes, count, near);
         for (i = 0; i < len; i++) {
             int counted = (gx[i] + 1e-15 > 0.0) & (base[i] >= 0);
             out_slot[i] = counted ? base[i] + (int)count[i] : dump;
