@@ -209,11 +209,12 @@ def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.n
 
 @register("knn_search", "naive")
 def _knn_naive(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
-    """Per query: every distance by a loop, then the k smallest by (distance, index)."""
+    """Per query: every distance by the two-loop reference, then the k smallest by
+    (distance, index)."""
     dist = np.empty((X.shape[0], k), dtype=X.dtype)
     idx = np.empty((X.shape[0], k), dtype=np.intp)
     for i in range(X.shape[0]):
-        row = _pairwise_one_loop(X[i : i + 1], Y, metric)[0]
+        row = _pairwise_naive(X[i : i + 1], Y, metric)[0]
         order = sorted(range(Y.shape[0]), key=lambda j: (row[j], j))[:k]
         idx[i] = order
         dist[i] = row[order]
@@ -228,7 +229,9 @@ def _knn_vectorized(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_siz
     idx = np.empty((X.shape[0], k), dtype=np.intp)
     for start in range(0, X.shape[0], rows):
         stop = min(start + rows, X.shape[0])
-        d = _pairwise_one_loop(X[start:stop], Y, metric)
+        # L1 by rows: the no-loop broadcast would need rows * len(Y) * D floats
+        pairwise = _pairwise_one_loop if metric == "l1" else _pairwise_vectorized
+        d = pairwise(X[start:stop], Y, metric)
         order = np.argsort(d, axis=1, kind="stable")[:, :k]
         idx[start:stop] = order
         dist[start:stop] = np.take_along_axis(d, order, axis=1)
