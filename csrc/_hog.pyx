@@ -16,7 +16,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport atan2, fabs, sqrt
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 # Same constants as the Python implementations (fastnn/kernels/hog.py).
 cdef double RAD2DEG = 180.0 / 3.141592653589793  # == Python's 180 / np.pi
@@ -83,7 +83,7 @@ cdef extern from "hog_row.h" nogil:
                           const double* slopes, int n_slopes, const int* pixel_base,
                           const double* pixel_mult, int dump, double* gx, double* gy,
                           double* count, double* near, int* slot, double* weight,
-                          int* special)
+                          unsigned char* special)
 
 
 cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ssize_t C,
@@ -103,7 +103,7 @@ cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ss
 cdef bint hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, 3 * H * W + n_features + 1 + 4 * HOG_BLOCK doubles
+    double* scratch,            # scratch, 3 * H * W + n_features + 3 + 4 * HOG_BLOCK doubles
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
     const int* pixel_base, const double* pixel_mult,
     Py_ssize_t n_features,
@@ -115,12 +115,14 @@ cdef bint hog_one_image(
     cdef double* gray = scratch
     cdef double* weight = gray + n
     cdef int* slot = <int*>(weight + n)
-    cdef int* special = slot + n
+    # n flags plus 8 zero bytes, so the scan below can read whole 8-byte words
+    cdef unsigned char* special = <unsigned char*>(slot + n)
     # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
     # below needs no unpredictable branch.
-    cdef double* hist = weight + 2 * n
+    cdef double* hist = weight + 2 * n + 2
     cdef double* block = hist + n_features + 1  # 4 * FASTNN_HOG_BLOCK doubles
-    cdef Py_ssize_t i, c, n_special
+    cdef Py_ssize_t i, c, w, n_special
+    cdef unsigned long long word
     cdef double gx, gy
     cdef int b
 
@@ -131,13 +133,18 @@ cdef bint hog_one_image(
                      block + 3 * HOG_BLOCK, slot, weight, special)
     memset(hist, 0, (n_features + 1) * sizeof(double))
     if n_special > 0:
-        for i in range(n):
-            if special[i]:
-                c = i % W
-                gx = gray[i + 1] - gray[i] if c + 1 < W else 0.0
-                gy = gray[i + W] - gray[i] if i + W < n else 0.0
-                b = pixel_bin(gx, gy, edges, slopes, n_orient)
-                slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
+        memset(special + n, 0, 8)
+        for w in range(0, n, 8):  # eight flags per test: special pixels are rare
+            memcpy(&word, special + w, 8)
+            if word == 0:
+                continue
+            for i in range(w, min(w + 8, n)):
+                if special[i]:
+                    c = i % W
+                    gx = gray[i + 1] - gray[i] if c + 1 < W else 0.0
+                    gy = gray[i + W] - gray[i] if i + W < n else 0.0
+                    b = pixel_bin(gx, gy, edges, slopes, n_orient)
+                    slot[i] = pixel_base[i] + b if b >= 0 else <int>n_features
     # Pixels are added in row-major order, as the twin's bincount does.
     for i in range(n):
         hist[slot[i]] += weight[i]
@@ -180,9 +187,9 @@ def hog_batch(
     if N == 0:
         return
     with nogil, parallel(num_threads=num_threads):
-        # gray, weight (H * W doubles each), slot and special (H * W ints each, together H * W
-        # doubles), hist (n_features + 1), four blocks of HOG_BLOCK doubles.
-        scratch = <double*> malloc((3 * H * W + n_features + 1 + 4 * HOG_BLOCK) * sizeof(double))
+        # gray, weight (H * W doubles each), slot (H * W ints) and special (H * W + 8 bytes):
+        # together at most H * W + 2 doubles, hist (n_features + 1), four HOG_BLOCK blocks.
+        scratch = <double*> malloc((3 * H * W + n_features + 3 + 4 * HOG_BLOCK) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1

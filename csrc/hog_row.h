@@ -227,7 +227,7 @@ static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrd
                                   double *restrict gx, double *restrict gy,
                                   double *restrict count, double *restrict near,
                                   int *restrict slot, double *restrict weight,
-                                  int *restrict special)
+                                  unsigned char *restrict special)
 {
     const ptrdiff_t n = H * W;
     ptrdiff_t start, i, m, n_special = 0;
@@ -236,7 +236,7 @@ static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrd
         const double *restrict g = gray + start;
         const int *restrict base = pixel_base + start;
         int *restrict out_slot = slot + start;
-        int *restrict out_special = special + start;
+        unsigned char *restrict out_special = special + start;
         double *restrict out_weight = weight + start;
         /* gx: g[i + 1] - g[i], then 0 in the last column; gy: g[i + W] - g[i], 0 in the last
          * row (the last pixel has neither neighbour; the bounds below keep reads inside). */
@@ -263,7 +263,7 @@ static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrd
         for (i = 0; i < len; i++) {
             int counted = (gx[i] + 1e-15 > 0.0) & (base[i] >= 0);
             out_slot[i] = counted ? base[i] + (int)count[i] : dump;
-            out_special[i] = (near[i] != 0.0) & (base[i] >= 0);
+            out_special[i] = (unsigned char)((near[i] != 0.0) & (base[i] >= 0));
             n_special += out_special[i];
         }
     }
