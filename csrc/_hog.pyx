@@ -103,7 +103,7 @@ cdef inline Py_ssize_t gray_levels_of(const floating* image, Py_ssize_t n, Py_ss
 cdef bint hog_one_image(
     const floating* image,      # IN  (H, W, C) pixels
     floating* features,         # OUT (n_features,) = (n_cols * n_rows * n_orient,)
-    double* scratch,            # scratch, 3 * H * W + n_features + 3 + 4 * HOG_BLOCK doubles
+    double* scratch,            # scratch, 3 * H * W + n_features + 10 + 4 * HOG_BLOCK doubles
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, bint fused_gray,
     const int* pixel_base, const double* pixel_mult,
     Py_ssize_t n_features,
@@ -117,10 +117,10 @@ cdef bint hog_one_image(
     cdef int* slot = <int*>(weight + n)
     # n flags plus 8 zero bytes, so the scan below can read whole 8-byte words
     cdef unsigned char* special = <unsigned char*>(slot + n)
-    # hist[n_features] is a dump slot for pixels that are not counted, so the accumulation
-    # below needs no unpredictable branch.
+    # hist[n_features:n_features + 8] are dump slots for pixels that are not counted, so the
+    # accumulation below needs no unpredictable branch.
     cdef double* hist = weight + 2 * n + 2
-    cdef double* block = hist + n_features + 1  # 4 * FASTNN_HOG_BLOCK doubles
+    cdef double* block = hist + n_features + 8  # 4 * FASTNN_HOG_BLOCK doubles
     cdef Py_ssize_t i, c, w, n_special
     cdef unsigned long long word
     cdef double gx, gy
@@ -131,7 +131,7 @@ cdef bint hog_one_image(
     n_special = fastnn_hog_image(gray, H, W, slopes, n_orient - 1, pixel_base, pixel_mult,
                      <int>n_features, block, block + HOG_BLOCK, block + 2 * HOG_BLOCK,
                      block + 3 * HOG_BLOCK, slot, weight, special)
-    memset(hist, 0, (n_features + 1) * sizeof(double))
+    memset(hist, 0, (n_features + 8) * sizeof(double))
     if n_special > 0:
         memset(special + n, 0, 8)
         for w in range(0, n, 8):  # eight flags per test: special pixels are rare
@@ -188,8 +188,8 @@ def hog_batch(
         return
     with nogil, parallel(num_threads=num_threads):
         # gray, weight (H * W doubles each), slot (H * W ints) and special (H * W + 8 bytes):
-        # together at most H * W + 2 doubles, hist (n_features + 1), four HOG_BLOCK blocks.
-        scratch = <double*> malloc((3 * H * W + n_features + 3 + 4 * HOG_BLOCK) * sizeof(double))
+        # together at most H * W + 2 doubles, hist (n_features + 8), four HOG_BLOCK blocks.
+        scratch = <double*> malloc((3 * H * W + n_features + 10 + 4 * HOG_BLOCK) * sizeof(double))
         for chunk in prange(n_chunks, schedule="dynamic"):
             if scratch == NULL:
                 failed_ptr[0] = 1

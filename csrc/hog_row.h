@@ -16,8 +16,16 @@
 #include <math.h>
 #include <stddef.h>
 
+/* Never contract a * b + c into an FMA (the AVX-512 clone could): the magnitudes must round
+ * exactly as NumPy's sqrt(gx**2 + gy**2). Explicit fma() calls are unaffected. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
-#define FASTNN_HOG_CLONES __attribute__((target_clones("avx2", "default")))
+#define FASTNN_HOG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FASTNN_HOG_CLONES
 #endif
@@ -208,9 +216,11 @@ static inline void fastnn_hog_count_slopes(const double *restrict gx, const doub
  *   pixel_base  per pixel: its cell's first feature index (column cell * n_rows + row cell)
  *               * n_orient, or -1 for a pixel in no cell
  *   pixel_mult  per pixel: row multiplicity * column multiplicity in its cell window
- *   dump        histogram slot that collects pixels which are not counted
+ *   dump        first of 8 histogram slots that collect the pixels which are not counted
+ *               (rotating over 8 slots keeps consecutive dumped pixels from forming one long
+ *               dependency chain of additions to a single memory location)
  * Outputs (H * W values each):
- *   slot        histogram index pixel_base + bin, or dump when the pixel is not counted
+ *   slot        histogram index pixel_base + bin, or dump + (i % 8) when it is not counted
  *               (gx + 1e-15 <= 0, or no cell); bin = number of slopes <= gy / (gx + 1e-15),
  *               with gx, gy CS231n's forward differences (0 in the last column / last row)
  *   weight      sqrt(gx * gx + gy * gy) * pixel_mult
@@ -262,7 +272,7 @@ static ptrdiff_t fastnn_hog_image(const double *restrict gray, ptrdiff_t H, ptrd
         fastnn_hog_count_slopes(gx, gy, len, slopes, n_slopes, count, near);
         for (i = 0; i < len; i++) {
             int counted = (gx[i] + 1e-15 > 0.0) & (base[i] >= 0);
-            out_slot[i] = counted ? base[i] + (int)count[i] : dump;
+            out_slot[i] = counted ? base[i] + (int)count[i] : dump + (int)((start + i) & 7);
             out_special[i] = (unsigned char)((near[i] != 0.0) & (base[i] >= 0));
             n_special += out_special[i];
         }
