@@ -102,9 +102,12 @@ def _prepare(w, dw, config, out, rule: str, **defaults) -> tuple[dict, np.ndarra
     for key, value in defaults.items():
         config.setdefault(key, value)
     lr = config["learning_rate"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
+    # a plain float (the common case) skips the slower checks
+    if type(lr) is not float and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer))
+    ):
         raise TypeError(f"config['learning_rate'] must be a real number, got {lr!r}")
-    if not math.isfinite(lr) or lr < 0:
+    if not 0 <= lr < math.inf:
         raise ValueError(f"config['learning_rate'] must be finite and >= 0, got {lr}")
     return config, out
 
@@ -135,18 +138,31 @@ def _weights_out(w: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+_KERNELS: dict | None = None
+
+
 def _fused(name: str):
     """The compiled fused kernel for ``name`` or None when the extension is not built."""
-    from fastnn.kernels import optim as kernels_optim
+    global _KERNELS
+    if _KERNELS is None:  # imported on first use: fastnn.kernels imports this package's siblings
+        from fastnn.kernels import optim as kernels_optim
 
-    return kernels_optim.compiled_or_none(name)
+        _KERNELS = {op: kernels_optim.compiled_or_none(op) for op in
+                    ("adam_update", "sgd_momentum_update", "rmsprop_update")}
+    return _KERNELS[name]
 
 
-def _can_fuse(*arrays: np.ndarray) -> bool:
-    first = arrays[0]
-    return all(a.dtype == first.dtype and a.flags.c_contiguous for a in arrays) and (
-        first.dtype in (np.float32, np.float64)
-    )
+_FUSABLE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _can_fuse(w: np.ndarray, *others: np.ndarray) -> bool:
+    dtype = w.dtype
+    if dtype not in _FUSABLE or not w.flags.c_contiguous:
+        return False
+    for a in others:
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- update rules

@@ -22,11 +22,11 @@ from fastnn.kernels._registry import get_impl, register
 
 __all__ = ["adam_update", "compiled_or_none", "rmsprop_update", "sgd_momentum_update"]
 
-# Below this many elements a parallel region costs more than it saves: the update is memory-bound
-# (one pass, ~1 GB/s per core is not the limit, the wake-up is), and waking a second OpenMP thread
-# costs ~10 us on an idle machine but milliseconds on a busy one (measured: 784x256 float32 Adam
-# step 0.29 ms on 1 thread vs 18 ms on 2 threads under load). All CS231n-sized layers stay serial.
-_PARALLEL_MIN = 1 << 20
+# Below this many elements a parallel region costs more than it saves. Measured for a 784x256
+# float32 Adam step (`fastnn bench mlp`): on a calm machine 2 OpenMP threads take 114 us vs 231 us
+# for one; on a machine oversubscribed by other jobs 2 threads took 18 ms vs 0.29 ms, because the
+# step waits for a descheduled thread. Small parameters (biases, later layers) stay serial.
+_PARALLEL_MIN = 1 << 17
 
 try:
     from fastnn._ext import _optim as _ext
