@@ -22,11 +22,14 @@ from fastnn.kernels._registry import get_impl, register
 
 __all__ = ["adam_update", "compiled_or_none", "rmsprop_update", "sgd_momentum_update"]
 
-# Below this many elements a parallel region costs more than it saves. Measured for a 784x256
-# float32 Adam step (`fastnn bench mlp`): on a calm machine 2 OpenMP threads take 114 us vs 231 us
-# for one; on a machine oversubscribed by other jobs 2 threads took 18 ms vs 0.29 ms, because the
-# step waits for a descheduled thread. Small parameters (biases, later layers) stay serial.
-_PARALLEL_MIN = 1 << 17
+# Below this many elements the fused kernels run on one thread. Measured with `fastnn bench mlp`
+# (784x256 float32 Adam step, 2 cores): in isolation 2 OpenMP threads take 114 us vs 231 us for
+# one, but inside training they cost far more than they save: after a parallel region libgomp's
+# idle worker keeps spinning (GOMP_SPINCOUNT) on the second core while OpenBLAS starts the next
+# matrix product on both, and the whole Fashion-MNIST epoch became 4.5x slower (4.6 s vs 0.9 s).
+# Under load from other jobs a 2-thread step also took 18 ms vs 0.29 ms. So only huge parameters
+# (16 MB of float32 and up) are updated in parallel.
+_PARALLEL_MIN = 1 << 22
 
 try:
     from fastnn._ext import _optim as _ext
