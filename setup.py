@@ -56,6 +56,7 @@ def openmp_flags() -> tuple[list[str], list[str]]:
                 [cc, "-fopenmp", str(src), "-o", str(Path(tmp) / "probe")],
                 capture_output=True,
                 timeout=60,
+                check=False,
             )
         except (OSError, subprocess.SubprocessError):
             return [], []

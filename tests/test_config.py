@@ -1,4 +1,5 @@
 import io
+import os
 import subprocess
 import sys
 
@@ -38,7 +39,7 @@ def test_env_var_sets_default_threads():
     code = "import fastnn; print(fastnn.get_num_threads())"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={**__import__("os").environ, "FASTNN_NUM_THREADS": "3"},
+        env={**os.environ, "FASTNN_NUM_THREADS": "3"},
         capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == "3"
@@ -48,8 +49,8 @@ def test_env_var_garbage_is_a_clear_error():
     code = "import fastnn"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={**__import__("os").environ, "FASTNN_NUM_THREADS": "lots"},
-        capture_output=True, text=True,
+        env={**os.environ, "FASTNN_NUM_THREADS": "lots"},
+        capture_output=True, text=True, check=False,
     )
     assert out.returncode != 0
     assert "FASTNN_NUM_THREADS must be a positive integer" in out.stderr
@@ -73,6 +74,20 @@ def test_cli_info_runs():
 
 
 def test_console_script_help():
-    out = subprocess.run([sys.executable, "-m", "fastnn", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fastnn", "--help"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0
     assert "info" in out.stdout
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_wait_policy_defaults_to_passive_but_respects_the_user(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, fastnn; print(os.environ['OMP_WAIT_POLICY'])"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == expected

@@ -145,23 +145,7 @@ def _plot(history: list[dict], loss_history: list[float], path: Path) -> bool:
 # --------------------------------------------------------------------------- commands
 
 
-def _passive_openmp_workers() -> None:
-    """Let idle OpenMP workers sleep instead of spin, unless the user chose otherwise.
-
-    Training alternates compiled OpenMP kernels (batchnorm, ...) with OpenBLAS matrix products.
-    With libgomp's default policy a worker keeps spinning on the second core after each parallel
-    region while OpenBLAS starts its threads there: on 2 cores a 784-512-256 batchnorm net
-    trained ~4x slower (batchnorm forward 4.1 ms vs 0.14 ms per call, measured). libgomp reads
-    the variable when it is loaded, i.e. when the first compiled layer module is imported, so
-    this must run before that.
-    """
-    import os
-
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def run_train_fc(args) -> int:
-    _passive_openmp_workers()
     import fastnn
     from fastnn.classifiers import FullyConnectedNet
     from fastnn.serialization import save_model
@@ -250,7 +234,6 @@ def run_train_fc(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    _passive_openmp_workers()
     from fastnn.serialization import load_model
 
     _limit_blas_threads()

@@ -8,7 +8,9 @@ Every hot operation has three implementations with one signature, selected by ``
 from fastnn.kernels._registry import available_impls, get_impl, operations, register
 
 __all__ = ["available_impls", "get_impl", "operations", "register"]
-from fastnn.kernels import optim  # noqa: E402,F401  (registers adam_update, sgd_momentum_update, rmsprop_update)
-from fastnn.kernels.hog import hog_descriptors  # noqa: E402,F401  (registers the "hog" op: naive, vectorized, compiled)
-from fastnn.kernels.distances import knn_search, pairwise_distances  # noqa: E402,F401  (registers "pairwise_distances", "knn_search")
-from fastnn.kernels import layers  # noqa: E402,F401  (registers the batchnorm/layernorm kernels: naive, vectorized, compiled)
+from fastnn.kernels import (
+    layers,  # noqa: F401  (registers the batchnorm/layernorm kernels: naive, vectorized, compiled)
+    optim,  # noqa: F401  (registers adam_update, sgd_momentum_update, rmsprop_update)
+)
+from fastnn.kernels.distances import knn_search, pairwise_distances  # noqa: F401  (registers "pairwise_distances", "knn_search")
+from fastnn.kernels.hog import hog_descriptors  # noqa: F401  (registers the "hog" op: naive, vectorized, compiled)
