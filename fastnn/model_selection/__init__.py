@@ -1,11 +1,12 @@
 """Cross-validation and hyperparameter search."""
-from fastnn.model_selection._cross_validation import (  # noqa: F401
+
+from fastnn.model_selection._cross_validation import (
     CVResult,
     cross_validate,
     cross_validate_knn,
     k_fold_split,
 )
-from fastnn.model_selection._search import (  # noqa: F401
+from fastnn.model_selection._search import (
     LogUniform,
     SearchResult,
     Uniform,
@@ -13,3 +14,16 @@ from fastnn.model_selection._search import (  # noqa: F401
     hyperparameter_search,
     random_search,
 )
+
+__all__ = [
+    "CVResult",
+    "LogUniform",
+    "SearchResult",
+    "Uniform",
+    "cross_validate",
+    "cross_validate_knn",
+    "grid_search",
+    "hyperparameter_search",
+    "k_fold_split",
+    "random_search",
+]
