@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 
+from fastnn.bench._reference import cs231n_hog_feature
 from fastnn.features import (
     color_histogram_hsv,
     extract_features,
@@ -16,34 +17,6 @@ from fastnn.features import (
     rgb_to_hsv,
 )
 from fastnn.kernels import available_impls
-
-
-def cs231n_hog_feature(im):
-    """CS231n's ``hog_feature`` verbatim (needs SciPy), for 32x32 RGB images."""
-    from scipy.ndimage import uniform_filter
-
-    image = np.dot(im[..., :3], [0.299, 0.587, 0.144])
-    sx, sy = image.shape
-    orientations = 9
-    cx, cy = (8, 8)
-    gx = np.zeros(image.shape)
-    gy = np.zeros(image.shape)
-    gx[:, :-1] = np.diff(image, n=1, axis=1)
-    gy[:-1, :] = np.diff(image, n=1, axis=0)
-    grad_mag = np.sqrt(gx**2 + gy**2)
-    grad_ori = np.arctan2(gy, (gx + 1e-15)) * (180 / np.pi) + 90
-    n_cellsx = int(np.floor(sx / cx))
-    n_cellsy = int(np.floor(sy / cy))
-    orientation_histogram = np.zeros((n_cellsx, n_cellsy, orientations))
-    for i in range(orientations):
-        temp_ori = np.where(grad_ori < 180 / orientations * (i + 1), grad_ori, 0)
-        temp_ori = np.where(grad_ori >= 180 / orientations * i, temp_ori, 0)
-        cond2 = temp_ori > 0
-        temp_mag = np.where(cond2, grad_mag, 0)
-        orientation_histogram[:, :, i] = uniform_filter(temp_mag, size=(cx, cy))[
-            round(cx / 2) :: cx, round(cy / 2) :: cy
-        ].T
-    return orientation_histogram.ravel()
 
 
 def cs231n_color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):

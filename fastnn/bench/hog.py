@@ -14,6 +14,7 @@ import numpy as np
 
 from fastnn._config import get_num_threads
 from fastnn.bench import BenchRow, register_suite, time_call
+from fastnn.bench._reference import cs231n_hog_feature
 from fastnn.kernels import available_impls
 from fastnn.kernels.hog import hog_descriptors
 
@@ -39,27 +40,11 @@ def _time_impls(images, ppc, label, repeat, impls, rows):
 
 def _cs231n_row(images, label, repeat) -> list[BenchRow]:
     try:
-        from scipy.ndimage import uniform_filter
+        import scipy.ndimage  # noqa: F401  (the reference needs it)
     except ImportError:
         return []
 
-    def cs231n_hog(im):
-        image = np.dot(im[..., :3], [0.299, 0.587, 0.144])
-        gx = np.zeros(image.shape)
-        gy = np.zeros(image.shape)
-        gx[:, :-1] = np.diff(image, n=1, axis=1)
-        gy[:-1, :] = np.diff(image, n=1, axis=0)
-        grad_mag = np.sqrt(gx**2 + gy**2)
-        grad_ori = np.arctan2(gy, (gx + 1e-15)) * (180 / np.pi) + 90
-        hist = np.zeros((image.shape[0] // 8, image.shape[1] // 8, 9))
-        for i in range(9):
-            temp_ori = np.where(grad_ori < 20 * (i + 1), grad_ori, 0)
-            temp_ori = np.where(grad_ori >= 20 * i, temp_ori, 0)
-            temp_mag = np.where(temp_ori > 0, grad_mag, 0)
-            hist[:, :, i] = uniform_filter(temp_mag, size=(8, 8))[4::8, 4::8].T
-        return hist.ravel()
-
-    seconds = time_call(lambda: [cs231n_hog(im) for im in images], repeat=repeat, min_time=0.0)
+    seconds = time_call(lambda: [cs231n_hog_feature(im) for im in images], repeat=repeat, min_time=0.0)
     return [BenchRow("hog", label, "CS231n hog_feature loop (scipy)", seconds)]
 
 
