@@ -193,7 +193,14 @@ dist, idx = knn_search(X, X, 3, "l1")            # 50,000 x 50,000: the matrix w
 assert (dist[:, 0] == 0).all() and (np.diff(dist, axis=1) >= 0).all()
 dist, idx = knn_search(X, X[:10_000], 3, "l2")   # GEMM path: the matrix would be 2 GB
 assert (dist[:10_000, 0] == 0).all() and (np.diff(dist, axis=1) >= 0).all()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM is this process's own peak; ru_maxrss would also count the RSS of the (large) pytest
+# parent that forked it, which Linux carries across fork/exec.
+try:
+    with open("/proc/self/status") as status:
+        hwm = [line for line in status if line.startswith("VmHWM:")]
+    print(int(hwm[0].split()[1]))  # KiB
+except (OSError, IndexError):
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
