@@ -64,6 +64,11 @@ def rgb2gray(rgb: np.ndarray) -> np.ndarray:
 def _as_batch(im: object, name: str) -> np.ndarray:
     """One image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as a batch of one."""
     arr = check_array(im, name, ndim=(2, 3), dtype=None, finite=False)
+    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"{name} must be (H, W) or (H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA) "
+            f"channels; got shape {arr.shape}"
+        )
     return arr[None]
 
 

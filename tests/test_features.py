@@ -289,3 +289,8 @@ def test_hog_on_real_fashion_mnist(data_dir):
     assert compiled.shape == (2000, 441) and np.isfinite(compiled).all()
     np.testing.assert_allclose(compiled, hog_features(imgs, 4, impl="vectorized"), rtol=1e-6)
     assert (compiled.reshape(2000, 49, 9).sum(axis=2) > 0).mean() > 0.3  # edges found
+
+
+def test_hog_feature_error_names_im_and_its_shape():
+    with pytest.raises(ValueError, match=r"im must be .* got shape \(8, 8, 2\)"):
+        hog_feature(np.zeros((8, 8, 2)))

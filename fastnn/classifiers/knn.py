@@ -18,6 +18,9 @@ from fastnn.kernels.distances import knn_search, pairwise_distances
 
 __all__ = ["KNearestNeighbor", "vote"]
 
+# Largest (queries x classes) count table the vote builds directly (128 MiB of intp).
+_DENSE_VOTE_LIMIT = 16 * 2**20
+
 
 def vote(neighbor_labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
     """Majority vote per row of ``neighbor_labels`` (N, k); ties go to the smaller label.
@@ -37,10 +40,31 @@ def vote(neighbor_labels: np.ndarray, num_classes: int | None = None) -> np.ndar
     n, k = neighbor_labels.shape
     if num_classes is None:
         num_classes = int(neighbor_labels.max()) + 1 if neighbor_labels.size else 1
+    if n * num_classes > _DENSE_VOTE_LIMIT:
+        return _vote_by_sorting(neighbor_labels)
     counts = np.zeros((n, num_classes), dtype=np.intp)
     rows = np.repeat(np.arange(n), k)
     np.add.at(counts, (rows, neighbor_labels.ravel()), 1)
     return np.argmax(counts, axis=1)  # argmax returns the first (smallest) label among ties
+
+
+def _vote_by_sorting(neighbor_labels: np.ndarray) -> np.ndarray:
+    """The same vote in O(N * k) memory whatever the label values (large or sparse labels).
+
+    Each row is sorted, equal labels form runs, and the longest run wins; runs appear in
+    increasing label order and argmax takes the first maximum, so ties go to the smaller label.
+    """
+    n, k = neighbor_labels.shape
+    ordered = np.sort(neighbor_labels, axis=1)
+    starts = np.ones((n, k), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run_id = np.cumsum(starts, axis=1) - 1
+    rows = np.repeat(np.arange(n), k)
+    run_length = np.zeros((n, k), dtype=np.intp)
+    np.add.at(run_length, (rows, run_id.ravel()), 1)
+    run_label = np.empty((n, k), dtype=ordered.dtype)
+    run_label[rows, run_id.ravel()] = ordered.ravel()
+    return run_label[np.arange(n), np.argmax(run_length, axis=1)]
 
 
 class KNearestNeighbor:
@@ -122,6 +146,7 @@ class KNearestNeighbor:
 
     def score(self, X, y, k: int = 1) -> float:
         """Accuracy of ``predict(X, k)`` against labels ``y``."""
+        self._check_trained()
         X = self._test_rows(X)
         y = check_labels(y, "y", n=X.shape[0])
         return float(np.mean(self.predict(X, k=k) == y))

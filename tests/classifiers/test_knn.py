@@ -161,3 +161,27 @@ def test_cifar_identical_to_sklearn_brute(cifar_subset, metric):
             np.testing.assert_array_equal(
                 clf.predict(X_test, k=k), vote(y_train[sk_idx[:, :k]]), f"k={k}"
             )
+
+
+# ----------------------------------------------------------------------------------------------
+# review fixes
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8])
+def test_vote_by_sorting_equals_dense_vote(rng, k):
+    from fastnn.classifiers.knn import _vote_by_sorting
+
+    labels = rng.integers(0, 7, size=(300, k))
+    np.testing.assert_array_equal(_vote_by_sorting(labels), vote(labels))
+
+
+def test_huge_label_values_vote_in_bounded_memory():
+    # a dense count table would need 8 TiB for label 2**40
+    clf = KNearestNeighbor().fit(np.array([[0.0], [1.0], [5.0]]), [2**40, 3, 2**40])
+    np.testing.assert_array_equal(clf.predict(np.array([[0.1], [4.0]]), k=1), [2**40, 2**40])
+    np.testing.assert_array_equal(clf.predict(np.array([[0.6]]), k=2), [3])  # tie -> smaller
+
+
+def test_score_before_training_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="not trained"):
+        KNearestNeighbor().score(np.zeros((2, 2)), [0, 1])
