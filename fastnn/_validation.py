@@ -81,6 +81,8 @@ def check_array(
         if np.issubdtype(arr.dtype, np.floating):
             if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
                 raise ValueError(f"{name} must hold integers, got non-integral floats")
+            if arr.size and np.abs(arr).max() >= 2.0**63:
+                raise ValueError(f"{name} must hold integers that fit in int64")
             arr = arr.astype(np.int64)
         elif not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
             raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
@@ -100,6 +102,8 @@ def check_array(
 def check_labels(y: Any, name: str, n: int | None = None, num_classes: int | None = None) -> np.ndarray:
     """Check a 1-D array of integer class labels, optionally of length ``n`` and in ``[0, num_classes)``."""
     y = check_array(y, name, ndim=1, dtype="int", allow_empty=n == 0)
+    if y.size and y.dtype.kind == "u" and y.max() > np.iinfo(np.intp).max:
+        raise ValueError(f"{name} must be class indices that fit in {np.dtype(np.intp)}")
     if n is not None and y.shape[0] != n:
         raise ValueError(f"{name} must have {n} entries (one per example), got {y.shape[0]}")
     if y.size and y.min() < 0:

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fastnn
@@ -91,3 +92,13 @@ def test_openmp_wait_policy_defaults_to_passive_but_respects_the_user(preset, ex
         env=env, capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([2**63], dtype=np.uint64), np.array([1e19]), np.array([-1e19])]
+)
+def test_labels_outside_int64_are_rejected_not_wrapped(labels):
+    from fastnn._validation import check_labels
+
+    with pytest.raises(ValueError, match="y must"):
+        check_labels(labels, "y")
