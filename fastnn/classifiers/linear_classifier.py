@@ -70,6 +70,8 @@ class LinearClassifier:
         Mixing weight of the L1 part for ``"elasticnet"`` (1 = pure L1, 0 = pure L2).
     seed : int or None
         Seeds the weight initialisation and minibatch sampling, so runs are reproducible.
+        With ``None`` each :meth:`train` call seeds its generator from NumPy's global random
+        state, so ``np.random.seed(...)`` before training makes runs repeatable (as in CS231n).
     data_loss : callable or None
         ``f(W, X, y, reg) -> (loss, dW)``; only for the base class (subclasses fix it).
 
@@ -89,7 +91,8 @@ class LinearClassifier:
         self.regularization = check_choice(regularization, "regularization", REGULARIZATIONS)
         self.l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0, maximum=1.0)
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        # seed=None: the generator is drawn from the global state at each train() call
+        self._rng = np.random.default_rng(seed) if seed is not None else None
         self._data_loss = data_loss
         self.W: np.ndarray | None = None
 
@@ -181,7 +184,8 @@ class LinearClassifier:
         num_iters : int
             Number of SGD steps.
         batch_size : int
-            Examples per step, sampled with replacement (as in CS231n); at most N.
+            Examples per step (>= 1), sampled with replacement (as in CS231n), so it may
+            exceed the number of training examples N.
         verbose : bool
             Print the loss every 100 iterations.
         lr_decay : float
@@ -210,25 +214,30 @@ class LinearClassifier:
         )
         reg = check_float(reg, "reg", minimum=0.0)
         num_iters = check_int(num_iters, "num_iters", minimum=0)
+        # batch_size > N is allowed: minibatches are sampled with replacement (CS231n)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        if batch_size > num_train:
-            raise ValueError(
-                f"batch_size must be at most the number of training examples N = {num_train}; "
-                f"got {batch_size}"
-            )
         lr_decay = check_float(lr_decay, "lr_decay", minimum=0.0, min_inclusive=False)
         momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0, max_inclusive=False)
 
+        if self.seed is None:
+            # Drawn from the global state so np.random.seed(...) makes runs repeatable.
+            self._rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
+        rng = self._rng
+
+        # Validate everything before creating W, so a rejected call leaves the model untouched.
         if self.W is None:
             if num_classes is None:
                 num_classes = int(y.max()) + 1
             num_classes = check_int(num_classes, "num_classes", minimum=1)
-            # Small random weights (CS231n scale); the dtype follows X so float32 stays float32.
-            self.W = (0.001 * self._rng.standard_normal((dim, num_classes))).astype(X.dtype)
-        if y.max() >= self.W.shape[1]:
+        else:
+            num_classes = self.W.shape[1]
+        if y.max() >= num_classes:
             raise ValueError(
-                f"y must be class indices in [0, {self.W.shape[1]}), got maximum {y.max()}"
+                f"y must be class indices in [0, {num_classes}), got maximum {y.max()}"
             )
+        if self.W is None:
+            # Small random weights (CS231n scale); the dtype follows X so float32 stays float32.
+            self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
         W = self.W if self.W.dtype == X.dtype else self.W.astype(X.dtype)
 
         iterations_per_epoch = max(num_train // batch_size, 1)
@@ -238,7 +247,7 @@ class LinearClassifier:
             for it in range(num_iters):
                 # Sampling with replacement is what the course notes do; it is also faster than
                 # drawing a permutation at every step.
-                idx = self._rng.integers(0, num_train, size=batch_size)
+                idx = rng.integers(0, num_train, size=batch_size)
                 loss, dW = self._loss_unchecked(W, X[idx], y[idx], reg)
                 loss_history.append(loss)
                 if velocity is not None:

@@ -163,8 +163,8 @@ def test_training_continues_from_existing_weights(rng):
 def test_bad_input(rng, cls):
     X, y = _blobs(rng, n=30)
     clf = cls(seed=0)
-    with pytest.raises(ValueError, match="batch_size must be at most the number of training"):
-        clf.train(X, y, batch_size=31)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        clf.train(X, y, batch_size=0)
     with pytest.raises(ValueError, match="reg must be >= 0"):
         clf.train(X, y, reg=-1.0, batch_size=10)
     with pytest.raises(ValueError, match="learning_rate must be > 0"):
@@ -194,3 +194,43 @@ def test_bad_input(rng, cls):
         clf.loss(X[:, :4], y, 0.0)
     with pytest.raises(ValueError, match=r"y must be class indices in \[0, 3\)"):
         clf.loss(X, np.full(30, 5), 0.0)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_batch_size_larger_than_n_samples_with_replacement(cls):
+    # CS231n's default batch_size=200 on a 50-example set: sampling is with replacement
+    X = np.random.default_rng(0).standard_normal((50, 5))
+    y = np.arange(50) % 3
+    clf = cls(seed=0)
+    history = clf.train(X, y, num_iters=3)
+    assert len(history) == 3
+    assert clf.W.shape == (5, 3)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_global_seed_makes_unseeded_training_reproducible(rng, cls):
+    X, y = _blobs(rng, n=100)
+    runs = []
+    for _ in range(2):
+        np.random.seed(0)
+        clf = cls()
+        history = clf.train(X, y, num_iters=20, batch_size=16)
+        runs.append((clf.W.copy(), history))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    np.random.seed(1)
+    other = cls()
+    other.train(X, y, num_iters=20, batch_size=16)
+    assert not np.array_equal(other.W, runs[0][0])
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_rejected_train_leaves_model_usable(rng, cls):
+    X, y = _blobs(rng, n=60, c=3)
+    clf = cls(seed=0)
+    with pytest.raises(ValueError, match="y must be class indices"):
+        clf.train(X, y, num_iters=2, batch_size=10, num_classes=2)
+    assert clf.W is None
+    clf.train(X, y, num_iters=2, batch_size=10)
+    assert clf.W.shape == (X.shape[1], 3)
+    assert clf.predict(X).shape == (60,)
