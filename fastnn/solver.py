@@ -70,6 +70,21 @@ _EXTRA_KWARGS = (
 )
 
 
+def _numeric_array_or_none(value: Any) -> np.ndarray | None:
+    """``value`` (a list/tuple of numbers) as a numeric array, or None if it is not one."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # ragged nesting etc. must not pass silently
+            array = np.asarray(value)
+    except (ValueError, TypeError, Warning):
+        return None
+    if array.dtype.kind not in "biuf":
+        return None
+    return array
+
+
 @contextmanager
 def _deferred_interrupt():
     """Hold Ctrl-C until the block ends, so parameters and optimiser state are never left
@@ -129,6 +144,9 @@ class Solver:
     checkpoint_name : str or None
         If set, write ``f"{checkpoint_name}_epoch_{epoch}.npz"`` at every evaluation (CS231n wrote
         ``.pkl``; fastnn never pickles) and ``f"{checkpoint_name}_interrupted.npz"`` on Ctrl-C.
+        With None nothing is written, not even on Ctrl-C. Optimiser configs are stored in full:
+        scalars, arrays, and lists/tuples of numbers (restored as lists); any other value a custom
+        update rule keeps there is left out with a one-time ``RuntimeWarning``.
     print_every : int
         Print the training loss every this many iterations when ``verbose`` (default 10).
     verbose : bool
@@ -283,6 +301,7 @@ class Solver:
         self.stop_reason: str | None = None
         self.last_checkpoint: str | None = None
         self._best_bn: list[dict[str, np.ndarray]] = []
+        self._unsaved_config_keys: set[str] = set()
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
         dropout = getattr(self.model, "dropout_param", None)
         self._model_uses_global_rng = bool(dropout) and dropout.get("seed") is None
@@ -476,7 +495,8 @@ class Solver:
     def train(self) -> None:
         """Run ``num_epochs`` epochs of optimisation (or continue after :meth:`load_checkpoint`).
 
-        Ctrl-C saves a checkpoint (``last_checkpoint``) before the KeyboardInterrupt propagates.
+        With ``checkpoint_name`` set, Ctrl-C saves a checkpoint (``last_checkpoint``) before the
+        KeyboardInterrupt propagates (a failed save only warns).
         At the end the model holds the best parameters seen.
         """
         num_train = self.X_train.shape[0]
@@ -506,11 +526,17 @@ class Solver:
                 if self.stop_reason is not None:
                     break
         except KeyboardInterrupt:
-            path = (f"{self.checkpoint_name}_interrupted.npz" if self.checkpoint_name
-                    else "solver_interrupted.npz")
-            self.save_checkpoint(path)
-            print(f"\ntraining interrupted; checkpoint saved to {self.last_checkpoint} "
-                  f"(continue with Solver.resume)", file=sys.stderr)
+            # Only with a checkpoint_name (as documented): never litter the working directory.
+            # A failing save must not replace the KeyboardInterrupt, so it only warns.
+            if self.checkpoint_name is not None:
+                try:
+                    self.save_checkpoint(f"{self.checkpoint_name}_interrupted.npz")
+                except Exception as exc:  # noqa: BLE001 - the interrupt is what must propagate
+                    warnings.warn(f"training interrupted; saving the checkpoint failed: {exc}",
+                                  RuntimeWarning, stacklevel=2)
+                else:
+                    print(f"\ntraining interrupted; checkpoint saved to {self.last_checkpoint} "
+                          f"(continue with Solver.resume)", file=sys.stderr)
             raise
         finally:
             bar.close()
@@ -557,6 +583,7 @@ class Solver:
             for k, v in bn.items():
                 arrays[f"best_bn_params/{i}/{k}"] = v
         configs: dict[str, dict[str, Any]] = {}
+        as_array: dict[str, list[str]] = {}
         for p, config in self.optim_configs.items():
             configs[p] = {}
             for k, v in config.items():
@@ -565,8 +592,19 @@ class Solver:
                 elif isinstance(v, (bool, int, float, str, np.generic)) or v is None:
                     configs[p][k] = v.item() if isinstance(v, np.generic) else v
                 else:
-                    raise TypeError(f"optim_config[{k!r}] of {p!r} cannot be checkpointed: "
-                                    f"{type(v).__name__}")
+                    # A custom update rule may keep lists/tuples of numbers: store them as arrays
+                    # (restored as lists). Anything else is skipped with one warning per key;
+                    # a checkpoint must never abort training.
+                    stored = _numeric_array_or_none(v)
+                    if stored is not None:
+                        arrays[f"optim/{p}/{k}"] = stored
+                        as_array.setdefault(p, []).append(k)
+                    elif k not in self._unsaved_config_keys:
+                        self._unsaved_config_keys.add(k)
+                        warnings.warn(
+                            f"optim_config[{k!r}] ({type(v).__name__}) cannot be stored in a "
+                            f"checkpoint; it is left out (resuming starts it afresh)",
+                            RuntimeWarning, stacklevel=2)
         rng_state, global_state = self._rng_snapshot
         global_arrays, global_scalars = _rng_state_arrays("global_rng", global_state)
         arrays.update(global_arrays)
@@ -591,7 +629,7 @@ class Solver:
                 "epoch": self.epoch, "iteration": self._iteration, "loop_t": self._loop_t,
                 "pending_eval": self._pending_eval, "best_val_acc": float(self.best_val_acc),
                 "bad_evals": self._bad_evals, "base_lrs": self._base_lrs,
-                "optim_configs": configs, "history": self.history,
+                "optim_configs": configs, "optim_lists": as_array, "history": self.history,
                 "rng": rng_state, "global_rng": global_scalars,
             },
         }
@@ -626,14 +664,17 @@ class Solver:
             if k.startswith("best_bn_params/"):
                 index, name = k[len("best_bn_params/"):].split("/", 1)
                 best_bn.setdefault(int(index), {})[name] = v
-        self._best_bn = [best_bn[i] for i in sorted(best_bn)]
+        # by layer index: layers without arrays keep an empty entry, so later ones stay aligned
+        num_bn = len(getattr(self.model, "bn_params", None) or [])
+        self._best_bn = [best_bn.get(i, {}) for i in range(max(num_bn, len(best_bn)))]
         configs = {}
         for p, scalars in state["optim_configs"].items():
             configs[p] = dict(scalars)
+        as_list = state.get("optim_lists", {})
         for k, v in arrays.items():
             if k.startswith("optim/"):
                 p, name = k[len("optim/"):].rsplit("/", 1)
-                configs.setdefault(p, {})[name] = v
+                configs.setdefault(p, {})[name] = v.tolist() if name in as_list.get(p, ()) else v
         if set(configs) != set(self.model.params):
             raise CheckpointError(f"{str(path)!r}: optimiser state for {sorted(configs)} does not "
                                   f"match the model's parameters {sorted(self.model.params)}")

@@ -209,14 +209,80 @@ def test_ctrl_c_saves_checkpoint_and_resume_finishes_identically(tmp_path):
         np.testing.assert_array_equal(model_b.params[k], reference.model.params[k])
 
 
-def test_ctrl_c_without_checkpoint_name_saves_in_working_directory(data, tmp_path, monkeypatch):
+def test_ctrl_c_without_checkpoint_name_writes_nothing(data, tmp_path, monkeypatch):
+    # documented: checkpoint_name=None writes no file, not even on Ctrl-C
     monkeypatch.chdir(tmp_path)
     model = SoftmaxModel()
     model.fail_at = 3
     solver = Solver(model, data, verbose=False, seed=0)
     with pytest.raises(KeyboardInterrupt):
         solver.train()
-    assert (tmp_path / "solver_interrupted.npz").is_file()
+    assert list(tmp_path.iterdir()) == []
+    assert solver.last_checkpoint is None
+
+
+def test_ctrl_c_with_failing_save_warns_and_still_raises_keyboard_interrupt(data, tmp_path):
+    model = SoftmaxModel()
+    model.fail_at = 3
+    solver = Solver(model, data, verbose=False, seed=0, checkpoint_name=str(tmp_path / "c"))
+
+    save = solver.save_checkpoint
+
+    def failing_save(path):
+        if str(path).endswith("_interrupted.npz"):
+            raise OSError("disk full")
+        return save(path)
+
+    solver.save_checkpoint = failing_save
+    with (pytest.warns(RuntimeWarning, match="saving the checkpoint failed: disk full"),
+          pytest.raises(KeyboardInterrupt)):
+        solver.train()
+
+
+def test_custom_update_rule_with_list_and_dict_config_checkpoints(data, tmp_path):
+    def sgd_with_history(w, dw, config=None):
+        config = {} if config is None else config
+        config.setdefault("learning_rate", 1e-2)
+        config["history"] = [*config.get("history", []), float(np.abs(dw).max())][-3:]
+        config["pair"] = (1, 2.5)
+        config["notes"] = {"kind": "custom"}
+        return w - config["learning_rate"] * dw, config
+
+    solver = Solver(SoftmaxModel(), data, update_rule=sgd_with_history, batch_size=30,
+                    num_epochs=2, verbose=False, seed=0, checkpoint_name=str(tmp_path / "c"))
+    with pytest.warns(RuntimeWarning, match="optim_config\\['notes'\\]") as record:
+        solver.train()
+    assert sum("notes" in str(w.message) for w in record) == 1  # warned once, not per epoch
+    assert (tmp_path / "c_epoch_2.npz").is_file()
+    other = Solver(SoftmaxModel(), data, update_rule=sgd_with_history, batch_size=30,
+                   num_epochs=2, verbose=False, seed=0)
+    other.load_checkpoint(tmp_path / "c_epoch_2.npz")
+    for p in ("W", "b"):
+        assert other.optim_configs[p]["history"] == solver.optim_configs[p]["history"]
+        assert other.optim_configs[p]["pair"] == [1, 2.5]
+        assert "notes" not in other.optim_configs[p]
+
+
+class BatchnormStateModel(SoftmaxModel):
+    """SoftmaxModel with bn_params where the first layer holds no arrays."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.bn_params = [{"mode": "train"},
+                          {"mode": "train", "running_mean": np.arange(3.0)}]
+
+
+def test_load_checkpoint_keeps_best_batchnorm_state_on_its_layer(data, tmp_path):
+    solver = Solver(BatchnormStateModel(), data, batch_size=30, num_epochs=1, verbose=False,
+                    seed=0, checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    model = BatchnormStateModel()
+    model.bn_params[1]["running_mean"] = np.zeros(3)
+    other = Solver(model, data, batch_size=30, num_epochs=1, verbose=False, seed=0)
+    other.load_checkpoint(tmp_path / "c_epoch_1.npz")
+    other._restore_best()
+    assert set(model.bn_params[0]) == {"mode"}
+    np.testing.assert_array_equal(model.bn_params[1]["running_mean"], np.arange(3.0))
 
 
 def test_resume_refuses_a_different_setup(tmp_path, data):
