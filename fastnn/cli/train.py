@@ -145,12 +145,28 @@ def _plot(history: list[dict], loss_history: list[float], path: Path) -> bool:
 # --------------------------------------------------------------------------- commands
 
 
+def _check_fc_flags(args) -> None:
+    """Reject bad numeric flags up front, naming the flag (not the internal argument)."""
+    at_least_one = ("epochs", "batch_size", "num_train_samples", "val_size", "early_stopping")
+    for name in at_least_one:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not args.warmup_epochs >= 0:  # also rejects NaN
+        raise ValueError(f"--warmup-epochs must be >= 0, got {args.warmup_epochs}")
+    for name in ("lr", "lr_decay", "gamma", "step_epochs", "grad_clip"):
+        value = getattr(args, name)
+        if value is not None and not (value > 0 and np.isfinite(value)):
+            raise ValueError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
+
+
 def run_train_fc(args) -> int:
     import fastnn
     from fastnn.classifiers import FullyConnectedNet
     from fastnn.serialization import save_model
     from fastnn.solver import Solver
 
+    _check_fc_flags(args)
     _limit_blas_threads()
     hidden = _parse_hidden(args.hidden)
     weight_scale = _parse_weight_scale(args.weight_scale)

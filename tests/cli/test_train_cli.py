@@ -99,3 +99,22 @@ def test_fashion_mnist_two_epochs_then_evaluate(data_dir, tmp_path, capsys):
     assert main(["evaluate", str(out / "model.npz"), "--dataset", "fashion-mnist",
                  "--data-dir", str(data_dir)]) == 0
     assert f"test accuracy on fashion-mnist: {test_acc:.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size must be >= 1, got 0"),
+        ("--epochs", "-1", "--epochs must be >= 1, got -1"),
+        ("--warmup-epochs", "-1", "--warmup-epochs must be >= 0, got -1.0"),
+        ("--num-train-samples", "0", "--num-train-samples must be >= 1"),
+        ("--lr", "0", "--lr must be a finite number > 0"),
+        ("--grad-clip", "-2", "--grad-clip must be a finite number > 0"),
+    ],
+)
+def test_bad_numeric_flags_name_the_flag(tmp_path, capsys, flag, value, message):
+    assert main(["train", "fc", *TINY, flag, value, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: error:")
+    assert message in err
+    assert not any(tmp_path.iterdir())  # rejected before any work
