@@ -1,8 +1,10 @@
 """Element-wise activations: ReLU, leaky ReLU, sigmoid, tanh, ELU.
 
 Every forward returns ``(out, cache)`` with ``out`` of the input's shape and dtype; every
-backward returns ``dx``. Where the output determines the derivative (ReLU, sigmoid, tanh, ELU)
-the cache holds the output rather than the input.
+backward returns ``dx``. ReLU and leaky ReLU cache the input ``x`` (as CS231n). Sigmoid, tanh
+and ELU cache their output, because the derivative follows from it without another ``exp``; the
+cached array is a private copy, never the ``out`` handed to the caller, so editing ``out`` in
+place (``out -= 5``) cannot corrupt the backward pass.
 
 Branches are written as arithmetic on 0/1 masks (``dout * (out > 0)``) rather than
 ``np.where``: on random signs NumPy's masked selection is about 8x slower than a multiply.
@@ -50,18 +52,18 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     -------
     out : ndarray, shape of ``x``
     cache : ndarray
-        ``out`` itself: ``out > 0`` exactly where ``x > 0``, which is all backward needs.
+        ``x``, as in CS231n (not ``out``: the caller may edit ``out`` in place).
     """
     x = _check_x(x)
     out = np.maximum(x, 0)
-    return out, out
+    return out, x
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """``dx = dout`` where the input was positive, else 0."""
-    out = cache
-    dout = _check_dout(dout, out)
-    return dout * (out > 0)
+    x = cache
+    dout = _check_dout(dout, x)
+    return dout * (x > 0)
 
 
 # ------------------------------------------------------------------------------- leaky ReLU
@@ -107,9 +109,9 @@ def sigmoid(x: Any) -> np.ndarray:
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``out = sigmoid(x)``; the cache is ``out`` (``d out / dx = out * (1 - out)``)."""
+    """``out = sigmoid(x)``; the cache is a copy of ``out`` (``d out / dx = out * (1 - out)``)."""
     out = sigmoid(_check_x(x))
-    return out, out
+    return out, out.copy()  # a copy: the caller may edit out in place
 
 
 def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
@@ -121,9 +123,9 @@ def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- tanh
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``out = tanh(x)``; the cache is ``out`` (``d out / dx = 1 - out**2``)."""
+    """``out = tanh(x)``; the cache is a copy of ``out`` (``d out / dx = 1 - out**2``)."""
     out = np.tanh(_check_x(x))
-    return out, out
+    return out, out.copy()  # a copy: the caller may edit out in place
 
 
 def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
@@ -147,7 +149,7 @@ def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, tuple]:
     -------
     out : ndarray, shape of ``x``
     cache : tuple
-        ``(out, alpha)``: for ``alpha >= 0``, ``out > 0`` exactly where ``x > 0`` and, elsewhere,
+        ``(copy of out, alpha)``: for ``alpha >= 0``, ``out > 0`` exactly where ``x > 0`` and, elsewhere,
         the derivative ``alpha * exp(x)`` equals ``out + alpha``.
     """
     x = _check_x(x)
@@ -157,7 +159,7 @@ def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, tuple]:
     out = np.expm1(np.minimum(x, 0))
     out *= alpha
     out += np.maximum(x, 0)
-    return out, (out, alpha)
+    return out, (out.copy(), alpha)  # a copy: the caller may edit out in place
 
 
 def elu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:

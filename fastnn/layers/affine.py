@@ -25,7 +25,7 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     -------
     out : ndarray, shape (N, M)
     cache : tuple
-        ``(x, w)``: what :func:`affine_backward` needs.
+        ``(x, w, b)`` as in CS231n (``x, w, b = cache`` works in course code).
     """
     x = check_array(x, "x", finite=False)
     w = check_array(w, "w", ndim=2, finite=False)
@@ -43,7 +43,7 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
         raise ValueError(f"b must have shape ({w.shape[1]},) to match w {w.shape}; got {b.shape}")
     out = x.reshape(n, d) @ w
     out += b  # in place: saves one (N, M) temporary
-    return out, (x, w)
+    return out, (x, w, b)
 
 
 def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,7 +54,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     dout : ndarray, shape (N, M)
         Upstream gradient.
     cache : tuple
-        From :func:`affine_forward`.
+        ``(x, w, b)`` from :func:`affine_forward` (``b`` is not needed; ``(x, w)`` works too).
 
     Returns
     -------
@@ -62,7 +62,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     dw : ndarray, shape (D, M)
     db : ndarray, shape (M,)
     """
-    x, w = cache
+    x, w = cache[0], cache[1]
     dout = _check_dout(dout, x, w)
     dx = (dout @ w.T).reshape(x.shape)
     dw, db = _param_grads(dout, x)
@@ -75,7 +75,7 @@ def affine_backward_params(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, 
     The first layer of a network never needs the gradient of the data, and ``dx`` is the largest
     matrix product of that layer's backward pass, so models call this instead.
     """
-    x, w = cache
+    x, w = cache[0], cache[1]
     dout = _check_dout(dout, x, w)
     return _param_grads(dout, x)
 

@@ -134,3 +134,21 @@ def test_dout_shape_mismatch_and_bad_alpha(rng):
         elu_forward(x, alpha=-1.0)
     with pytest.raises(TypeError, match="alpha"):
         leaky_relu_forward(x, alpha="big")
+
+
+def test_relu_cache_is_the_input_like_cs231n(rng):
+    x = rng.standard_normal((3, 4))
+    _, cache = relu_forward(x)
+    assert cache is x
+
+
+@pytest.mark.parametrize(("name", "forward", "backward", "alpha"), CASES, ids=IDS)
+def test_editing_out_in_place_does_not_corrupt_backward(rng, name, forward, backward, alpha):
+    # out, cache = relu_forward(x); out -= 5 made relu_backward return all zeros
+    x = rng.standard_normal((5, 6))
+    dout = rng.standard_normal((5, 6))
+    out, cache = forward(x)
+    expected = backward(dout, forward(x)[1])
+    out -= 5.0
+    out *= -3.0
+    np.testing.assert_array_equal(backward(dout, cache), expected)

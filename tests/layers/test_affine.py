@@ -103,3 +103,17 @@ def test_bad_shapes_are_clear_errors(rng):
         affine_backward(np.zeros((4, 3)), cache)
     with pytest.raises(TypeError, match="w must be"):
         affine_forward(x, np.array([["a"] * 2] * 6), np.zeros(2))
+
+
+def test_cache_is_x_w_b_like_cs231n(rng):
+    x = rng.standard_normal((3, 2, 2))
+    w = rng.standard_normal((4, 5))
+    b = rng.standard_normal(5)
+    out, cache = affine_forward(x, w, b)
+    x_c, w_c, b_c = cache  # what CS231n code unpacks in its own backward passes
+    assert x_c is x and w_c is w and b_c is b
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = affine_backward(dout, cache)
+    np.testing.assert_allclose(dx, (dout @ w.T).reshape(x.shape), rtol=1e-12)
+    np.testing.assert_allclose(dw, x.reshape(3, 4).T @ dout, rtol=1e-12)
+    np.testing.assert_allclose(db, dout.sum(axis=0), rtol=1e-12)
