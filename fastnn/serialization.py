@@ -288,7 +288,26 @@ def restore_model_state(model: Any, arrays: Mapping[str, np.ndarray], header_mod
                         f"{os.fspath(path)!r}: batchnorm state for layer {index} but the model "
                         f"has {len(bn_params)} normalisation layers"
                     )
-                bn_params[int(index)][name] = value.copy()
+                # the model's dtype, not the stored one: float64 running averages in a file
+                # must not make a float32 model compute in float64
+                bn_params[int(index)][name] = value.astype(_bn_dtype(model, bn_params[int(index)],
+                                                                     name, value), copy=True)
+
+
+def _bn_dtype(model: Any, bn_param: Mapping, name: str, value: np.ndarray) -> np.dtype:
+    """dtype for a restored batchnorm array: the model's (its ``dtype`` or the current array)."""
+    model_dtype = getattr(model, "dtype", None)
+    if model_dtype is not None:
+        try:
+            dtype = np.dtype(model_dtype)
+        except TypeError:
+            dtype = None
+        if dtype is not None and dtype.kind == "f" and value.dtype.kind == "f":
+            return dtype
+    current = bn_param.get(name)
+    if isinstance(current, np.ndarray) and current.dtype.kind == "f" and value.dtype.kind == "f":
+        return current.dtype
+    return value.dtype
 
 
 def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:

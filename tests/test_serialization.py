@@ -174,3 +174,19 @@ def test_save_rejects_bad_models(tmp_path):
 
     with pytest.raises(TypeError, match="JSON-serialisable"):
         save_model(tmp_path / "x.npz", Unserialisable())
+
+
+def test_float64_batchnorm_state_loads_in_the_model_dtype(tmp_path, rng):
+    np.random.seed(0)
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, normalization="batchnorm",
+                              dtype=np.float32)
+    # a file whose running averages were written in float64
+    model.bn_params[0]["running_mean"] = rng.standard_normal(5)
+    model.bn_params[0]["running_var"] = rng.random(5) + 0.5
+    path = save_model(tmp_path / "m", model)
+    loaded = load_model(path)
+    for key in ("running_mean", "running_var"):
+        assert loaded.bn_params[0][key].dtype == np.float32
+        np.testing.assert_allclose(loaded.bn_params[0][key], model.bn_params[0][key], rtol=1e-6)
+    scores = loaded.loss(rng.standard_normal((3, 4)).astype(np.float32))
+    assert scores.dtype == np.float32

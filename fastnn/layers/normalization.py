@@ -103,8 +103,12 @@ def batchnorm_forward(
         running_mean = momentum * running_mean + (1 - momentum) * mean
         running_var = momentum * running_var + (1 - momentum) * var
     else:
-        inv_std = 1 / np.sqrt(running_var + eps)
-        x_hat = (x - running_mean) * inv_std
+        # Compute in the layer's dtype (x, gamma, beta promoted, as in train mode): float64
+        # running averages (e.g. loaded or set by hand) must not turn a float32 model's
+        # output into float64.
+        dtype = np.result_type(x, gamma, beta)
+        inv_std = 1 / np.sqrt(running_var.astype(dtype, copy=False) + dtype.type(eps))
+        x_hat = (x - running_mean.astype(dtype, copy=False)) * inv_std
         out = x_hat * gamma
         out += beta
 

@@ -213,3 +213,20 @@ def test_layernorm_bad_params():
         layernorm_forward(np.zeros((2, 3)), np.ones(3), np.zeros(3), "train")
     with pytest.raises(ValueError, match="gamma must have shape"):
         layernorm_forward(np.zeros((2, 3)), np.ones(2), np.zeros(3), {})
+
+
+@pytest.mark.parametrize("backward", BN_BACKWARDS)
+def test_batchnorm_test_mode_float64_running_stats_keep_float32(rng, backward):
+    # running averages in float64 (loaded from a file, set by hand) with a float32 layer
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    gamma = rng.standard_normal(4).astype(np.float32)
+    beta = rng.standard_normal(4).astype(np.float32)
+    mean, var = rng.standard_normal(4), rng.random(4) + 0.5
+    bn_param = {"mode": "test", "running_mean": mean, "running_var": var}
+    out, cache = batchnorm_forward(x, gamma, beta, bn_param)
+    assert out.dtype == np.float32
+    expected = (x - mean) / np.sqrt(var + 1e-5) * gamma + beta
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    dx, dgamma, dbeta = backward(np.ones_like(out), cache)
+    assert dx.dtype == dgamma.dtype == dbeta.dtype == np.float32
+    assert bn_param["running_mean"] is mean  # the caller's state is not rewritten
