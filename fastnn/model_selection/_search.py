@@ -320,6 +320,7 @@ def _search(
     if overlap:
         raise ValueError(f"train_kwargs and space both set {sorted(overlap)}; choose one")
 
+    max_train_eval = check_int(max_train_eval, "max_train_eval", minimum=1)
     names = list(space)
     to_init, _, takes_seed = _route_params(model, names)
     # Same initialisation and minibatch order for every trial: trials differ only by the

@@ -152,6 +152,11 @@ def test_bad_input(rng):
         random_search(Softmax, {"reg": [0.1]}, X, y, train_kwargs={"reg": 0.2})
     with pytest.raises(ValueError, match="method must be one of"):
         hyperparameter_search(Softmax, {"reg": [0.1]}, X, y, method="bayes")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="max_train_eval must be >= 1"):
+            random_search(Softmax, {"reg": [0.1]}, X, y, max_train_eval=bad)
+    with pytest.raises(TypeError, match="max_train_eval"):
+        random_search(Softmax, {"reg": [0.1]}, X, y, max_train_eval=2.5)
     # errors from training itself surface unchanged (here: an empty minibatch)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         random_search(Softmax, {"reg": [0.1]}, X, y, train_kwargs={"batch_size": 0})
