@@ -16,13 +16,18 @@ Layout of the work
 * k-NN search: per query row a bounded max-heap keeps the best k (distance, index) pairs, ordered
   lexicographically so ties go to the smaller training index.  For L1 the distance tiles and the
   selection are fused (a tile of distances never leaves the thread's cache-sized buffer).  For L2
-  the approximate BLAS distances pick ``k_cand >= k`` candidates, which are then re-ranked with
-  exactly computed distances (direct sum of squared differences in double precision), so the
-  final order does not depend on the cancellation error of the expansion.
+  the approximate BLAS distances pick the candidates, which are then re-ranked with exactly
+  computed distances (direct sum of squared differences in double precision).  The candidates
+  are every point whose approximate distance is within a rigorous rounding-error bound of the
+  k-th smallest one (see ``knn_select_l2``), so the result equals an exact ranking, ties to the
+  smaller index, whatever the cancellation error of the expansion.
+* When the norms show that the expansion could overflow, the wrapper uses ``l2_direct`` /
+  ``knn_direct_l2`` instead: direct differences in double precision, no expansion.
 """
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
@@ -68,6 +73,20 @@ def reset_l1_isa() -> None:
 
 # ----------------------------------------------------------------------------------------------
 # small helpers (inner functions: nogil, no Python objects)
+
+# Largest allocation we ask malloc for: Py_ssize_t arithmetic on sizes must never wrap around.
+cdef Py_ssize_t _MAX_BYTES = (<Py_ssize_t> 1) << 62
+
+
+def _checked_bytes(what, *factors):
+    """Product of ``factors`` (Python ints: no wrap-around) as a byte count, or MemoryError."""
+    total = 1
+    for f in factors:
+        total *= int(f)
+    if total > _MAX_BYTES:
+        raise MemoryError(f"the {what} would need {total} bytes, more than can be allocated")
+    return total
+
 
 cdef inline void _l1_tile(const floating *X, Py_ssize_t ldx, Py_ssize_t m,
                           const floating *Y, Py_ssize_t ldy, Py_ssize_t n, Py_ssize_t d,
@@ -241,6 +260,23 @@ def l2_from_gram(floating[:, ::1] G, const floating[:, ::1] X, const floating[:,
                     row[j] = <floating> sqrt(v if v > 0.0 else 0.0)
 
 
+def l2_direct(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
+              bint squared, int num_threads):
+    """OUT ``out[i, j]``: (squared) L2 distance by direct differences in double precision.
+
+    For inputs whose norms would overflow the expansion ``|x|^2 + |y|^2 - 2 x.y`` in their dtype;
+    a distance beyond the dtype's range becomes inf, as in the two-loop reference.
+    """
+    cdef Py_ssize_t i, j, m = X.shape[0], n = Y.shape[0], d = X.shape[1]
+    if Y.shape[1] != d or out.shape[0] != m or out.shape[1] != n:
+        raise ValueError("X, Y and out have inconsistent shapes")
+    cdef double v
+    for i in prange(m, nogil=True, num_threads=num_threads, schedule="dynamic"):
+        for j in range(n):
+            v = _sq_dist(&X[i, 0], &Y[j, 0], d)
+            out[i, j] = <floating> (v if squared else sqrt(v))
+
+
 # ----------------------------------------------------------------------------------------------
 # k-nearest-neighbour search
 
@@ -255,6 +291,24 @@ def knn_l1(const floating[:, ::1] X, const floating[:, ::1] Y, Py_ssize_t k,
     """
     cdef Py_ssize_t m = X.shape[0], n = Y.shape[0], d = X.shape[1]
     cdef Py_ssize_t nc = FASTNN_L1_NC
+    # Everything the nogil block indexes with is checked here: a bad size there corrupts the heap.
+    if d != Y.shape[1] or d < 1 or m < 1:
+        raise ValueError(f"X and Y must be non-empty with one number of columns; got "
+                         f"{X.shape[0]}x{X.shape[1]} and {Y.shape[0]}x{Y.shape[1]}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, len(Y) = {n}]; got {k}")
+    if not 1 <= block_rows <= m:
+        raise ValueError(f"block_rows must be in [1, len(X) = {m}]; got {block_rows}")
+    if (out_dist.shape[0] != m or out_dist.shape[1] != k or out_idx.shape[0] != m
+            or out_idx.shape[1] != k):
+        raise ValueError(f"out_dist and out_idx must have shape ({m}, {k})")
+    cdef Py_ssize_t work_bytes = _checked_bytes(
+        "L1 packing buffer", FASTNN_L1_NC, FASTNN_L1_KC, sizeof(floating))
+    cdef Py_ssize_t tile_bytes = _checked_bytes(
+        "k-NN distance tile", block_rows, FASTNN_L1_NC, sizeof(floating))
+    cdef Py_ssize_t hd_bytes = _checked_bytes("k-NN heaps", block_rows, k, sizeof(double))
+    cdef Py_ssize_t hi_bytes = _checked_bytes("k-NN heaps", block_rows, k, sizeof(Py_ssize_t))
+    cdef Py_ssize_t hs_bytes = _checked_bytes("k-NN heaps", block_rows, sizeof(Py_ssize_t))
     cdef Py_ssize_t nblocks = (m + block_rows - 1) // block_rows
     cdef Py_ssize_t b, i0, mb, j0, nj, r, jj, c
     cdef floating *work
@@ -267,11 +321,11 @@ def knn_l1(const floating[:, ::1] X, const floating[:, ::1] Y, Py_ssize_t k,
     cdef int failed = 0
     cdef int *failed_ptr = &failed
     with nogil, parallel(num_threads=num_threads):
-        work = <floating *> malloc(FASTNN_L1_NC * FASTNN_L1_KC * sizeof(floating))
-        tile = <floating *> malloc(block_rows * FASTNN_L1_NC * sizeof(floating))
-        hd = <double *> malloc(block_rows * k * sizeof(double))
-        hi = <Py_ssize_t *> malloc(block_rows * k * sizeof(Py_ssize_t))
-        hsize = <Py_ssize_t *> malloc(block_rows * sizeof(Py_ssize_t))
+        work = <floating *> malloc(work_bytes)
+        tile = <floating *> malloc(tile_bytes)
+        hd = <double *> malloc(hd_bytes)
+        hi = <Py_ssize_t *> malloc(hi_bytes)
+        hsize = <Py_ssize_t *> malloc(hs_bytes)
         if work == NULL or tile == NULL or hd == NULL or hi == NULL or hsize == NULL:
             failed_ptr[0] = 1
         for b in prange(nblocks, schedule="dynamic"):
@@ -312,17 +366,40 @@ def knn_l1(const floating[:, ::1] X, const floating[:, ::1] Y, Py_ssize_t k,
 
 def knn_select_l2(const floating[:, ::1] G, const floating[:, ::1] X, const floating[:, ::1] Y,
                   const double[::1] x_sq, const double[::1] y_sq, Py_ssize_t k,
-                  Py_ssize_t k_cand, bint squared, floating[:, ::1] out_dist,
-                  Py_ssize_t[:, ::1] out_idx, int num_threads):
-    """Top-k from a block of the L2 expansion: OUT ``out_dist``, ``out_idx`` (len(X), k).
+                  bint squared, floating[:, ::1] out_dist, Py_ssize_t[:, ::1] out_idx,
+                  int num_threads):
+    """Exact top-k from a block of the L2 expansion: OUT ``out_dist``, ``out_idx`` (len(X), k).
 
-    ``G = X @ Y.T`` (computed by BLAS for this block of query rows).  The ``k_cand >= k`` best
-    candidates by ``|x|^2 + |y|^2 - 2 G`` are re-ranked by exact squared distances, so the result
-    is sorted by true distance with ties to the smaller training index.
+    ``G = X @ Y.T`` (computed by BLAS for this block of query rows) gives approximate squared
+    distances ``v_j = |x|^2 + |y_j|^2 - 2 G_j``.  Their rounding error is bounded rigorously:
+    whatever the summation order, ``|fl(x.y) - x.y| <= gamma_d sum_k |x_k y_k|`` with
+    ``gamma_d = d u / (1 - d u) <= d eps`` (u = eps / 2) and ``sum |x_k y_k| <= (|x|^2+|y|^2)/2``;
+    the norms and ``v`` are formed in double precision.  So ``delta_j = (d + 4) eps (|x|^2 +
+    |y_j|^2)`` bounds ``|v_j - true_j|`` with a factor-2 margin.  With ``T`` the k-th smallest
+    ``v`` and ``delta_S`` the largest bound among those k points, the true k-th distance is at most
+    ``T + delta_S``; every point with ``v_j <= T + delta_S + delta_j`` is re-ranked by its direct
+    squared distance (double precision), and nothing else can be among the k nearest (ties
+    included).  No candidate buffer: survivors go straight into an exact k-heap, so memory stays
+    ``O(k)`` per thread; when many points are nearly tied the row simply costs a direct scan.
     """
     cdef Py_ssize_t m = G.shape[0], n = G.shape[1], d = X.shape[1]
+    if X.shape[0] != m or Y.shape[0] != n or Y.shape[1] != d or d < 1:
+        raise ValueError("G, X and Y have inconsistent shapes")
+    if x_sq.shape[0] != m or y_sq.shape[0] != n:
+        raise ValueError("x_sq and y_sq must have one entry per row of X and Y")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, len(Y) = {n}]; got {k}")
+    if (out_dist.shape[0] != m or out_dist.shape[1] != k or out_idx.shape[0] != m
+            or out_idx.shape[1] != k):
+        raise ValueError(f"out_dist and out_idx must have shape ({m}, {k})")
+    cdef Py_ssize_t hd_bytes = _checked_bytes("k-NN heaps", 2, k, sizeof(double))
+    cdef Py_ssize_t hi_bytes = _checked_bytes("k-NN heaps", 2, k, sizeof(Py_ssize_t))
+    cdef double eps = FLT_EPSILON if floating is float else DBL_EPSILON
+    cdef double rel = (d + 4) * eps
+    # Past d eps ~ 1 the bound above no longer holds: every point is a candidate.
+    cdef bint direct = rel >= 0.5
     cdef Py_ssize_t i, j, c, size
-    cdef double xi, v
+    cdef double xi, v, thr, ymax
     cdef const floating *grow
     cdef double *cd
     cdef Py_ssize_t *ci
@@ -331,31 +408,85 @@ def knn_select_l2(const floating[:, ::1] G, const floating[:, ::1] X, const floa
     cdef int failed = 0
     cdef int *failed_ptr = &failed
     with nogil, parallel(num_threads=num_threads):
-        cd = <double *> malloc(k_cand * sizeof(double))
-        ci = <Py_ssize_t *> malloc(k_cand * sizeof(Py_ssize_t))
-        fd = <double *> malloc(k * sizeof(double))
-        fi = <Py_ssize_t *> malloc(k * sizeof(Py_ssize_t))
-        if cd == NULL or ci == NULL or fd == NULL or fi == NULL:
+        cd = <double *> malloc(hd_bytes)
+        ci = <Py_ssize_t *> malloc(hi_bytes)
+        if cd == NULL or ci == NULL:
             failed_ptr[0] = 1
+            fd = NULL
+            fi = NULL
+        else:
+            fd = cd + k
+            fi = ci + k
         for i in prange(m, schedule="dynamic", chunksize=4):
             if failed_ptr[0]:
                 continue
             xi = x_sq[i]
             grow = &G[i, 0]
             size = 0
-            for j in range(n):
-                v = xi + y_sq[j] - 2.0 * grow[j]
-                size = _heap_push(cd, ci, size, k_cand, v, j)
-            size = 0
-            for c in range(k_cand):
-                v = _sq_dist(&X[i, 0], &Y[ci[c], 0], d)
-                size = _heap_push(fd, fi, size, k, v, ci[c])
+            if direct:
+                for j in range(n):
+                    size = _heap_push(fd, fi, size, k, _sq_dist(&X[i, 0], &Y[j, 0], d), j)
+            else:
+                # pass 1: the k best approximate values; root = T, the k-th smallest
+                for j in range(n):
+                    v = xi + y_sq[j] - 2.0 * grow[j]
+                    size = _heap_push(cd, ci, size, k, v, j)
+                ymax = 0.0
+                for c in range(k):
+                    if y_sq[ci[c]] > ymax:
+                        ymax = y_sq[ci[c]]
+                thr = cd[0] + rel * (xi + ymax)
+                # pass 2: every point that may be among the true k nearest, ranked exactly
+                size = 0
+                for j in range(n):
+                    v = xi + y_sq[j] - 2.0 * grow[j]
+                    if v <= thr + rel * (xi + y_sq[j]):
+                        size = _heap_push(fd, fi, size, k, _sq_dist(&X[i, 0], &Y[j, 0], d), j)
             _heap_sort(fd, fi, k)
             for c in range(k):
                 out_dist[i, c] = <floating> (fd[c] if squared else sqrt(fd[c]))
                 out_idx[i, c] = fi[c]
         free(cd)
         free(ci)
+    if failed:
+        raise MemoryError("could not allocate the k-NN workspace")
+
+
+def knn_direct_l2(const floating[:, ::1] X, const floating[:, ::1] Y, Py_ssize_t k,
+                  bint squared, floating[:, ::1] out_dist, Py_ssize_t[:, ::1] out_idx,
+                  int num_threads):
+    """Top-k by direct squared differences in double precision (no expansion, no overflow of
+    ``|x|^2 + |y|^2``): OUT ``out_dist``, ``out_idx`` (len(X), k). Used for huge-magnitude data."""
+    cdef Py_ssize_t m = X.shape[0], n = Y.shape[0], d = X.shape[1]
+    if Y.shape[1] != d or d < 1:
+        raise ValueError("X and Y must have one number of columns")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, len(Y) = {n}]; got {k}")
+    if (out_dist.shape[0] != m or out_dist.shape[1] != k or out_idx.shape[0] != m
+            or out_idx.shape[1] != k):
+        raise ValueError(f"out_dist and out_idx must have shape ({m}, {k})")
+    cdef Py_ssize_t hd_bytes = _checked_bytes("k-NN heaps", k, sizeof(double))
+    cdef Py_ssize_t hi_bytes = _checked_bytes("k-NN heaps", k, sizeof(Py_ssize_t))
+    cdef Py_ssize_t i, j, c, size
+    cdef double *fd
+    cdef Py_ssize_t *fi
+    cdef int failed = 0
+    cdef int *failed_ptr = &failed
+    with nogil, parallel(num_threads=num_threads):
+        fd = <double *> malloc(hd_bytes)
+        fi = <Py_ssize_t *> malloc(hi_bytes)
+        if fd == NULL or fi == NULL:
+            failed_ptr[0] = 1
+        for i in prange(m, schedule="dynamic", chunksize=4):
+            if failed_ptr[0]:
+                continue
+            size = 0
+            for j in range(n):
+                size = _heap_push(fd, fi, size, k, _sq_dist(&X[i, 0], &Y[j, 0], d), j)
+            _heap_sort(fd, fi, k)
+            for c in range(k):
+                out_dist[i, c] = <floating> (fd[c] if squared else sqrt(fd[c]))
+                out_idx[i, c] = fi[c]
         free(fd)
         free(fi)
     if failed:

@@ -21,10 +21,18 @@ matrix (query rows are processed in chunks with a bounded workspace).
 
 Numerical notes: the L2 expansion loses precision when two points are close compared to their
 norms (cancellation); tiny negative results are clamped to 0 before the square root.
-``knn_search`` re-ranks its L2 candidates with directly computed distances, so its order does not
-suffer from that cancellation. Float32 inputs give float32 results (accumulated in float32 for L1,
-in the BLAS product for L2); mixed float32/float64 inputs are computed in float64; integer and
-boolean inputs are converted to float64.
+``knn_search`` (compiled) is exact nonetheless: it keeps every point whose approximate distance is
+within a rigorous bound of the expansion's rounding error of the k-th smallest, and re-ranks them
+by directly computed distances (double precision), ties to the smaller index. When the squared
+norms are so large that the expansion could overflow the dtype (``max |x|^2 + max |y|^2 >
+finfo.max / 4``), the compiled L2 paths switch to direct differences in double precision and the
+vectorized one to float64 (float32 data) or power-of-two scaled inputs (float64 data); a distance
+beyond the dtype's range is then inf, as in the naive reference.
+
+Float32 inputs give float32 results (accumulated in float32 for L1, in the BLAS product for L2).
+Mixed float32/float64 inputs are computed in float64: both arrays are converted, so e.g. float64
+queries against float32 training data copy the training data to float64 on every call (pass
+queries of the training dtype to avoid it). Integer and boolean inputs are converted to float64.
 """
 
 from __future__ import annotations
@@ -41,6 +49,16 @@ METRICS = ("l2", "sqeuclidean", "l1")
 
 # Upper bound on the scratch memory of one knn_search call (the distance block of a query chunk).
 _WORKSPACE_BYTES = 64 * 2**20
+
+
+def _expansion_may_overflow(x_sq: np.ndarray, y_sq: np.ndarray, dtype: np.dtype) -> bool:
+    """True when ``|x|^2 + |y|^2 - 2 x.y`` could overflow ``dtype`` (double-precision norms).
+
+    Below the limit every term, the BLAS partial sums of ``x.y`` included (bounded by
+    ``|x| |y| <= (|x|^2 + |y|^2) / 2``), stays under a quarter of the largest finite value.
+    """
+    limit = float(np.finfo(dtype).max) / 4
+    return bool(float(np.max(x_sq)) + float(np.max(y_sq)) > limit)
 
 
 def _ext():
@@ -140,11 +158,28 @@ def _pairwise_vectorized(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarra
     if metric == "l1":
         # (len(X), len(Y), D) temporary: fine for the sizes this reference is meant for.
         return np.abs(X[:, None, :] - Y[None, :, :]).sum(axis=2)
-    sq = (
-        np.sum(X * X, axis=1)[:, None]
-        + np.sum(Y * Y, axis=1)[None, :]
-        - 2 * (X @ Y.T)
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _l2_expansion(X, Y, metric)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            # Inputs are finite, so the expansion overflowed for these pairs (huge norms):
+            # direct differences in float64 for them only, in slices of bounded memory,
+            # rounded to the dtype (inf where the squared distance is beyond float64 or the
+            # distance beyond the dtype, as in the naive loops).
+            ii, jj = np.nonzero(bad)
+            step = max(1, 2**20 // X.shape[1])
+            for lo in range(0, ii.size, step):
+                diff = X[ii[lo : lo + step]].astype(np.float64) - Y[jj[lo : lo + step]]
+                sq = np.einsum("ij,ij->i", diff, diff)
+                out[ii[lo : lo + step], jj[lo : lo + step]] = (
+                    sq if metric == "sqeuclidean" else np.sqrt(sq)
+                )
+    return out
+
+
+def _l2_expansion(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
+    """``|x|^2 + |y|^2 - 2 x.y`` for every pair of rows, clamped at 0, square-rooted for l2."""
+    sq = np.sum(X * X, axis=1)[:, None] + np.sum(Y * Y, axis=1)[None, :] - 2 * (X @ Y.T)
     np.maximum(sq, 0, out=sq)  # cancellation can leave tiny negatives
     return sq if metric == "sqeuclidean" else np.sqrt(sq)
 
@@ -160,13 +195,19 @@ def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
         out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
         ext.l1_distances(X, Y, out, _threads_for(3.0 * out.size * X.shape[1], threads))
         return out
-    out = np.matmul(X, Y.T)  # the cross term: BLAS
+    with np.errstate(over="ignore", invalid="ignore"):
+        # the cross term: BLAS (if it overflows, the norms below send us to the direct path)
+        out = np.matmul(X, Y.T)
     x_sq = np.empty(X.shape[0])
     y_sq = np.empty(Y.shape[0])
     flops = 8.0 * out.size + 2.0 * (X.size + Y.size)
     ext.l2_from_gram(out, X, Y, x_sq, y_sq, metric == "sqeuclidean", _threads_for(flops, threads))
     _check_finite_by_norms(X, x_sq, "X")
     _check_finite_by_norms(Y, y_sq, "Y")
+    if _expansion_may_overflow(x_sq, y_sq, X.dtype):
+        # The expansion overflowed (or may have): direct differences in double precision.
+        flops = 3.0 * out.size * X.shape[1]
+        ext.l2_direct(X, Y, out, metric == "sqeuclidean", _threads_for(flops, threads))
     return out
 
 
@@ -255,6 +296,9 @@ def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size:
             blocks = max(2 * threads, -(-m // 256))
             chunk_size = -(-m // blocks)
             chunk_size = max(1, min(chunk_size, (16 * 2**20) // (16 * k)))
+        # A block never needs more rows than there are queries; larger values would only
+        # inflate the per-thread workspace (the kernel rejects them).
+        chunk_size = min(chunk_size, m)
         ext.knn_l1(X, Y, k, chunk_size, dist, idx, threads)
         return dist, idx
 
@@ -264,9 +308,9 @@ def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size:
     ext.sq_norms(X, x_sq, threads)
     _check_finite_by_norms(X, x_sq, "X")
     _check_finite_by_norms(Y, y_sq, "Y")
-    # Re-rank twice as many candidates as asked for (at least 8 more): the expansion's rounding
-    # error can only swap points whose distances are nearly equal.
-    k_cand = min(n, 2 * k + 8)
+    if _expansion_may_overflow(x_sq, y_sq, X.dtype):
+        ext.knn_direct_l2(X, Y, k, metric == "sqeuclidean", dist, idx, threads)
+        return dist, idx
     rows = _chunk_rows(m, n, X.dtype.itemsize, chunk_size)
     gram = np.empty((min(rows, m), n), dtype=X.dtype)
     for start in range(0, m, rows):
@@ -274,7 +318,7 @@ def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size:
         block = gram[: stop - start]
         np.matmul(X[start:stop], Y.T, out=block)
         ext.knn_select_l2(
-            block, X[start:stop], Y, x_sq[start:stop], y_sq, k, k_cand,
+            block, X[start:stop], Y, x_sq[start:stop], y_sq, k,
             metric == "sqeuclidean", dist[start:stop], idx[start:stop], threads,
         )
     return dist, idx
@@ -283,7 +327,7 @@ def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size:
 def _chunk_rows(m: int, n: int, itemsize: int, chunk_size: int | None) -> int:
     """Query rows per chunk so that one (rows, n) distance block fits the workspace budget."""
     if chunk_size is not None:
-        return chunk_size
+        return min(chunk_size, m)
     return max(1, min(m, _WORKSPACE_BYTES // max(1, n * itemsize)))
 
 

@@ -296,3 +296,121 @@ def test_fuzz_compiled_kernels(m, n, d, dtype, metric, order, seed, k_frac):
     dist, idx = knn_search(X, Y, k, metric)
     np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :k])
     np.testing.assert_allclose(dist, np.take_along_axis(want, idx, 1), rtol=1e-6, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# regressions from review
+
+
+@pytest.mark.parametrize("impl", ["naive", "vectorized", "compiled"])
+@pytest.mark.parametrize("chunk_size", [2**62, 2**40, 10**6])
+def test_l1_knn_huge_chunk_size_is_clamped(rng, impl, chunk_size):
+    # chunk_size=2**62 used to reach the nogil kernel unclamped: the workspace size products
+    # wrapped around and the call aborted with "munmap_chunk(): invalid pointer".
+    X, Y = rng.random((5, 3)), rng.random((7, 3))
+    dist, idx = knn_search(X, Y, 2, "l1", impl=impl, chunk_size=chunk_size)
+    want_d, want_i = knn_search(X, Y, 2, "l1", impl="naive")
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_allclose(dist, want_d, rtol=1e-12)
+
+
+def test_knn_l1_kernel_rejects_bad_sizes(rng):
+    # The private kernel checks its own sizes before entering nogil code.
+    X, Y = rng.random((5, 3)), rng.random((7, 3))
+    dist, idx = np.empty((5, 2)), np.empty((5, 2), dtype=np.intp)
+    with pytest.raises(ValueError, match="block_rows"):
+        ext.knn_l1(X, Y, 2, 2**62, dist, idx, 1)
+    with pytest.raises(ValueError, match="block_rows"):
+        ext.knn_l1(X, Y, 2, 0, dist, idx, 1)
+    with pytest.raises(ValueError, match="k must be"):
+        ext.knn_l1(X, Y, 8, 2, dist, idx, 1)
+    with pytest.raises(MemoryError):
+        ext._checked_bytes("test", 2**40, 2**40)
+
+
+@pytest.mark.parametrize("metric", ["l2", "sqeuclidean"])
+def test_knn_l2_exact_when_rounding_exceeds_gaps(metric):
+    # Points 0.5 away from X along each axis at norms ~1e6: the float32 expansion's rounding
+    # error (~eps32 * |x|^2) is far larger than the true gaps (float32 rounding of X + 0.5),
+    # and a fixed 2k+8 re-ranked candidates used to miss the true nearest (18 for this seed).
+    X = np.random.default_rng(25).uniform(100, 200, (1, 64)).astype(np.float32)
+    Y = X + np.float32(0.5) * np.eye(64, dtype=np.float32)
+    exact = np.sum((Y.astype(np.float64) - X.astype(np.float64)) ** 2, axis=1)
+    order = np.lexsort((np.arange(64), exact))
+    for k in (1, 3, 10, 64):
+        for impl in ("compiled", "naive"):
+            _, idx = knn_search(X, Y, k, metric, impl=impl)
+            np.testing.assert_array_equal(idx[0], order[:k], err_msg=f"{impl} k={k}")
+    assert knn_search(X, Y, 1, metric)[1][0, 0] == 18
+
+
+def test_knn_l2_exact_ties_go_to_smaller_index():
+    # With seed 0 the 64 points are exactly tied in float64; compiled used to return index 4.
+    X = np.random.default_rng(0).uniform(100, 200, (1, 64)).astype(np.float32)
+    Y = X + np.float32(0.5) * np.eye(64, dtype=np.float32)
+    exact = np.sum((Y.astype(np.float64) - X.astype(np.float64)) ** 2, axis=1)
+    assert np.all(exact == exact[0])
+    for k in (1, 5, 64):
+        _, idx = knn_search(X, Y, k)
+        np.testing.assert_array_equal(idx[0], np.arange(k))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 80),
+    d=st.integers(1, 40),
+    k_frac=st.floats(0, 1),
+    offset=st.sampled_from([0.0, 1e2, 1e4]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_fuzz_knn_l2_equals_exact_ranking(seed, n, d, k_frac, offset, dtype):
+    # Large offsets with small, partly duplicated perturbations: many near-ties that the
+    # expansion cannot resolve. The neighbours' float64 distances must be the k smallest ones
+    # (rtol 1e-12: the direct double-precision sums may round differently from NumPy's, so
+    # exact ties are checked by the dedicated tests above, not here).
+    r = np.random.default_rng(seed)
+    X = (offset + r.standard_normal((3, d))).astype(dtype)
+    Y = (X[r.integers(0, 3, n)] + r.integers(-2, 3, (n, d)) * 0.25).astype(dtype)
+    k = max(1, min(n, round(k_frac * n)))
+    _, idx = knn_search(X, Y, k)
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    for i in range(X.shape[0]):
+        exact = np.sum((Y64 - X64[i]) ** 2, axis=1)
+        assert len(set(idx[i].tolist())) == k
+        np.testing.assert_allclose(exact[idx[i]], np.sort(exact)[:k], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("metric", ["l2", "sqeuclidean"])
+@pytest.mark.parametrize(
+    "dtype, a, b", [(np.float32, 2e19, 1.9e19), (np.float64, 1e200, 1.1e200),
+                    (np.float64, 1e150, 1.1e150)],
+)
+def test_l2_expansion_overflow(metric, dtype, a, b):
+    # |x|^2 overflows the dtype: the clamped -inf/NaN expansion used to give 0 (compiled) or
+    # NaN (vectorized). Compiled and vectorized must equal the float64 reference rounded to the
+    # dtype (inf only where the squared difference overflows float64 itself); the loop impls,
+    # which square differences in the dtype, agree wherever they do not overflow.
+    X = np.array([[a], [1.0]], dtype=dtype)
+    Y = np.array([[b], [-a], [2.0]], dtype=dtype)
+    with np.errstate(over="ignore"):
+        want = reference(X, Y, metric).astype(dtype)
+        for impl in available_impls("pairwise_distances"):
+            got = pairwise_distances(X, Y, metric, impl=impl)
+            assert got.dtype == dtype
+            assert not np.isnan(got).any(), impl
+            if impl in ("compiled", "vectorized"):
+                np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=impl)
+            else:
+                ok = np.isfinite(got)
+                assert ok[1, 2]
+                np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, err_msg=impl)
+
+
+@pytest.mark.parametrize("impl", ["naive", "vectorized", "compiled"])
+def test_knn_l2_huge_values(impl):
+    X = np.array([[2e19, 0.0], [1.0, 1.0]], dtype=np.float32)
+    Y = np.array([[1e19, 0.0], [1.9e19, 0.0], [3e19, 0.0], [1.0, 2.0]], dtype=np.float32)
+    dist, idx = knn_search(X, Y, 2, impl=impl)
+    np.testing.assert_array_equal(idx, [[1, 0], [3, 0]])
+    np.testing.assert_allclose(dist[0], [1e18, 1e19], rtol=1e-6)
