@@ -121,7 +121,26 @@ def _bn_backward_vectorized(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
+def _check_backward_shapes(dout, x_hat, gamma, inv_std, stats_len: int, stats: str) -> None:
+    """Shapes the compiled backward loops index by, checked before entering nogil code.
+
+    The public wrappers check these too, but ``fastnn.layers`` calls the registered kernels
+    directly with whatever a (possibly hand-built) cache holds; a short ``gamma`` or ``inv_std``
+    would otherwise be read out of bounds.
+    """
+    if dout.ndim != 2:
+        raise ValueError(f"dout must be a 2-D array (N, D), got {dout.ndim}-D shape {dout.shape}")
+    if x_hat.shape != dout.shape:
+        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
+    _check_vector("gamma", gamma, dout.shape[1])
+    if inv_std.size != stats_len or inv_std.ndim not in (1, 2):
+        raise ValueError(f"inv_std must have {stats} = {stats_len} values to match dout "
+                         f"{dout.shape}, got shape {inv_std.shape}")
+
+
 def _bn_backward_compiled(dout, x_hat, gamma, inv_std):
+    _check_backward_shapes(dout, x_hat, gamma, inv_std, dout.shape[1], "D")
+    _check_vector("inv_std", inv_std, dout.shape[1])
     d = dout.shape[1]
     dx = np.empty_like(dout)
     dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
@@ -198,6 +217,7 @@ def _ln_backward_vectorized(dout, x_hat, gamma, inv_std):
 
 
 def _ln_backward_compiled(dout, x_hat, gamma, inv_std):
+    _check_backward_shapes(dout, x_hat, gamma, inv_std, dout.shape[0], "N")
     d = dout.shape[1]
     dx = np.empty_like(dout)
     dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastnn
-from fastnn.kernels import available_impls
+from fastnn.kernels import available_impls, get_impl
 from fastnn.kernels import layers as K
+from fastnn.layers import batchnorm_backward_alt, layernorm_backward
 
 OPS = ("batchnorm_forward_train", "batchnorm_backward_closed_form", "layernorm_forward",
        "layernorm_backward")
@@ -138,3 +139,37 @@ def test_bad_input_is_a_clear_error():
         K.layernorm_forward(x, g, g, impl="fortran")
     with pytest.raises(TypeError, match="gamma must be numeric"):
         K.batchnorm_forward_train(x, np.array(["a", "b", "c"]), g)
+
+
+@pytest.mark.skipif("compiled" not in available_impls("batchnorm_backward_closed_form"),
+                    reason="extension not built")
+@pytest.mark.parametrize(
+    ("op", "bad", "message"),
+    [
+        ("batchnorm_backward_closed_form", "gamma", "gamma must have shape"),
+        ("batchnorm_backward_closed_form", "inv_std", "inv_std must have"),
+        ("layernorm_backward", "gamma", "gamma must have shape"),
+        ("layernorm_backward", "inv_std", "inv_std must have N = 5 values"),
+    ],
+)
+def test_compiled_backward_rejects_short_cached_arrays(rng, op, bad, message):
+    # fastnn.layers hands the registered kernels whatever a (hand-built) cache holds
+    dout = rng.standard_normal((5, 4))
+    x_hat = rng.standard_normal((5, 4))
+    gamma = rng.standard_normal(4)
+    inv_std = rng.random(4) + 0.5 if op.startswith("batch") else rng.random((5, 1)) + 0.5
+    if bad == "gamma":
+        gamma = gamma[:2].copy()
+    else:
+        inv_std = inv_std[:2].copy()
+    with pytest.raises(ValueError, match=message):
+        get_impl(op, "compiled")(dout, x_hat, gamma, inv_std)
+
+
+def test_layers_backward_with_hand_built_short_cache_raises(rng):
+    dout = rng.standard_normal((5, 4))
+    x_hat = rng.standard_normal((5, 4))
+    with pytest.raises(ValueError, match="gamma"):
+        batchnorm_backward_alt(dout, (x_hat, np.ones(2), np.ones(4), True))
+    with pytest.raises(ValueError, match="inv_std"):
+        layernorm_backward(dout, (x_hat, np.ones(4), np.ones((2, 1))))
