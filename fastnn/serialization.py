@@ -248,7 +248,10 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndar
         header = json.loads(str(arrays.pop(HEADER_KEY)))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{os.fspath(path)!r} has a damaged header: {exc}") from None
-    if not isinstance(header, dict) or header.get("version", 0) > FORMAT_VERSION:
+    version = header.get("version", 0) if isinstance(header, dict) else None
+    # a damaged version (a string, a list) is as unreadable as a newer one, not a TypeError
+    if (not isinstance(version, int) or isinstance(version, bool)
+            or version > FORMAT_VERSION):
         raise CheckpointError(
             f"{os.fspath(path)!r} has an unknown header or a newer format version "
             f"({header.get('version') if isinstance(header, dict) else header!r})"

@@ -642,23 +642,62 @@ class Solver:
 
         The Solver must have been built with the same model architecture, training set size,
         batch size and update rule; ``train()`` then continues where the checkpoint was taken.
-        NumPy's global random state is restored as well (dropout without a seed draws from it).
+        NumPy's global random state and ``metadata`` are restored as well (dropout without a
+        seed draws from the global state). A damaged file raises
+        :class:`~fastnn.serialization.CheckpointError` naming it, before anything is changed.
         """
         header, arrays = read_npz(path)
         if header.get("format") != "fastnn-solver-checkpoint":
             raise CheckpointError(f"{str(path)!r} is not a Solver checkpoint (format "
                                   f"{header.get('format')!r}); load models with load_model")
-        saved, now = header["solver"], self._settings()
+        try:
+            loaded = self._parse_checkpoint(header, arrays)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{str(path)!r} is a damaged Solver checkpoint: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        saved, now = loaded["solver"], self._settings()
         for key in ("update_rule", "batch_size", "num_train", "shuffle"):
             if saved.get(key) != now[key]:
                 raise ValueError(
                     f"cannot resume {str(path)!r}: it was written with {key}={saved.get(key)!r} "
                     f"but this Solver has {key}={now[key]!r}"
                 )
-        state = header["state"]
+        configs = loaded["optim_configs"]
+        if set(configs) != set(self.model.params):
+            raise CheckpointError(f"{str(path)!r}: optimiser state for {sorted(configs)} does not "
+                                  f"match the model's parameters {sorted(self.model.params)}")
         restore_model_state(self.model, arrays, header["model"], path)
-        self.best_params = {k[len("best_params/"):]: v for k, v in arrays.items()
-                            if k.startswith("best_params/")}
+        self.best_params = loaded["best_params"]
+        self._best_bn = loaded["best_bn"]
+        self.optim_configs = configs
+        for name in ("epoch", "best_val_acc", "history", "loss_history", "train_acc_history",
+                     "val_acc_history", "metadata"):
+            setattr(self, name, loaded[name])
+        self._base_lrs = loaded["base_lrs"]
+        self._iteration = loaded["iteration"]
+        self._loop_t = loaded["loop_t"]
+        self._pending_eval = loaded["pending_eval"]
+        self._bad_evals = loaded["bad_evals"]
+        self._order = loaded["order"]
+        try:
+            self._rng.bit_generator.state = loaded["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{str(path)!r}: damaged random state: {exc}") from None
+        np.random.set_state(loaded["global_rng"])
+        self._snapshot_rng(full=True)
+        self._row_start = (time.perf_counter(), len(self.loss_history))
+        self.last_checkpoint = str(path)
+
+    def _parse_checkpoint(self, header: Mapping, arrays: Mapping[str, np.ndarray]) -> dict:
+        """Every value :meth:`load_checkpoint` restores, read without touching the Solver."""
+        state = header["state"]
+        solver_settings = dict(header["solver"])
+        if not isinstance(header["model"], Mapping):
+            raise TypeError(f"model header must be a mapping, got {type(header['model']).__name__}")
+        best_params = {k[len("best_params/"):]: v for k, v in arrays.items()
+                       if k.startswith("best_params/")}
         best_bn: dict[int, dict[str, np.ndarray]] = {}
         for k, v in arrays.items():
             if k.startswith("best_bn_params/"):
@@ -666,7 +705,6 @@ class Solver:
                 best_bn.setdefault(int(index), {})[name] = v
         # by layer index: layers without arrays keep an empty entry, so later ones stay aligned
         num_bn = len(getattr(self.model, "bn_params", None) or [])
-        self._best_bn = [best_bn.get(i, {}) for i in range(max(num_bn, len(best_bn)))]
         configs = {}
         for p, scalars in state["optim_configs"].items():
             configs[p] = dict(scalars)
@@ -675,30 +713,31 @@ class Solver:
             if k.startswith("optim/"):
                 p, name = k[len("optim/"):].rsplit("/", 1)
                 configs.setdefault(p, {})[name] = v.tolist() if name in as_list.get(p, ()) else v
-        if set(configs) != set(self.model.params):
-            raise CheckpointError(f"{str(path)!r}: optimiser state for {sorted(configs)} does not "
-                                  f"match the model's parameters {sorted(self.model.params)}")
-        self.optim_configs = configs
-        self._base_lrs = {p: float(v) for p, v in state["base_lrs"].items()}
-        self.epoch = int(state["epoch"])
-        self._iteration = int(state["iteration"])
-        self._loop_t = int(state["loop_t"])
-        self._pending_eval = bool(state["pending_eval"])
-        self.best_val_acc = float(state["best_val_acc"])
-        self._bad_evals = int(state["bad_evals"])
-        self.history = list(state["history"])
-        self.loss_history = arrays["loss_history"].tolist()
-        self.train_acc_history = arrays["train_acc_history"].tolist()
-        self.val_acc_history = arrays["val_acc_history"].tolist()
-        self._order = arrays.get("order")
-        try:
-            self._rng.bit_generator.state = state["rng"]
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{str(path)!r}: damaged random state: {exc}") from None
-        np.random.set_state(_rng_state_from("global_rng", arrays, state["global_rng"]))
-        self._snapshot_rng(full=True)
-        self._row_start = (time.perf_counter(), len(self.loss_history))
-        self.last_checkpoint = str(path)
+        metadata = dict(header.get("metadata") or {})
+        for k, v in arrays.items():
+            if k.startswith("metadata/"):
+                metadata[k[len("metadata/"):]] = v
+        return {
+            "solver": solver_settings,
+            "best_params": best_params,
+            "best_bn": [best_bn.get(i, {}) for i in range(max(num_bn, len(best_bn)))],
+            "optim_configs": configs,
+            "base_lrs": {p: float(v) for p, v in state["base_lrs"].items()},
+            "epoch": int(state["epoch"]),
+            "iteration": int(state["iteration"]),
+            "loop_t": int(state["loop_t"]),
+            "pending_eval": bool(state["pending_eval"]),
+            "best_val_acc": float(state["best_val_acc"]),
+            "bad_evals": int(state["bad_evals"]),
+            "history": list(state["history"]),
+            "loss_history": arrays["loss_history"].tolist(),
+            "train_acc_history": arrays["train_acc_history"].tolist(),
+            "val_acc_history": arrays["val_acc_history"].tolist(),
+            "order": arrays.get("order"),
+            "rng": state["rng"],
+            "global_rng": _rng_state_from("global_rng", arrays, state["global_rng"]),
+            "metadata": metadata,
+        }
 
     def resume(self, path: str) -> None:
         """Load the checkpoint at ``path`` and continue training to ``num_epochs``."""

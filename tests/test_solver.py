@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastnn.classifiers import FullyConnectedNet
-from fastnn.serialization import CheckpointError, read_npz
+from fastnn.serialization import CheckpointError, atomic_savez, header_array, read_npz
 from fastnn.solver import Solver
 
 
@@ -477,3 +477,57 @@ def test_gradients_must_match_params(data):
     solver = Solver(Missing(), data, verbose=False, seed=0)
     with pytest.raises(ValueError, match=r"gradients for \['W'\], but the model's params are"):
         solver.train()
+
+
+def _rewrite_header(path, edit):
+    header, arrays = read_npz(path)
+    edit(header)
+    arrays["__fastnn__"] = header_array(header)
+    atomic_savez(path, arrays)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda h: h.pop("state"),
+        lambda h: h["state"].pop("optim_configs"),
+        lambda h: h["state"].update(epoch=None),
+        lambda h: h["state"].update(base_lrs=[1, 2]),
+        lambda h: h.update(solver="nonsense"),
+    ],
+    ids=["no-state", "no-optim", "epoch-null", "base-lrs-list", "solver-str"],
+)
+def test_damaged_checkpoint_raises_checkpoint_error_naming_file(data, tmp_path, edit):
+    solver = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+                    checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    path = tmp_path / "c_epoch_1.npz"
+    _rewrite_header(path, edit)
+    model = SoftmaxModel(seed=7)
+    before = {k: v.copy() for k, v in model.params.items()}
+    other = Solver(model, data, batch_size=30, num_epochs=1, verbose=False, seed=0)
+    with pytest.raises(CheckpointError, match="c_epoch_1.npz"):
+        other.load_checkpoint(path)
+    for k, value in before.items():  # nothing was changed
+        np.testing.assert_array_equal(model.params[k], value)
+
+
+def test_newer_or_damaged_version_in_header_is_a_checkpoint_error(data, tmp_path):
+    solver = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+                    checkpoint_name=str(tmp_path / "c"))
+    solver.train()
+    path = tmp_path / "c_epoch_1.npz"
+    _rewrite_header(path, lambda h: h.update(version="2"))
+    with pytest.raises(CheckpointError, match="c_epoch_1.npz"):
+        read_npz(path)
+
+
+def test_load_checkpoint_restores_metadata(data, tmp_path):
+    solver = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+                    checkpoint_name=str(tmp_path / "c"))
+    solver.metadata = {"mean": np.arange(3.0), "note": "scaled"}
+    solver.train()
+    other = Solver(SoftmaxModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0)
+    other.load_checkpoint(tmp_path / "c_epoch_1.npz")
+    assert other.metadata["note"] == "scaled"
+    np.testing.assert_array_equal(other.metadata["mean"], np.arange(3.0))
