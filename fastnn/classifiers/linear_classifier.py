@@ -184,8 +184,8 @@ class LinearClassifier:
         num_iters : int
             Number of SGD steps.
         batch_size : int
-            Examples per step (>= 1), sampled with replacement (as in CS231n), so it may
-            exceed the number of training examples N.
+            Examples per step, sampled with replacement (as in CS231n); between 1 and N (a
+            larger batch is rejected as a likely mistake).
         verbose : bool
             Print the loss every 100 iterations.
         lr_decay : float
@@ -214,8 +214,14 @@ class LinearClassifier:
         )
         reg = check_float(reg, "reg", minimum=0.0)
         num_iters = check_int(num_iters, "num_iters", minimum=0)
-        # batch_size > N is allowed: minibatches are sampled with replacement (CS231n)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if batch_size > num_train:
+            # Sampling is with replacement (as in CS231n), but a batch larger than the whole
+            # training set is almost always a mistake (e.g. the default 200 on a tiny subset).
+            raise ValueError(
+                f"batch_size must be at most the number of training examples N = {num_train}; "
+                f"got {batch_size}"
+            )
         lr_decay = check_float(lr_decay, "lr_decay", minimum=0.0, min_inclusive=False)
         momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0, max_inclusive=False)
 

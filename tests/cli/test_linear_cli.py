@@ -62,6 +62,7 @@ def test_hog_features(capsys):
         (["--val-size", "5000"], "--val-size must be between 1 and 1999"),
         (["--num-iters", "0"], "--num-iters must be >= 1"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--batch-size", "5000"], "batch_size must be at most the number of training examples"),
         (["--reg", "-1"], "reg must be >= 0"),
         (["--search", "random", "--lr-range", "1e-1", "1e-3"], "LogUniform needs low < high"),
     ],
