@@ -64,6 +64,14 @@ def check_scores_finite(scores: np.ndarray) -> None:
         )
 
 
+def scores_checked(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Class scores ``X @ W`` with the NaN/infinity check on X done through the scores."""
+    with np.errstate(invalid="ignore", over="ignore"):  # reported by check_scores_finite
+        scores = _scores(W, X)
+    check_scores_finite(scores)
+    return scores
+
+
 @register("svm_loss", "naive")
 def svm_loss_naive(W, X, y, reg: float) -> tuple[float, np.ndarray]:
     """Structured SVM loss with explicit loops over examples and classes (the specification).
@@ -121,12 +129,7 @@ def _svm_loss(
     """Vectorized hinge loss on already-validated inputs (the training loop calls this directly)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
-    if check_finite:
-        with np.errstate(invalid="ignore", over="ignore"):  # reported below as a ValueError
-            scores = _scores(W, X)
-        check_scores_finite(scores)
-    else:
-        scores = _scores(W, X)
+    scores = scores_checked(W, X) if check_finite else _scores(W, X)
     correct = scores[rows, y][:, None]
     # margins in place: fewer temporaries of shape (N, C)
     margins = scores

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from fastnn.classifiers.linear_svm import _scores, check_loss_inputs, check_scores_finite
+from fastnn.classifiers.linear_svm import _scores, check_loss_inputs, scores_checked
 from fastnn.kernels._registry import register
 
 __all__ = ["softmax_loss_naive", "softmax_loss_vectorized"]
@@ -75,12 +75,7 @@ def _softmax_loss(
     """Vectorized softmax loss on already-validated inputs (the training loop calls this)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
-    if check_finite:
-        with np.errstate(invalid="ignore", over="ignore"):  # reported below as a ValueError
-            scores = _scores(W, X)
-        check_scores_finite(scores)
-    else:
-        scores = _scores(W, X)
+    scores = scores_checked(W, X) if check_finite else _scores(W, X)
     scores -= scores.max(axis=1, keepdims=True)
     # loss_i = log(sum_j exp(s_j)) - s_{y_i}, computed from the shifted scores
     probs = np.exp(scores)
