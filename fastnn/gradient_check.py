@@ -24,6 +24,23 @@ def rel_error(x, y) -> float:
     return float(np.max(_relative_error(x, y)))
 
 
+def _values_around(f, x: np.ndarray, ix: tuple, h: float, capture=None):
+    """``(f(x) with x[ix] + h, f(x) with x[ix] - h)``, restoring ``x[ix]`` even if ``f`` raises.
+
+    ``capture`` copies an array result before ``x`` changes again (``f`` may return a view or a
+    buffer it reuses).
+    """
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        plus = f(x) if capture is None else capture(f(x))
+        x[ix] = old - h
+        minus = f(x) if capture is None else capture(f(x))
+    finally:
+        x[ix] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True, h: float = 1e-5
 ) -> np.ndarray:
@@ -48,12 +65,7 @@ def eval_numerical_gradient(
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
+        fxph, fxmh = _values_around(f, x, ix, h)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
@@ -73,12 +85,7 @@ def eval_numerical_gradient_array(
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), copy=True)
-        x[ix] = old
+        pos, neg = _values_around(f, x, ix, h, capture=lambda v: np.array(v, copy=True))
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
         it.iternext()
     return grad
@@ -109,12 +116,7 @@ def grad_check_sparse(
             ix = tuple(randrange(m) for m in x.shape)
         else:
             ix = tuple(int(rng.integers(m)) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
+        fxph, fxmh = _values_around(f, x, ix, h)
         grad_numerical = (fxph - fxmh) / (2 * h)
         grad_analytic = analytic_grad[ix]
         errors[i] = _relative_error(grad_numerical, grad_analytic)

@@ -259,14 +259,19 @@ def _check_vector(name: str, a: np.ndarray, length: int) -> None:
         raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
 
 
-def batchnorm_forward_train(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
-    """Batch norm in train mode: ``out, x_hat, mean, var, inv_std`` (see the module doc)."""
+def _normalize_forward(op: str, x, gamma, beta, eps: float, impl: str | None):
+    """Shared entry of the two normalisation forwards: validate, then dispatch to ``impl``."""
     x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
     _, d = _check_2d("x", x)
     _check_vector("gamma", gamma, d)
     _check_vector("beta", beta, d)
     eps = check_float(eps, "eps", minimum=0.0)
-    return get_impl("batchnorm_forward_train", impl or default_impl())(x, gamma, beta, eps)
+    return get_impl(op, impl or default_impl())(x, gamma, beta, eps)
+
+
+def batchnorm_forward_train(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
+    """Batch norm in train mode: ``out, x_hat, mean, var, inv_std`` (see the module doc)."""
+    return _normalize_forward("batchnorm_forward_train", x, gamma, beta, eps, impl)
 
 
 def batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std, impl: str | None = None):
@@ -284,12 +289,7 @@ def batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std, impl: str | None
 
 def layernorm_forward(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
     """Layer norm: ``out, x_hat, inv_std`` with ``inv_std`` of shape (N, 1)."""
-    x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
-    _, d = _check_2d("x", x)
-    _check_vector("gamma", gamma, d)
-    _check_vector("beta", beta, d)
-    eps = check_float(eps, "eps", minimum=0.0)
-    return get_impl("layernorm_forward", impl or default_impl())(x, gamma, beta, eps)
+    return _normalize_forward("layernorm_forward", x, gamma, beta, eps, impl)
 
 
 def layernorm_backward(dout, x_hat, gamma, inv_std, impl: str | None = None):
