@@ -14,7 +14,7 @@ import numpy as np
 from fastnn.bench import BenchRow, register_suite, time_call
 from fastnn.classifiers.fc_net import FullyConnectedNet
 from fastnn.kernels import available_impls, get_impl
-from fastnn.kernels.layers import default_impl
+from fastnn.kernels.normalization import default_impl
 from fastnn.layers import (
     affine_backward,
     affine_backward_params,

@@ -7,7 +7,7 @@ Every hot operation has three implementations with one signature, selected by ``
 """
 
 # Importing the families registers their implementations.
-from fastnn.kernels import layers, optim
+from fastnn.kernels import normalization, optim
 from fastnn.kernels._registry import available_impls, get_impl, operations, register
 from fastnn.kernels.distances import knn_search, pairwise_distances
 from fastnn.kernels.hog import hog_descriptors
@@ -17,7 +17,7 @@ __all__ = [
     "get_impl",
     "hog_descriptors",
     "knn_search",
-    "layers",
+    "normalization",
     "operations",
     "optim",
     "pairwise_distances",

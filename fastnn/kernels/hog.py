@@ -330,7 +330,7 @@ def hog_descriptors(
     images: object,
     pixels_per_cell: int = 8,
     orientations: int = 9,
-    impl: str = "compiled",
+    impl: str | None = None,
     num_threads: int | None = None,
 ) -> np.ndarray:
     """HOG descriptors of a batch of images (CS231n's ``hog_feature`` for each image).
@@ -357,7 +357,7 @@ def hog_descriptors(
         float32 for float32 input, else float64. The definition, including the behaviour when
         H or W is not a multiple of ``pixels_per_cell``, is in this module's docstring.
     """
-    func = get_impl("hog", impl)
+    func = get_impl("hog", impl or best_hog_impl())
     arr = check_hog_images(images)
     _, height, width, _ = arr.shape
     p, o = check_hog_params(height, width, pixels_per_cell, orientations)

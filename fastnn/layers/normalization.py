@@ -6,7 +6,7 @@ The caches hold ``x_hat``, ``gamma`` and ``1 / sqrt(var + eps)``: everything eit
 formula needs.
 
 The train-mode forward passes and the closed-form backward passes run on the fused kernels of
-``fastnn.kernels.layers`` (compiled when built, else their NumPy twins); the computational-graph
+``fastnn.kernels.normalization`` (compiled when built, else their NumPy twins); the computational-graph
 ``batchnorm_backward`` stays in NumPy, node by node, as the readable derivation.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from fastnn._validation import check_array, check_float
 from fastnn.kernels._registry import get_impl
-from fastnn.kernels.layers import as_common_contiguous, default_impl
+from fastnn.kernels.normalization import as_common_contiguous, default_impl
 from fastnn.layers._params import check_param_dict, get_eps, get_mode
 
 __all__ = [

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import fastnn
 from fastnn.kernels import available_impls, get_impl
-from fastnn.kernels import layers as K
+from fastnn.kernels import normalization as K
 from fastnn.layers import batchnorm_backward_alt, layernorm_backward
 
 OPS = ("batchnorm_forward_train", "batchnorm_backward_closed_form", "layernorm_forward",

@@ -3,7 +3,7 @@ mode) and closed-form backward, three implementations each.
 
 - ``"naive"``: plain Python loops over the formulas, the readable specification;
 - ``"vectorized"``: NumPy, one array operation per step of the formula;
-- ``"compiled"``: ``fastnn._ext._layers`` (Cython + OpenMP), two or three fused streaming passes
+- ``"compiled"``: ``fastnn._ext._normalization`` (Cython + OpenMP), two or three fused streaming passes
   (threads over chunks of rows) instead of NumPy's six to ten passes with temporaries.
 
 Signatures (all arrays of one float dtype; ``x``, ``dout``, ``x_hat`` (N, D); ``gamma`` (D,)):
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 try:
-    from fastnn._ext import _layers as _ext
+    from fastnn._ext import _normalization as _ext
 except ImportError:  # extension not built: the NumPy twins serve
     _ext = None
 
