@@ -21,11 +21,11 @@ import pytest
 SAMPLES = Path(__file__).parent / "samples"
 
 MARKERS = (
-    "data: needs the real data sets under FASTNN_DATA (skipped when it is unset, "
-    "fails then under FASTNN_REQUIRE_DATA=1)",
+    "data: needs the real data sets under FASTNN_DATA (skipped when it is unset; "
+    + "fails instead under FASTNN_REQUIRE_DATA=1)",
     "slow: takes more than a few seconds",
     "heavy: needs lots of memory or minutes of CPU; a quick local run deselects it with "
-    "-m 'not heavy', CI runs it",
+    + "-m 'not heavy', CI runs it",
 )
 
 
@@ -47,8 +47,9 @@ def skip_missing_data(reason: str) -> None:
     conftest.
     """
     if data_required():
-        pytest.fail(f"real data required (FASTNN_REQUIRE_DATA=1) but not found: {reason}",
-                    pytrace=False)
+        pytest.fail(
+            f"real data required (FASTNN_REQUIRE_DATA=1) but not found: {reason}", pytrace=False
+        )
     pytest.skip(reason)
 
 
