@@ -332,57 +332,116 @@ def test_adam_kernel_fuzz(n, t, lr, dtype, seed):
     assert np.isfinite(a[0]).all()
 
 
-# --------------------------------------------------------------------------- schedules
+# --------------------------------------------------------------------------- issue 7: config checks
 
 
-def test_step_schedule_values():
-    s = optim.StepSchedule(step_size=3, gamma=0.5)
-    assert [s(i) for i in range(8)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25]
+@pytest.mark.parametrize("rule", ["sgd_momentum", "rmsprop", "adam", "nesterov_momentum",
+                                  "adagrad"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inplace_list_state_ends_up_in_config(rule, dtype, rng):
+    """A list-valued state (e.g. restored from JSON) must be replaced by the updated array."""
+    rule_fn = optim.UPDATE_RULES[rule]
+    keys = {"sgd_momentum": ("velocity",), "nesterov_momentum": ("velocity",),
+            "adagrad": ("cache",), "rmsprop": ("cache",), "adam": ("m", "v")}[rule]
+    w = rng.standard_normal((3, 4)).astype(dtype)
+    dw = rng.standard_normal((3, 4)).astype(dtype)
+    start = {k: np.abs(rng.standard_normal((3, 4))).astype(dtype) for k in keys}
+    cfg_fun = {"learning_rate": 1e-2, **{k: v.copy() for k, v in start.items()}}
+    cfg_inp = {"learning_rate": 1e-2, **{k: v.tolist() for k, v in start.items()}}
+    w_fun, cfg_fun = rule_fn(w.copy(), dw, cfg_fun)
+    w_inp = w.copy()
+    w_inp, cfg_inp = rule_fn(w_inp, dw, cfg_inp, out=w_inp)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    for k in keys:
+        assert isinstance(cfg_inp[k], np.ndarray) and cfg_inp[k].dtype == dtype
+        np.testing.assert_allclose(cfg_inp[k], cfg_fun[k], rtol=tol, atol=tol)
+    np.testing.assert_allclose(w_inp, w_fun, rtol=tol, atol=tol)
+    # the next step continues from the stored arrays
+    rule_fn(w_inp, dw, cfg_inp, out=w_inp)
+    rule_fn(w_fun, dw, cfg_fun)
 
 
-def test_cosine_schedule_values():
-    s = optim.CosineSchedule(total_steps=4, min_factor=0.0)
-    expected = [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)),
-                0.0, 0.0]
-    np.testing.assert_allclose([s(i) for i in range(6)], expected, atol=1e-15)
-    s = optim.CosineSchedule(total_steps=2, min_factor=0.1)
-    np.testing.assert_allclose([s(0), s(1), s(2)], [1.0, 0.55, 0.1], atol=1e-15)
+BAD_CONFIGS = [
+    ("adam", {"t": -1}, ValueError, "config\\['t'\\]"),
+    ("adam", {"t": 2.5}, ValueError, "config\\['t'\\]"),
+    ("adam", {"t": True}, ValueError, "config\\['t'\\]"),
+    ("adam", {"beta1": 1.0}, ValueError, "config\\['beta1'\\]"),
+    ("adam", {"beta2": -0.1}, ValueError, "config\\['beta2'\\]"),
+    ("adam", {"epsilon": 0.0}, ValueError, "config\\['epsilon'\\]"),
+    ("adam", {"epsilon": -1e-8}, ValueError, "config\\['epsilon'\\]"),
+    ("sgd_momentum", {"momentum": -0.5}, ValueError, "config\\['momentum'\\]"),
+    ("sgd_momentum", {"momentum": 1.0}, ValueError, "config\\['momentum'\\]"),
+    ("nesterov_momentum", {"momentum": float("nan")}, ValueError, "config\\['momentum'\\]"),
+    ("rmsprop", {"decay_rate": 1.5}, ValueError, "config\\['decay_rate'\\]"),
+    ("rmsprop", {"decay_rate": -0.1}, ValueError, "config\\['decay_rate'\\]"),
+    ("adagrad", {"epsilon": "small"}, TypeError, "config\\['epsilon'\\]"),
+    ("sgd", {"learning_rate": float("inf")}, ValueError, "config\\['learning_rate'\\]"),
+    ("sgd", {"learning_rate": -1e-3}, ValueError, "config\\['learning_rate'\\]"),
+]
 
 
-def test_linear_schedule_values():
-    s = optim.LinearSchedule(total_steps=4, end_factor=0.2)
-    np.testing.assert_allclose([s(i) for i in range(6)], [1.0, 0.8, 0.6, 0.4, 0.2, 0.2],
-                               atol=1e-15)
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize(("rule", "config", "error", "key"), BAD_CONFIGS)
+def test_every_config_key_is_checked(rule, config, error, key, inplace):
+    w, dw = np.ones(3), np.ones(3)
+    w_before = w.copy()
+    with pytest.raises(error, match=key):
+        optim.UPDATE_RULES[rule](w, dw, dict(config), **({"out": w} if inplace else {}))
+    np.testing.assert_array_equal(w, w_before)  # nothing written before the check
 
 
-def test_inverse_sqrt_schedule_values():
-    s = optim.InverseSqrtSchedule(timescale=4)
-    np.testing.assert_allclose([s(0), s(4), s(16), s(64)], [1.0, 1.0, 0.5, 0.25], atol=1e-15)
+def test_boundary_values_are_accepted():
+    w = np.ones(2)
+    optim.sgd_momentum(w, w, {"momentum": 0.0})
+    optim.rmsprop(w, w, {"decay_rate": 1.0})
+    optim.rmsprop(w, w, {"decay_rate": 0})
+    optim.adam(w, w, {"beta1": 0.0, "beta2": 0.0, "t": np.int64(3)})
+    _, cfg = optim.sgd(w, w, {"learning_rate": 0.0})  # a schedule may reach 0: weights frozen
+    assert cfg["learning_rate"] == 0.0
 
 
-def test_linear_warmup_composes_with_any_schedule():
-    s = optim.LinearWarmup(optim.StepSchedule(2, 0.1), warmup_steps=4)
-    np.testing.assert_allclose([s(i) for i in range(8)],
-                               [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.1, 0.1], atol=1e-15)
-    s = optim.LinearWarmup(optim.CosineSchedule(2), warmup_steps=2)
-    np.testing.assert_allclose([s(i) for i in range(5)], [0.5, 1.0, 1.0, 0.5, 0.0], atol=1e-15)
-    s = optim.LinearWarmup(None, warmup_steps=2)
-    assert [s(0), s(1), s(50)] == [0.5, 1.0, 1.0]
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize(("rule", "key"), [("sgd_momentum", "velocity"),
+                                           ("nesterov_momentum", "velocity"),
+                                           ("adagrad", "cache"), ("rmsprop", "cache"),
+                                           ("adam", "m"), ("adam", "v")])
+def test_state_of_wrong_shape_or_kind_names_the_key(rule, key, inplace):
+    w = np.ones((2, 3))
+    kwargs = {"out": w} if inplace else {}
+    with pytest.raises(ValueError, match=rf"config\['{key}'\] must have the shape of w"):
+        optim.UPDATE_RULES[rule](w, w.copy(), {key: np.zeros((3, 2))}, **kwargs)
+    with pytest.raises(ValueError, match=rf"config\['{key}'\] must have the shape of w"):
+        optim.UPDATE_RULES[rule](w, w.copy(), {key: [1.0, 2.0]}, **kwargs)
+    with pytest.raises(TypeError, match=rf"config\['{key}'\] must be a real-valued array"):
+        optim.UPDATE_RULES[rule](w, w.copy(), {key: np.full((2, 3), "a")}, **kwargs)
 
 
-def test_make_schedule_by_name():
-    s = optim.make_schedule("cosine", total_steps=110, warmup_steps=10)
-    assert isinstance(s, optim.LinearWarmup)
-    assert s(9) == 1.0 and s(10) == 1.0 and s(60) == pytest.approx(0.5) and s(110) == 0.0
-    s = optim.make_schedule("step", total_steps=100, steps_per_epoch=10, step_epochs=3, gamma=0.5)
-    assert s(29) == 1.0 and s(30) == 0.5
-    s = optim.make_schedule("inverse_sqrt", total_steps=100, steps_per_epoch=10)
-    assert s(10) == 1.0 and s(40) == 0.5
-    assert optim.make_schedule("constant", total_steps=5)(4) == 1.0
-    assert optim.make_schedule("linear", total_steps=10)(5) == 0.5
-    with pytest.raises(ValueError, match="lr_schedule must be one of"):
-        optim.make_schedule("exponential", total_steps=10)
-    with pytest.raises(ValueError, match="total_steps"):
-        optim.CosineSchedule(0)
-    with pytest.raises(ValueError, match="step must be a non-negative integer"):
-        optim.ConstantSchedule()(-1)
+@pytest.mark.parametrize("rule", RULES)
+def test_inplace_on_float16_and_strided_weights(rule, rng):
+    """Weights the fused kernels cannot take (float16, a strided view) still update in place."""
+    rule_fn = optim.UPDATE_RULES[rule]
+    w16 = rng.standard_normal(6).astype(np.float16)
+    dw16 = rng.standard_normal(6).astype(np.float16)
+    expect, _ = rule_fn(w16.copy(), dw16, {})
+    res, _ = rule_fn(w16, dw16, {}, out=w16)
+    assert res is w16 and res.dtype == np.float16
+    np.testing.assert_array_equal(w16, expect)
+
+    big = rng.standard_normal((4, 6))
+    w = big[:, ::2]
+    dw = rng.standard_normal((4, 3))
+    expect, cfg_fun = rule_fn(w.copy(), dw, {})
+    res, cfg_inp = rule_fn(w, dw, {}, out=w)
+    assert res is w
+    np.testing.assert_allclose(big[:, ::2], expect, rtol=1e-14, atol=1e-15)
+    for k in ("velocity", "cache", "m", "v"):
+        if k in cfg_fun:
+            np.testing.assert_allclose(cfg_inp[k], cfg_fun[k], rtol=1e-14, atol=1e-15)
+
+
+def test_inplace_with_gradient_of_another_dtype(rng):
+    w = rng.standard_normal(5).astype(np.float32)
+    dw = rng.standard_normal(5)  # float64 gradient for float32 weights
+    expect, _ = optim.adam(w.copy(), dw.astype(np.float32), {})
+    optim.adam(w, dw, {}, out=w)
+    np.testing.assert_allclose(w, expect, rtol=1e-6)
