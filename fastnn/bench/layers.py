@@ -13,8 +13,7 @@ import numpy as np
 
 from fastnn.bench import BenchRow, register_suite, time_call
 from fastnn.classifiers.fc_net import FullyConnectedNet
-from fastnn.kernels import available_impls, get_impl
-from fastnn.kernels.normalization import default_impl
+from fastnn.kernels import available_impls, get_impl, get_operation
 from fastnn.layers import (
     affine_backward,
     affine_backward_params,
@@ -59,10 +58,11 @@ def _backward_rows(x, gamma, beta, dout, shape, repeat) -> list[BenchRow]:
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
     x_hat, _, inv_std, _ = cache
     closed_numpy = get_impl("batchnorm_backward_closed_form", "vectorized")
+    default = get_operation("batchnorm_backward_closed_form").default
     calls = (
         ("graph: batchnorm_backward", lambda: batchnorm_backward(dout, cache)),
         ("closed form, numpy", lambda: closed_numpy(dout, x_hat, gamma, inv_std)),
-        (f"closed form: batchnorm_backward_alt ({default_impl()})",
+        (f"closed form: batchnorm_backward_alt ({default})",
          lambda: batchnorm_backward_alt(dout, cache)),
     )
     return [BenchRow("batchnorm backward", shape, label, time_call(call, repeat=repeat))

@@ -184,7 +184,7 @@ def _adam_rows(compare: bool, quick: bool) -> list[BenchRow]:
         rows.append(BenchRow("adam step", label, f"{impl} (in place)", time_call(
             lambda impl=impl: kernels.adam_update(w, dw, m, v, 1e-3, 0.9, 0.999, 1e-8, 3,
                                                   impl=impl), repeat=repeat)))
-    if kernels.compiled_or_none("adam_update") is not None:
+    if "compiled" in available_impls("adam_update"):
         # does OpenMP pay off at this size? force the thread count the wrapper would not use
         from fastnn._config import get_num_threads
         from fastnn._ext import _optim

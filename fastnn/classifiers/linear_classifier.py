@@ -30,8 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
-from fastnn.classifiers.linear_svm import _svm_loss, check_loss_inputs
-from fastnn.classifiers.softmax import _softmax_loss
+from fastnn.kernels.linear import check_loss_inputs, softmax_loss_validated, svm_loss_validated
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax"]
 
@@ -299,7 +298,7 @@ class LinearSVM(LinearClassifier):
         super().__init__(regularization=regularization, l1_ratio=l1_ratio, seed=seed)
 
     def _unchecked_data_loss(self, W, X, y):
-        return _svm_loss(W, X, y, 0.0)
+        return svm_loss_validated(W, X, y, 0.0)
 
 
 class Softmax(LinearClassifier):
@@ -309,4 +308,4 @@ class Softmax(LinearClassifier):
         super().__init__(regularization=regularization, l1_ratio=l1_ratio, seed=seed)
 
     def _unchecked_data_loss(self, W, X, y):
-        return _softmax_loss(W, X, y, 0.0)
+        return softmax_loss_validated(W, X, y, 0.0)

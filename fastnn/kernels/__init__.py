@@ -1,25 +1,48 @@
-"""The compiled core and its twins.
+"""The compiled core and its twins, one pattern for every operation.
 
-Every hot operation has three implementations with one signature, selected by ``impl=``:
-``"naive"`` (plain Python loops, the readable reference), ``"vectorized"`` (NumPy) and
-``"compiled"`` (Cython + OpenMP, the default). ``available_impls(op)`` lists them;
-``operations()`` lists the registered operations.
+Every hot operation is a :class:`~fastnn.kernels._operation.Operation`: one argument check and
+implementations with one signature, ``"naive"`` (plain Python loops, the readable reference),
+``"vectorized"`` (NumPy) and ``"compiled"`` (Cython + OpenMP, registered only when its extension
+is built). Public entries take ``impl=None`` (the best available). ``available_impls(op)`` lists
+an operation's implementations, ``operations()`` the operations, and ``get_impl(op, impl)`` hands
+out one implementation behind the same validation as the public entry.
+
+Families: :mod:`~fastnn.kernels.distances` (``pairwise_distances``, ``knn_search``),
+:mod:`~fastnn.kernels.hog`, :mod:`~fastnn.kernels.normalization` (batch/layer norm),
+:mod:`~fastnn.kernels.optim` (fused update rules), :mod:`~fastnn.kernels.linear` (linear
+classifier losses).
 """
 
-# Importing the families registers their implementations.
-from fastnn.kernels import normalization, optim
-from fastnn.kernels._registry import available_impls, get_impl, operations, register
+from fastnn.kernels import distances, hog, linear, normalization, optim
+from fastnn.kernels._operation import (
+    Operation,
+    available_impls,
+    get_impl,
+    get_operation,
+    missing_extensions,
+    operations,
+    threads_for,
+    warn_missing_extensions,
+)
 from fastnn.kernels.distances import knn_search, pairwise_distances
 from fastnn.kernels.hog import hog_descriptors
 
+warn_missing_extensions()
+
 __all__ = [
+    "Operation",
     "available_impls",
+    "distances",
     "get_impl",
+    "get_operation",
+    "hog",
     "hog_descriptors",
     "knn_search",
+    "linear",
+    "missing_extensions",
     "normalization",
     "operations",
     "optim",
     "pairwise_distances",
-    "register",
+    "threads_for",
 ]

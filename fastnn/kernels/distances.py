@@ -39,9 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn._config import get_num_threads
 from fastnn._validation import check_array, check_choice, check_int
-from fastnn.kernels._registry import get_impl, register
+from fastnn.kernels._operation import Operation, load_extension, threads_for
 
 __all__ = ["METRICS", "knn_search", "pairwise_distances"]
 
@@ -61,10 +60,7 @@ def _expansion_may_overflow(x_sq: np.ndarray, y_sq: np.ndarray, dtype: np.dtype)
     return bool(float(np.max(x_sq)) + float(np.max(y_sq)) > limit)
 
 
-def _ext():
-    from fastnn._ext import _distances
-
-    return _distances
+_ext = load_extension("_distances")
 
 
 def _all_finite(a: np.ndarray) -> bool:
@@ -109,20 +105,40 @@ def _check_pair(X, Y, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
 
 
-def _threads_for(flops: float, threads: int) -> int:
-    """One thread for tiny problems: waking a thread team costs more than it saves."""
-    return 1 if flops < 2e6 else threads
-
-
 def _check_metric(metric: str) -> str:
     return check_choice(metric, "metric", METRICS)
+
+
+def _check_pairwise(impl: str, X, Y, metric: str = "l2"):
+    """X (N, D) and Y (M, D) finite, metric known; the compiled L2 path checks finiteness itself,
+    through the squared norms it computes anyway."""
+    metric = _check_metric(metric)
+    X, Y = _check_pair(X, Y, finite=not (impl == "compiled" and metric != "l1"))
+    return X, Y, metric
+
+
+def _check_knn(impl: str, X, Y, k, metric: str = "l2", chunk_size=None):
+    """As for pairwise distances, plus 1 <= k <= len(Y) and chunk_size >= 1 (or None)."""
+    X, Y, metric = _check_pairwise(impl, X, Y, metric)
+    k = check_int(k, "k", minimum=1)
+    if k > Y.shape[0]:
+        raise ValueError(
+            f"k must be <= the number of reference rows (len(Y) = {Y.shape[0]}); got k={k}"
+        )
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    return X, Y, k, metric, chunk_size
+
+
+PAIRWISE_DISTANCES = Operation("pairwise_distances", _check_pairwise)
+KNN_SEARCH = Operation("knn_search", _check_knn)
 
 
 # ----------------------------------------------------------------------------------------------
 # the four implementations (inputs already validated by pairwise_distances)
 
 
-@register("pairwise_distances", "naive")
+@PAIRWISE_DISTANCES.register("naive")
 def _pairwise_naive(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     """Two loops: one distance per (query row, reference row) pair, straight from the formula."""
     out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
@@ -138,7 +154,7 @@ def _pairwise_naive(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     return out
 
 
-@register("pairwise_distances", "one_loop")
+@PAIRWISE_DISTANCES.register("one_loop")
 def _pairwise_one_loop(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     """One loop over query rows; each row is broadcast against all of ``Y``."""
     out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
@@ -152,7 +168,7 @@ def _pairwise_one_loop(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     return out
 
 
-@register("pairwise_distances", "vectorized")
+@PAIRWISE_DISTANCES.register("vectorized")
 def _pairwise_vectorized(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     """No loops. L2: ``|x|^2 + |y|^2 - 2 x.y`` (a matrix product); L1: one broadcast."""
     if metric == "l1":
@@ -184,16 +200,15 @@ def _l2_expansion(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     return sq if metric == "sqeuclidean" else np.sqrt(sq)
 
 
-@register("pairwise_distances", "compiled")
+@PAIRWISE_DISTANCES.register("compiled", available=_ext is not None)
 def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     """Cython/OpenMP: SIMD L1 tiles; L2 as BLAS product + fused norms/clamp/sqrt pass."""
-    ext = _ext()
-    threads = get_num_threads()
+    ext = _ext
     X = np.ascontiguousarray(X)
     Y = np.ascontiguousarray(Y)
     if metric == "l1":
         out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
-        ext.l1_distances(X, Y, out, _threads_for(3.0 * out.size * X.shape[1], threads))
+        ext.l1_distances(X, Y, out, threads_for(3.0 * out.size * X.shape[1]))
         return out
     with np.errstate(over="ignore", invalid="ignore"):
         # the cross term: BLAS (if it overflows, the norms below send us to the direct path)
@@ -201,17 +216,17 @@ def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     x_sq = np.empty(X.shape[0])
     y_sq = np.empty(Y.shape[0])
     flops = 8.0 * out.size + 2.0 * (X.size + Y.size)
-    ext.l2_from_gram(out, X, Y, x_sq, y_sq, metric == "sqeuclidean", _threads_for(flops, threads))
+    ext.l2_from_gram(out, X, Y, x_sq, y_sq, metric == "sqeuclidean", threads_for(flops))
     _check_finite_by_norms(X, x_sq, "X")
     _check_finite_by_norms(Y, y_sq, "Y")
     if _expansion_may_overflow(x_sq, y_sq, X.dtype):
         # The expansion overflowed (or may have): direct differences in double precision.
         flops = 3.0 * out.size * X.shape[1]
-        ext.l2_direct(X, Y, out, metric == "sqeuclidean", _threads_for(flops, threads))
+        ext.l2_direct(X, Y, out, metric == "sqeuclidean", threads_for(flops))
     return out
 
 
-def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.ndarray:
+def pairwise_distances(X, Y, metric: str = "l2", impl: str | None = None) -> np.ndarray:
     """Distances between every row of ``X`` and every row of ``Y``.
 
     Parameters
@@ -222,8 +237,9 @@ def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.n
         Reference rows (e.g. the training set).
     metric : {"l2", "sqeuclidean", "l1"}
         Euclidean, squared Euclidean or Manhattan distance.
-    impl : {"naive", "one_loop", "vectorized", "compiled"}
-        Which implementation computes it; all agree (see the module docstring for precision).
+    impl : {"naive", "one_loop", "vectorized", "compiled"} or None
+        Which implementation computes it (None: the best available); all agree (see the module
+        docstring for precision).
 
     Returns
     -------
@@ -237,18 +253,14 @@ def pairwise_distances(X, Y, metric: str = "l2", impl: str = "compiled") -> np.n
         For arrays that are not 2-D, empty, non-finite, with different numbers of columns, or an
         unknown metric or impl.
     """
-    metric = _check_metric(metric)
-    func = get_impl("pairwise_distances", impl)
-    # The compiled L2 path checks finiteness itself, through the norms it computes anyway.
-    X, Y = _check_pair(X, Y, finite=not (impl == "compiled" and metric != "l1"))
-    return func(X, Y, metric)
+    return PAIRWISE_DISTANCES(X, Y, metric, impl=impl)
 
 
 # ----------------------------------------------------------------------------------------------
 # k-nearest-neighbour search
 
 
-@register("knn_search", "naive")
+@KNN_SEARCH.register("naive")
 def _knn_naive(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
     """Per query: every distance by the two-loop reference, then the k smallest by
     (distance, index)."""
@@ -262,7 +274,7 @@ def _knn_naive(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: in
     return dist, idx
 
 
-@register("knn_search", "vectorized")
+@KNN_SEARCH.register("vectorized")
 def _knn_vectorized(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
     """Chunks of query rows: NumPy distances, then a stable argsort (ties -> smaller index)."""
     rows = _chunk_rows(X.shape[0], Y.shape[0], X.dtype.itemsize, chunk_size)
@@ -279,14 +291,14 @@ def _knn_vectorized(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_siz
     return dist, idx
 
 
-@register("knn_search", "compiled")
+@KNN_SEARCH.register("compiled", available=_ext is not None)
 def _knn_compiled(X: np.ndarray, Y: np.ndarray, k: int, metric: str, chunk_size: int | None):
     """Fused distance + top-k in Cython, query rows in chunks with a bounded workspace."""
-    ext = _ext()
-    threads = get_num_threads()
+    ext = _ext
     X = np.ascontiguousarray(X)
     Y = np.ascontiguousarray(Y)
     m, n = X.shape[0], Y.shape[0]
+    threads = threads_for(3.0 * m * n * X.shape[1])
     dist = np.empty((m, k), dtype=X.dtype)
     idx = np.empty((m, k), dtype=np.intp)
     if metric == "l1":
@@ -337,7 +349,7 @@ def knn_search(
     k: int,
     metric: str = "l2",
     *,
-    impl: str = "compiled",
+    impl: str | None = None,
     chunk_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of ``Y`` for every row of ``X``.
@@ -352,8 +364,8 @@ def knn_search(
         Number of neighbours, ``1 <= k <= M``.
     metric : {"l2", "sqeuclidean", "l1"}
         Distance (as in :func:`pairwise_distances`).
-    impl : {"naive", "vectorized", "compiled"}
-        Implementation; ``"compiled"`` fuses distances and selection and is the default.
+    impl : {"naive", "vectorized", "compiled"} or None
+        Implementation (None: the best available); ``"compiled"`` fuses distances and selection.
     chunk_size : int, optional
         Query rows processed together (default: chosen so the scratch memory stays around
         64 MiB whatever N and M are). Results do not depend on it.
@@ -365,15 +377,4 @@ def knn_search(
     indices : ndarray of intp, shape (N, k)
         Row indices into ``Y``; among equal distances the smaller index comes first.
     """
-    metric = _check_metric(metric)
-    func = get_impl("knn_search", impl)
-    X, Y = _check_pair(X, Y, finite=not (impl == "compiled" and metric != "l1"))
-    k = check_int(k, "k", minimum=1)
-    if k > Y.shape[0]:
-        raise ValueError(
-            f"k must be <= the number of reference rows (len(Y) = {Y.shape[0]}); got k={k}"
-        )
-    if chunk_size is not None:
-        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
-    return func(X, Y, k, metric, chunk_size)
-
+    return KNN_SEARCH(X, Y, k, metric, chunk_size, impl=impl)

@@ -59,9 +59,8 @@ import math
 
 import numpy as np
 
-from fastnn._config import get_num_threads
 from fastnn._validation import check_array, check_int
-from fastnn.kernels._registry import available_impls, get_impl, register
+from fastnn.kernels._operation import Operation, load_extension, threads_for
 
 #: CS231n's ``rgb2gray`` weights (the blue weight 0.144 is CS231n's, not ITU-R 601's 0.114).
 RGB_WEIGHTS = (0.299, 0.587, 0.144)
@@ -75,7 +74,23 @@ _RAD2DEG = 180 / np.pi
 _PIO2_HI = 1.5707963267948966  # pi/2 rounded to float64
 _PIO2_LO = 6.123233995736766e-17  # pi/2 - _PIO2_HI
 _VERTICAL = 1e-12  # |gx + 1e-15| <= _VERTICAL * |gy| counts as a vertical gradient
-_PIXELS_PER_THREAD = 65536  # smallest share of work worth a thread in the compiled kernel
+_OPS_PER_PIXEL = 16.0  # rough cost of one pixel in the compiled kernel, for threads_for
+
+_ext = load_extension("_hog")
+
+
+def _check_hog(impl: str, images, pixels_per_cell=8, orientations=9, num_threads=None):
+    """images (N, H, W[, C]) with C in {1, 3, 4}; 1 <= pixels_per_cell <= min(H, W);
+    1 <= orientations <= MAX_ORIENTATIONS; num_threads >= 1 or None."""
+    arr = check_hog_images(images)
+    _, height, width, _ = arr.shape
+    p, o = check_hog_params(height, width, pixels_per_cell, orientations)
+    if num_threads is not None:
+        num_threads = check_int(num_threads, "num_threads", minimum=1)
+    return arr, p, o, num_threads
+
+
+HOG = Operation("hog", _check_hog)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +187,7 @@ def _orientation_degrees(gx: float, gy: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-@register("hog", "naive")
+@HOG.register("naive")
 def hog_naive(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
 ) -> np.ndarray:
@@ -213,7 +228,7 @@ def hog_naive(
     return out
 
 
-@register("hog", "vectorized")
+@HOG.register("vectorized")
 def hog_vectorized(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
 ) -> np.ndarray:
@@ -346,10 +361,11 @@ def hog_descriptors(
         Cell side in pixels, 1 <= pixels_per_cell <= min(H, W).
     orientations : int
         Number of orientation bins over 0..180 degrees, 1 .. 360.
-    impl : {"compiled", "vectorized", "naive"}
-        Implementation (see :func:`fastnn.kernels.available_impls`).
+    impl : {"compiled", "vectorized", "naive"} or None
+        Implementation (None: the best available; see :func:`fastnn.kernels.available_impls`).
     num_threads : int, optional
-        Threads for the compiled kernel; default :func:`fastnn.get_num_threads`.
+        Most threads the compiled kernel may use; default :func:`fastnn.get_num_threads`
+        (small batches use fewer, see :func:`fastnn.kernels.threads_for`).
 
     Returns
     -------
@@ -357,19 +373,7 @@ def hog_descriptors(
         float32 for float32 input, else float64. The definition, including the behaviour when
         H or W is not a multiple of ``pixels_per_cell``, is in this module's docstring.
     """
-    func = get_impl("hog", impl or best_hog_impl())
-    arr = check_hog_images(images)
-    _, height, width, _ = arr.shape
-    p, o = check_hog_params(height, width, pixels_per_cell, orientations)
-    threads = get_num_threads() if num_threads is None else check_int(
-        num_threads, "num_threads", minimum=1
-    )
-    return func(arr, p, o, threads)
-
-
-def best_hog_impl() -> str:
-    """``"compiled"`` when the extension is built, else ``"vectorized"``."""
-    return "compiled" if "compiled" in available_impls("hog") else "vectorized"
+    return HOG(images, pixels_per_cell, orientations, num_threads, impl=impl)
 
 
 @functools.lru_cache(maxsize=32)
@@ -398,59 +402,44 @@ def _numpy_dot_is_fused() -> bool:
     last bit matters: where two neighbours' gray levels tie mathematically, it decides whether
     ``gx`` is 0 or +-1 ulp, and CS231n's vertical-gradient rule turns that into a full count.)
     """
-    from fastnn._ext import _hog
-
     probe = np.random.default_rng(20160401).uniform(0, 255, size=(2, 16, 16, 3))
     reference = gray_levels(probe)
-    return not np.array_equal(reference, _hog.gray_levels(probe, False))
+    return not np.array_equal(reference, _ext.gray_levels(probe, False))
 
 
-def _load_compiled() -> None:
-    """Register the compiled implementation when the extension is built."""
-    try:
-        from fastnn._ext import _hog
-    except ImportError:  # source checkout without a build: naive and vectorized still work
-        return
+@HOG.register("compiled", available=_ext is not None)
+def hog_compiled(
+    images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int | None
+) -> np.ndarray:
+    """Cython/OpenMP kernel: ``prange`` over images, per-thread float64 scratch."""
+    n_images, height, width, _ = images.shape
+    x = np.ascontiguousarray(images)
+    n_features = hog_num_features(height, width, pixels_per_cell, orientations)
+    out = np.empty((n_images, n_features), dtype=x.dtype)
+    threads = threads_for(_OPS_PER_PIXEL * n_images * height * width, num_threads=num_threads)
+    pixel_base, pixel_mult = _pixel_geometry(height, width, pixels_per_cell, orientations)
+    bad = np.zeros(n_images, dtype=np.uint8)
+    _ext.hog_batch(
+        x,
+        pixel_base,
+        pixel_mult,
+        bin_edges(orientations),
+        edge_slopes(orientations),
+        float(pixels_per_cell * pixels_per_cell),
+        _numpy_dot_is_fused(),
+        out,
+        bad,
+        threads,
+    )
+    if bad.any():
+        raise_bad_values(images, bad.astype(bool))
+    return out
 
-    @register("hog", "compiled")
-    def hog_compiled(
-        images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
-    ) -> np.ndarray:
-        """Cython/OpenMP kernel: ``prange`` over images, per-thread float64 scratch."""
-        n_images, height, width, _ = images.shape
-        x = np.ascontiguousarray(images)
-        n_features = hog_num_features(height, width, pixels_per_cell, orientations)
-        out = np.empty((n_images, n_features), dtype=x.dtype)
-        # Waking a second thread costs more than a small batch's work (milliseconds on a busy
-        # machine): give each thread at least _PIXELS_PER_THREAD pixels.
-        num_threads = max(1, min(num_threads, n_images * height * width // _PIXELS_PER_THREAD))
-        pixel_base, pixel_mult = _pixel_geometry(height, width, pixels_per_cell, orientations)
-        bad = np.zeros(n_images, dtype=np.uint8)
-        _hog.hog_batch(
-            x,
-            pixel_base,
-            pixel_mult,
-            bin_edges(orientations),
-            edge_slopes(orientations),
-            float(pixels_per_cell * pixels_per_cell),
-            _numpy_dot_is_fused(),
-            out,
-            bad,
-            num_threads,
-        )
-        if bad.any():
-            raise_bad_values(images, bad.astype(bool))
-        return out
-
-
-_load_compiled()
 
 __all__ = [
     "MAX_ABS_PIXEL",
     "RGB_WEIGHTS",
-    "available_impls",
     "axis_cell_map",
-    "best_hog_impl",
     "bin_edges",
     "cell_windows",
     "check_hog_images",

@@ -21,41 +21,86 @@ import math
 
 import numpy as np
 
-from fastnn._config import get_num_threads
 from fastnn._validation import check_array, check_float
-from fastnn.kernels._registry import get_impl, register
+from fastnn.kernels._operation import Operation, load_extension, threads_for
 
 __all__ = [
-    "as_common_contiguous",
     "batchnorm_backward_closed_form",
     "batchnorm_forward_train",
-    "default_impl",
     "layernorm_backward",
     "layernorm_forward",
 ]
 
-try:
-    from fastnn._ext import _normalization as _ext
-except ImportError:  # extension not built: the NumPy twins serve
-    _ext = None
-
-# below this many elements (256 KB of float32) a parallel region costs more than it saves: the
-# fork/join is a few microseconds on an idle machine, and a whole scheduler time slice (~20 ms
-# measured) when the cores are oversubscribed and a worker thread has to wait for a core
-_PARALLEL_MIN = 1 << 16
+_ext = load_extension("_normalization")
 
 
 def _threads(size: int) -> int:
-    return get_num_threads() if size >= _PARALLEL_MIN else 1
+    # about 16 floating-point operations per element over the two or three passes
+    return threads_for(16.0 * size)
 
 
-def default_impl() -> str:
-    """``"compiled"`` when the extension is built, else ``"vectorized"``."""
-    return "compiled" if _ext is not None else "vectorized"
+# ------------------------------------------------------------------------------- validation
+def _common(arrays: dict[str, object]) -> list[np.ndarray]:
+    """Check every array, then bring them to one float dtype (NumPy's promotion of the inputs)
+    and C order, so compiled code can index them blindly."""
+    checked = [check_array(arr, name, finite=False) for name, arr in arrays.items()]
+    dtype = np.result_type(*checked)
+    return [np.ascontiguousarray(a, dtype=dtype) for a in checked]
+
+
+def _check_2d(name: str, a: np.ndarray) -> tuple[int, int]:
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, D), got {a.ndim}-D shape {a.shape}")
+    return a.shape
+
+
+def _check_vector(name: str, a: np.ndarray, length: int) -> None:
+    if a.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
+
+
+def _check_forward(impl: str, x, gamma, beta, eps=1e-5):
+    """x (N, D), gamma and beta (D,), eps >= 0."""
+    x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
+    _, d = _check_2d("x", x)
+    _check_vector("gamma", gamma, d)
+    _check_vector("beta", beta, d)
+    return x, gamma, beta, check_float(eps, "eps", minimum=0.0)
+
+
+def _check_backward(dout, x_hat, gamma, inv_std):
+    dout, x_hat, gamma, inv_std = _common(
+        {"dout": dout, "x_hat": x_hat, "gamma": gamma, "inv_std": inv_std})
+    _check_2d("dout", dout)
+    if x_hat.shape != dout.shape:
+        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
+    _check_vector("gamma", gamma, dout.shape[1])
+    return dout, x_hat, gamma, inv_std
+
+
+def _check_bn_backward(impl: str, dout, x_hat, gamma, inv_std):
+    """dout and x_hat (N, D), gamma and inv_std (D,)."""
+    dout, x_hat, gamma, inv_std = _check_backward(dout, x_hat, gamma, inv_std)
+    _check_vector("inv_std", inv_std, dout.shape[1])
+    return dout, x_hat, gamma, inv_std
+
+
+def _check_ln_backward(impl: str, dout, x_hat, gamma, inv_std):
+    """dout and x_hat (N, D), gamma (D,), inv_std (N, 1)."""
+    dout, x_hat, gamma, inv_std = _check_backward(dout, x_hat, gamma, inv_std)
+    if inv_std.shape != (dout.shape[0], 1):
+        raise ValueError(f"inv_std must have shape ({dout.shape[0]}, 1), got {inv_std.shape}")
+    return dout, x_hat, gamma, inv_std
+
+
+BATCHNORM_FORWARD = Operation("batchnorm_forward_train", _check_forward)
+BATCHNORM_BACKWARD = Operation("batchnorm_backward_closed_form", _check_bn_backward)
+LAYERNORM_FORWARD = Operation("layernorm_forward", _check_forward)
+LAYERNORM_BACKWARD = Operation("layernorm_backward", _check_ln_backward)
 
 
 # ---------------------------------------------------------------- batch norm, forward (train)
-@register("batchnorm_forward_train", "naive")
+@BATCHNORM_FORWARD.register("naive")
 def _bn_forward_naive(x, gamma, beta, eps):
     n, d = x.shape
     out, x_hat = np.empty_like(x), np.empty_like(x)
@@ -71,7 +116,7 @@ def _bn_forward_naive(x, gamma, beta, eps):
     return out, x_hat, mean, var, inv_std
 
 
-@register("batchnorm_forward_train", "vectorized")
+@BATCHNORM_FORWARD.register("vectorized")
 def _bn_forward_vectorized(x, gamma, beta, eps):
     mean = x.mean(axis=0)
     x_hat = x - mean
@@ -83,6 +128,7 @@ def _bn_forward_vectorized(x, gamma, beta, eps):
     return out, x_hat, mean, var, inv_std
 
 
+@BATCHNORM_FORWARD.register("compiled", available=_ext is not None)
 def _bn_forward_compiled(x, gamma, beta, eps):
     d = x.shape[1]
     out, x_hat = np.empty_like(x), np.empty_like(x)
@@ -93,7 +139,7 @@ def _bn_forward_compiled(x, gamma, beta, eps):
 
 
 # ------------------------------------------------------------------ batch norm, backward
-@register("batchnorm_backward_closed_form", "naive")
+@BATCHNORM_BACKWARD.register("naive")
 def _bn_backward_naive(dout, x_hat, gamma, inv_std):
     n, d = dout.shape
     dx = np.empty_like(dout)
@@ -108,7 +154,7 @@ def _bn_backward_naive(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
-@register("batchnorm_backward_closed_form", "vectorized")
+@BATCHNORM_BACKWARD.register("vectorized")
 def _bn_backward_vectorized(dout, x_hat, gamma, inv_std):
     n = dout.shape[0]
     dbeta = dout.sum(axis=0)
@@ -121,26 +167,8 @@ def _bn_backward_vectorized(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
-def _check_backward_shapes(dout, x_hat, gamma, inv_std, stats_len: int, stats: str) -> None:
-    """Shapes the compiled backward loops index by, checked before entering nogil code.
-
-    The public wrappers check these too, but ``fastnn.layers`` calls the registered kernels
-    directly with whatever a (possibly hand-built) cache holds; a short ``gamma`` or ``inv_std``
-    would otherwise be read out of bounds.
-    """
-    if dout.ndim != 2:
-        raise ValueError(f"dout must be a 2-D array (N, D), got {dout.ndim}-D shape {dout.shape}")
-    if x_hat.shape != dout.shape:
-        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
-    _check_vector("gamma", gamma, dout.shape[1])
-    if inv_std.size != stats_len or inv_std.ndim not in (1, 2):
-        raise ValueError(f"inv_std must have {stats} = {stats_len} values to match dout "
-                         f"{dout.shape}, got shape {inv_std.shape}")
-
-
+@BATCHNORM_BACKWARD.register("compiled", available=_ext is not None)
 def _bn_backward_compiled(dout, x_hat, gamma, inv_std):
-    _check_backward_shapes(dout, x_hat, gamma, inv_std, dout.shape[1], "D")
-    _check_vector("inv_std", inv_std, dout.shape[1])
     d = dout.shape[1]
     dx = np.empty_like(dout)
     dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
@@ -149,7 +177,7 @@ def _bn_backward_compiled(dout, x_hat, gamma, inv_std):
 
 
 # --------------------------------------------------------------------- layer norm, forward
-@register("layernorm_forward", "naive")
+@LAYERNORM_FORWARD.register("naive")
 def _ln_forward_naive(x, gamma, beta, eps):
     n, d = x.shape
     out, x_hat = np.empty_like(x), np.empty_like(x)
@@ -165,7 +193,7 @@ def _ln_forward_naive(x, gamma, beta, eps):
     return out, x_hat, inv_std
 
 
-@register("layernorm_forward", "vectorized")
+@LAYERNORM_FORWARD.register("vectorized")
 def _ln_forward_vectorized(x, gamma, beta, eps):
     x_hat = x - x.mean(axis=1, keepdims=True)
     var = np.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]
@@ -176,6 +204,7 @@ def _ln_forward_vectorized(x, gamma, beta, eps):
     return out, x_hat, inv_std
 
 
+@LAYERNORM_FORWARD.register("compiled", available=_ext is not None)
 def _ln_forward_compiled(x, gamma, beta, eps):
     n = x.shape[0]
     out, x_hat = np.empty_like(x), np.empty_like(x)
@@ -185,7 +214,7 @@ def _ln_forward_compiled(x, gamma, beta, eps):
 
 
 # -------------------------------------------------------------------- layer norm, backward
-@register("layernorm_backward", "naive")
+@LAYERNORM_BACKWARD.register("naive")
 def _ln_backward_naive(dout, x_hat, gamma, inv_std):
     n, d = dout.shape
     dx = np.empty_like(dout)
@@ -202,7 +231,7 @@ def _ln_backward_naive(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
-@register("layernorm_backward", "vectorized")
+@LAYERNORM_BACKWARD.register("vectorized")
 def _ln_backward_vectorized(dout, x_hat, gamma, inv_std):
     d = x_hat.shape[1]
     dbeta = dout.sum(axis=0)
@@ -216,8 +245,8 @@ def _ln_backward_vectorized(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
+@LAYERNORM_BACKWARD.register("compiled", available=_ext is not None)
 def _ln_backward_compiled(dout, x_hat, gamma, inv_std):
-    _check_backward_shapes(dout, x_hat, gamma, inv_std, dout.shape[0], "N")
     d = dout.shape[1]
     dx = np.empty_like(dout)
     dgamma, dbeta = np.empty(d, dtype=dout.dtype), np.empty(d, dtype=dout.dtype)
@@ -226,80 +255,22 @@ def _ln_backward_compiled(dout, x_hat, gamma, inv_std):
     return dx, dgamma, dbeta
 
 
-if _ext is not None:
-    register("batchnorm_forward_train", "compiled")(_bn_forward_compiled)
-    register("batchnorm_backward_closed_form", "compiled")(_bn_backward_compiled)
-    register("layernorm_forward", "compiled")(_ln_forward_compiled)
-    register("layernorm_backward", "compiled")(_ln_backward_compiled)
-
-
-# ------------------------------------------------------------------------ validated entries
-def _common(arrays: dict[str, object]) -> list[np.ndarray]:
-    """Check every array, then bring them to one float dtype (NumPy's promotion of the inputs)
-    and C order, so compiled code can index them blindly."""
-    checked = [check_array(arr, name, finite=False) for name, arr in arrays.items()]
-    return as_common_contiguous(*checked)
-
-
-def as_common_contiguous(*arrays: np.ndarray) -> list[np.ndarray]:
-    """Float arrays -> one dtype (NumPy's promotion) and C-contiguous, copying only if needed.
-    For callers (``fastnn.layers``) that have validated their arguments already."""
-    dtype = np.result_type(*arrays)
-    return [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
-
-
-def _check_2d(name: str, a: np.ndarray) -> tuple[int, int]:
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D), got {a.ndim}-D shape {a.shape}")
-    return a.shape
-
-
-def _check_vector(name: str, a: np.ndarray, length: int) -> None:
-    if a.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
-
-
-def _normalize_forward(op: str, x, gamma, beta, eps: float, impl: str | None):
-    """Shared entry of the two normalisation forwards: validate, then dispatch to ``impl``."""
-    x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
-    _, d = _check_2d("x", x)
-    _check_vector("gamma", gamma, d)
-    _check_vector("beta", beta, d)
-    eps = check_float(eps, "eps", minimum=0.0)
-    return get_impl(op, impl or default_impl())(x, gamma, beta, eps)
-
-
+# ------------------------------------------------------------------------ public entries
 def batchnorm_forward_train(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
     """Batch norm in train mode: ``out, x_hat, mean, var, inv_std`` (see the module doc)."""
-    return _normalize_forward("batchnorm_forward_train", x, gamma, beta, eps, impl)
+    return BATCHNORM_FORWARD(x, gamma, beta, eps, impl=impl)
 
 
 def batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std, impl: str | None = None):
     """Closed-form batch-norm backward: ``dx, dgamma, dbeta`` (see the module doc)."""
-    dout, x_hat, gamma, inv_std = _common(
-        {"dout": dout, "x_hat": x_hat, "gamma": gamma, "inv_std": inv_std})
-    _, d = _check_2d("dout", dout)
-    if x_hat.shape != dout.shape:
-        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
-    _check_vector("gamma", gamma, d)
-    _check_vector("inv_std", inv_std, d)
-    return get_impl("batchnorm_backward_closed_form", impl or default_impl())(
-        dout, x_hat, gamma, inv_std)
+    return BATCHNORM_BACKWARD(dout, x_hat, gamma, inv_std, impl=impl)
 
 
 def layernorm_forward(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
     """Layer norm: ``out, x_hat, inv_std`` with ``inv_std`` of shape (N, 1)."""
-    return _normalize_forward("layernorm_forward", x, gamma, beta, eps, impl)
+    return LAYERNORM_FORWARD(x, gamma, beta, eps, impl=impl)
 
 
 def layernorm_backward(dout, x_hat, gamma, inv_std, impl: str | None = None):
     """Layer-norm backward: ``dx, dgamma, dbeta``; ``inv_std`` of shape (N, 1)."""
-    dout, x_hat, gamma, inv_std = _common(
-        {"dout": dout, "x_hat": x_hat, "gamma": gamma, "inv_std": inv_std})
-    n, d = _check_2d("dout", dout)
-    if x_hat.shape != dout.shape:
-        raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
-    _check_vector("gamma", gamma, d)
-    if inv_std.shape != (n, 1):
-        raise ValueError(f"inv_std must have shape ({n}, 1), got {inv_std.shape}")
-    return get_impl("layernorm_backward", impl or default_impl())(dout, x_hat, gamma, inv_std)
+    return LAYERNORM_BACKWARD(dout, x_hat, gamma, inv_std, impl=impl)

@@ -2,8 +2,8 @@
 
 ``fastnn.optim``'s rules call these when asked to update in place (``out=w``, as the Solver does).
 NumPy's Adam makes about ten temporary arrays per parameter per step; the compiled kernel makes
-one pass over ``w``, ``dw``, ``m`` and ``v``. All implementations update their IN/OUT arguments
-in place and return None.
+one pass over ``w``, ``dw`` and the state arrays. Every implementation updates its IN/OUT
+arguments in place and returns None.
 
 - ``"naive"``: a plain Python loop over elements, the readable specification;
 - ``"vectorized"``: NumPy, in place where NumPy allows;
@@ -13,58 +13,83 @@ in place and return None.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
-from fastnn._config import get_num_threads
-from fastnn.kernels._registry import get_impl, register
+from fastnn._validation import check_float, check_int
+from fastnn.kernels._operation import Operation, load_extension, threads_for
 
-__all__ = ["adam_update", "compiled_or_none", "rmsprop_update", "sgd_momentum_update"]
+__all__ = ["adam_update", "rmsprop_update", "sgd_momentum_update"]
 
-# Below this many elements the fused kernels run on one thread. Measured with `fastnn bench mlp`
-# (784x256 float32 Adam step, 2 cores): in isolation 2 OpenMP threads take 114 us vs 231 us for
-# one, but inside training they cost far more than they save: after a parallel region libgomp's
-# idle worker keeps spinning (GOMP_SPINCOUNT) on the second core while OpenBLAS starts the next
-# matrix product on both, and the whole Fashion-MNIST epoch became 4.5x slower (4.6 s vs 0.9 s).
-# Under load from other jobs a 2-thread step also took 18 ms vs 0.29 ms. So only huge parameters
-# (16 MB of float32 and up) are updated in parallel.
-_PARALLEL_MIN = 1 << 22
+_ext = load_extension("_optim")
 
-try:
-    from fastnn._ext import _optim as _ext
-except ImportError:  # extension not built: the NumPy path serves
-    _ext = None
+# Parallel regions next to the BLAS calls of a training step cost more than they save (the
+# measurement is in benchmarks/README.md), so only very large parameters get a thread team.
+_MIN_ELEMENTS_PER_THREAD = float(1 << 21)
 
 
-def _threads(n: int) -> int:
-    return get_num_threads() if n >= _PARALLEL_MIN else 1
+def _threads(size: int) -> int:
+    return threads_for(size, _MIN_ELEMENTS_PER_THREAD)
 
 
-def _check(op: str, w: np.ndarray, dw: np.ndarray, states: dict[str, np.ndarray]) -> None:
-    """Validate before compiled code sees the arrays: same shape, one float dtype, contiguous,
-    writeable where written."""
+def _check_arrays(w: object, dw: object, states: dict[str, object]) -> None:
+    """Same shape, one float dtype, C-contiguous and writeable where written."""
     if not isinstance(w, np.ndarray) or w.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: w must be a float32 or float64 ndarray, got "
+        raise TypeError("w must be a float32 or float64 ndarray, got "
                         f"{type(w).__name__} {getattr(w, 'dtype', '')}".rstrip())
     for name, arr in {"dw": dw, **states}.items():
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{op}: {name} must be an ndarray, got {type(arr).__name__}")
+            raise TypeError(f"{name} must be an ndarray, got {type(arr).__name__}")
         if arr.shape != w.shape:
-            raise ValueError(f"{op}: {name} must have the shape of w {w.shape}, got {arr.shape}")
+            raise ValueError(f"{name} must have the shape of w {w.shape}, got {arr.shape}")
         if arr.dtype != w.dtype:
-            raise TypeError(f"{op}: {name} must have the dtype of w ({w.dtype}), got {arr.dtype}")
+            raise TypeError(f"{name} must have the dtype of w ({w.dtype}), got {arr.dtype}")
     for name, arr in {"w": w, **states}.items():
         if not arr.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} must be C-contiguous (it is updated in place)")
+            raise ValueError(f"{name} must be C-contiguous (it is updated in place)")
         if not arr.flags.writeable:
-            raise ValueError(f"{op}: {name} must be writeable (it is updated in place)")
+            raise ValueError(f"{name} must be writeable (it is updated in place)")
+
+
+def _rate(value: object, name: str) -> float:
+    return check_float(value, name, minimum=0.0)
+
+
+def _fraction(value: object, name: str) -> float:
+    """A decay factor in [0, 1)."""
+    return check_float(value, name, minimum=0.0, maximum=1.0, max_inclusive=False)
+
+
+def _epsilon(value: object) -> float:
+    return check_float(value, "epsilon", minimum=0.0, min_inclusive=False)
+
+
+def _check_adam(impl, w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
+    _check_arrays(w, dw, {"m": m, "v": v})
+    return (w, dw, m, v, _rate(learning_rate, "learning_rate"), _fraction(beta1, "beta1"),
+            _fraction(beta2, "beta2"), _epsilon(epsilon), check_int(t, "t", minimum=1))
+
+
+def _check_momentum(impl, w, dw, velocity, learning_rate, momentum):
+    _check_arrays(w, dw, {"velocity": velocity})
+    return w, dw, velocity, _rate(learning_rate, "learning_rate"), _fraction(momentum, "momentum")
+
+
+def _check_rmsprop(impl, w, dw, cache, learning_rate, decay_rate, epsilon):
+    _check_arrays(w, dw, {"cache": cache})
+    decay_rate = check_float(decay_rate, "decay_rate", minimum=0.0, maximum=1.0)
+    return w, dw, cache, _rate(learning_rate, "learning_rate"), decay_rate, _epsilon(epsilon)
+
+
+ADAM = Operation("adam_update", _check_adam)
+SGD_MOMENTUM = Operation("sgd_momentum_update", _check_momentum)
+RMSPROP = Operation("rmsprop_update", _check_rmsprop)
 
 
 # --------------------------------------------------------------------------- Adam
 
 
-@register("adam_update", "naive")
+@ADAM.register("naive")
 def _adam_naive(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
     bc1, bc2 = 1 - beta1**t, 1 - beta2**t
     wf, gf, mf, vf = w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1)
@@ -75,7 +100,7 @@ def _adam_naive(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
         wf[i] = wf[i] - learning_rate * (mf[i] / bc1) / (math.sqrt(vf[i] / bc2) + epsilon)
 
 
-@register("adam_update", "vectorized")
+@ADAM.register("vectorized")
 def _adam_vectorized(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
     m *= beta1
     m += (1 - beta1) * dw
@@ -86,6 +111,7 @@ def _adam_vectorized(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
     w -= learning_rate * (m / (1 - beta1**t)) / denom
 
 
+@ADAM.register("compiled", available=_ext is not None)
 def _adam_compiled(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
     _ext.adam_update(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
                      learning_rate, beta1, beta2, epsilon, t, _threads(w.size))
@@ -93,7 +119,7 @@ def _adam_compiled(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
 
 def adam_update(w: np.ndarray, dw: np.ndarray, m: np.ndarray, v: np.ndarray,
                 learning_rate: float, beta1: float, beta2: float, epsilon: float, t: int,
-                impl: str = "compiled") -> None:
+                impl: str | None = None) -> None:
     """One Adam step in place (``t`` already incremented, t >= 1).
 
     Parameters
@@ -108,19 +134,16 @@ def adam_update(w: np.ndarray, dw: np.ndarray, m: np.ndarray, v: np.ndarray,
         Hyperparameters.
     t : int
         The step number after incrementing (bias correction uses ``1 - beta**t``).
-    impl : {"naive", "vectorized", "compiled"}
+    impl : {"naive", "vectorized", "compiled"} or None
+        None: the best available.
     """
-    _check("adam_update", w, dw, {"m": m, "v": v})
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
-        raise ValueError(f"adam_update: t must be an integer >= 1, got {t!r}")
-    get_impl("adam_update", impl)(w, dw, m, v, float(learning_rate), float(beta1), float(beta2),
-                                  float(epsilon), int(t))
+    ADAM(w, dw, m, v, learning_rate, beta1, beta2, epsilon, t, impl=impl)
 
 
 # --------------------------------------------------------------------------- SGD + momentum
 
 
-@register("sgd_momentum_update", "naive")
+@SGD_MOMENTUM.register("naive")
 def _momentum_naive(w, dw, velocity, learning_rate, momentum):
     wf, gf, vf = w.reshape(-1), dw.reshape(-1), velocity.reshape(-1)
     for i in range(wf.shape[0]):
@@ -128,32 +151,32 @@ def _momentum_naive(w, dw, velocity, learning_rate, momentum):
         wf[i] = wf[i] + vf[i]
 
 
-@register("sgd_momentum_update", "vectorized")
+@SGD_MOMENTUM.register("vectorized")
 def _momentum_vectorized(w, dw, velocity, learning_rate, momentum):
     velocity *= momentum
     velocity -= learning_rate * dw
     w += velocity
 
 
+@SGD_MOMENTUM.register("compiled", available=_ext is not None)
 def _momentum_compiled(w, dw, velocity, learning_rate, momentum):
     _ext.sgd_momentum_update(w.reshape(-1), dw.reshape(-1), velocity.reshape(-1),
                              learning_rate, momentum, _threads(w.size))
 
 
 def sgd_momentum_update(w: np.ndarray, dw: np.ndarray, velocity: np.ndarray,
-                        learning_rate: float, momentum: float, impl: str = "compiled") -> None:
+                        learning_rate: float, momentum: float, impl: str | None = None) -> None:
     """One SGD+momentum step in place: ``v <- momentum*v - lr*dw; w <- w + v``.
 
     ``w`` and ``velocity`` are IN/OUT; all arrays share shape and float dtype.
     """
-    _check("sgd_momentum_update", w, dw, {"velocity": velocity})
-    get_impl("sgd_momentum_update", impl)(w, dw, velocity, float(learning_rate), float(momentum))
+    SGD_MOMENTUM(w, dw, velocity, learning_rate, momentum, impl=impl)
 
 
 # --------------------------------------------------------------------------- RMSProp
 
 
-@register("rmsprop_update", "naive")
+@RMSPROP.register("naive")
 def _rmsprop_naive(w, dw, cache, learning_rate, decay_rate, epsilon):
     wf, gf, cf = w.reshape(-1), dw.reshape(-1), cache.reshape(-1)
     for i in range(wf.shape[0]):
@@ -162,7 +185,7 @@ def _rmsprop_naive(w, dw, cache, learning_rate, decay_rate, epsilon):
         wf[i] = wf[i] - learning_rate * g / (math.sqrt(cf[i]) + epsilon)
 
 
-@register("rmsprop_update", "vectorized")
+@RMSPROP.register("vectorized")
 def _rmsprop_vectorized(w, dw, cache, learning_rate, decay_rate, epsilon):
     cache *= decay_rate
     cache += (1 - decay_rate) * (dw * dw)
@@ -171,29 +194,13 @@ def _rmsprop_vectorized(w, dw, cache, learning_rate, decay_rate, epsilon):
     w -= learning_rate * dw / denom
 
 
+@RMSPROP.register("compiled", available=_ext is not None)
 def _rmsprop_compiled(w, dw, cache, learning_rate, decay_rate, epsilon):
     _ext.rmsprop_update(w.reshape(-1), dw.reshape(-1), cache.reshape(-1),
                         learning_rate, decay_rate, epsilon, _threads(w.size))
 
 
 def rmsprop_update(w: np.ndarray, dw: np.ndarray, cache: np.ndarray, learning_rate: float,
-                   decay_rate: float, epsilon: float, impl: str = "compiled") -> None:
+                   decay_rate: float, epsilon: float, impl: str | None = None) -> None:
     """One RMSProp step in place (``w`` and ``cache`` are IN/OUT)."""
-    _check("rmsprop_update", w, dw, {"cache": cache})
-    get_impl("rmsprop_update", impl)(w, dw, cache, float(learning_rate), float(decay_rate),
-                                     float(epsilon))
-
-
-_COMPILED: dict[str, Callable] = {}
-if _ext is not None:
-    _COMPILED = {
-        "adam_update": register("adam_update", "compiled")(_adam_compiled),
-        "sgd_momentum_update": register("sgd_momentum_update", "compiled")(_momentum_compiled),
-        "rmsprop_update": register("rmsprop_update", "compiled")(_rmsprop_compiled),
-    }
-
-
-def compiled_or_none(op_name: str) -> Callable | None:
-    """The compiled implementation of ``op_name`` without validation (for callers that have
-    checked the arrays already), or None when the extension is not built."""
-    return _COMPILED.get(op_name)
+    RMSPROP(w, dw, cache, learning_rate, decay_rate, epsilon, impl=impl)

@@ -5,18 +5,21 @@ Both normalise ``x`` (N, D) to ``x_hat`` with zero mean and unit variance (biase
 The caches hold ``x_hat``, ``gamma`` and ``1 / sqrt(var + eps)``: everything either backward
 formula needs.
 
-The train-mode forward passes and the closed-form backward passes run on the fused kernels of
-``fastnn.kernels.normalization`` (compiled when built, else their NumPy twins); the computational-graph
-``batchnorm_backward`` stays in NumPy, node by node, as the readable derivation.
+The train-mode forward passes and the closed-form backward passes call the validated entries of
+:mod:`fastnn.kernels.normalization` (which check the arrays, bring them to one float dtype and
+pick the best implementation); the computational-graph ``batchnorm_backward`` stays in NumPy,
+node by node, as the readable derivation.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fastnn._validation import check_array, check_float
-from fastnn.kernels._registry import get_impl
-from fastnn.kernels.normalization import as_common_contiguous, default_impl
+from fastnn.kernels import normalization as kernels
+from fastnn.layers._cache import cached_array, cached_flag, cached_shape, unpack_cache
 from fastnn.layers._params import check_param_dict, get_eps, get_mode
 
 __all__ = [
@@ -27,8 +30,12 @@ __all__ = [
     "layernorm_forward",
 ]
 
+_BN_FIELDS = ("x_hat", "gamma", "inv_std", "train")
+_LN_FIELDS = ("x_hat", "gamma", "inv_std")
 
-def _check_inputs(x, gamma, beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _check_inputs(x: Any, gamma: Any, beta: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test-mode checks (train mode leaves them to the kernel entry)."""
     x = check_array(x, "x", ndim=2, finite=False)
     d = x.shape[1]
     gamma = check_array(gamma, "gamma", ndim=1, finite=False)
@@ -40,11 +47,11 @@ def _check_inputs(x, gamma, beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, gamma, beta
 
 
-def _check_dout(dout, x_hat) -> np.ndarray:
-    dout = check_array(dout, "dout", ndim=2, finite=False)
-    if dout.shape != x_hat.shape:
-        raise ValueError(f"dout must have the forward output's shape {x_hat.shape}; got {dout.shape}")
-    return dout
+def _check_dout_shape(dout: Any, x_hat: np.ndarray) -> None:
+    """dout must match the forward output (its other checks belong to whoever computes)."""
+    shape = np.shape(dout)
+    if shape != x_hat.shape:
+        raise ValueError(f"dout must have the forward output's shape {x_hat.shape}; got {shape}")
 
 
 def _running(bn_param: dict, key: str, d: int, dtype: np.dtype) -> np.ndarray:
@@ -55,6 +62,27 @@ def _running(bn_param: dict, key: str, d: int, dtype: np.dtype) -> np.ndarray:
     if value.shape != (d,):
         raise ValueError(f"bn_param[{key!r}] must have shape ({d},); got {value.shape}")
     return value
+
+
+def _bn_cache(cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    x_hat, gamma, inv_std, train = unpack_cache(cache, "batchnorm_forward", _BN_FIELDS)
+    x_hat = cached_array(x_hat, "x_hat", "batchnorm_forward", ndim=2)
+    d = x_hat.shape[1]
+    for field, value in (("gamma", gamma), ("inv_std", inv_std)):
+        cached_shape(cached_array(value, field, "batchnorm_forward"), field, "batchnorm_forward",
+                     (d,))
+    return x_hat, gamma, inv_std, cached_flag(train, "train", "batchnorm_forward")
+
+
+def _ln_cache(cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x_hat, gamma, inv_std = unpack_cache(cache, "layernorm_forward", _LN_FIELDS)
+    x_hat = cached_array(x_hat, "x_hat", "layernorm_forward", ndim=2)
+    n, d = x_hat.shape
+    cached_shape(cached_array(gamma, "gamma", "layernorm_forward"), "gamma",
+                 "layernorm_forward", (d,))
+    cached_shape(cached_array(inv_std, "inv_std", "layernorm_forward"), "inv_std",
+                 "layernorm_forward", (n, 1))
+    return x_hat, gamma, inv_std
 
 
 # ------------------------------------------------------------------------------- batchnorm
@@ -78,8 +106,9 @@ def batchnorm_forward(
         Scale and shift.
     bn_param : dict
         ``mode`` ("train" or "test", required), ``eps`` (default 1e-5), ``momentum``
-        (default 0.9), ``running_mean`` and ``running_var`` (shape (D,), zeros of ``x``'s dtype
-        when missing; written back on every train-mode call).
+        (in [0, 1), default 0.9), ``running_mean`` and ``running_var`` (shape (D,), the
+        variances non-negative; zeros of the layer's dtype when missing; written back on every
+        train-mode call).
 
     Returns
     -------
@@ -88,25 +117,24 @@ def batchnorm_forward(
         ``(x_hat, gamma, inv_std, train)`` for :func:`batchnorm_backward` and
         :func:`batchnorm_backward_alt`.
     """
-    x, gamma, beta = _check_inputs(x, gamma, beta)
     bn_param = check_param_dict(bn_param, "bn_param")
     mode = get_mode(bn_param, "bn_param")
     eps = get_eps(bn_param, "bn_param")
-    momentum = check_float(bn_param.get("momentum", 0.9), "bn_param['momentum']")
-    d = x.shape[1]
-    running_mean = _running(bn_param, "running_mean", d, x.dtype)
-    running_var = _running(bn_param, "running_var", d, x.dtype)
-
+    momentum = check_float(bn_param.get("momentum", 0.9), "bn_param['momentum']", minimum=0.0,
+                           maximum=1.0, max_inclusive=False)
     if mode == "train":
-        forward = get_impl("batchnorm_forward_train", default_impl())
-        out, x_hat, mean, var, inv_std = forward(*as_common_contiguous(x, gamma, beta), eps)
+        out, x_hat, mean, var, inv_std = kernels.batchnorm_forward_train(x, gamma, beta, eps)
+        gamma = np.asarray(gamma)  # the cache keeps the caller's gamma, as CS231n's does
+        running_mean, running_var = _running_stats(bn_param, x_hat.shape[1], x_hat.dtype)
         running_mean = momentum * running_mean + (1 - momentum) * mean
         running_var = momentum * running_var + (1 - momentum) * var
     else:
+        x, gamma, beta = _check_inputs(x, gamma, beta)
         # Compute in the layer's dtype (x, gamma, beta promoted, as in train mode): float64
         # running averages (e.g. loaded or set by hand) must not turn a float32 model's
         # output into float64.
         dtype = np.result_type(x, gamma, beta)
+        running_mean, running_var = _running_stats(bn_param, x.shape[1], dtype)
         inv_std = 1 / np.sqrt(running_var.astype(dtype, copy=False) + dtype.type(eps))
         x_hat = (x - running_mean.astype(dtype, copy=False)) * inv_std
         out = x_hat * gamma
@@ -115,6 +143,15 @@ def batchnorm_forward(
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
     return out, (x_hat, gamma, inv_std, mode == "train")
+
+
+def _running_stats(bn_param: dict, d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    running_mean = _running(bn_param, "running_mean", d, dtype)
+    running_var = _running(bn_param, "running_var", d, dtype)
+    if np.any(running_var < 0):
+        raise ValueError("bn_param['running_var'] must hold non-negative variances; got "
+                         f"minimum {running_var.min()}")
+    return running_mean, running_var
 
 
 def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,8 +173,9 @@ def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     dx : ndarray, shape (N, D)
     dgamma, dbeta : ndarray, shape (D,)
     """
-    x_hat, gamma, ivar, train = cache
-    dout = _check_dout(dout, x_hat)
+    x_hat, gamma, ivar, train = _bn_cache(cache)
+    _check_dout_shape(dout, x_hat)
+    dout = check_array(dout, "dout", ndim=2, finite=False)
     n = x_hat.shape[0]
     dbeta = dout.sum(axis=0)  # out = y + beta
     dgamma = np.sum(dout * x_hat, axis=0)  # y = gamma * x_hat
@@ -167,15 +205,26 @@ def batchnorm_backward_alt(
         dx = inv_std / N * (N * g - sum(g) - x_hat * sum(g * x_hat))
 
     (sums over the batch axis); same inputs and outputs as :func:`batchnorm_backward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D)
+    cache : tuple
+        From :func:`batchnorm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
     """
-    x_hat, gamma, inv_std, train = cache
-    dout = _check_dout(dout, x_hat)
+    x_hat, gamma, inv_std, train = _bn_cache(cache)
+    _check_dout_shape(dout, x_hat)
     if not train:
+        dout = check_array(dout, "dout", ndim=2, finite=False)
         dbeta = dout.sum(axis=0)
         dgamma = np.einsum("ij,ij->j", dout, x_hat)
         return dout * (gamma * inv_std), dgamma, dbeta
-    backward = get_impl("batchnorm_backward_closed_form", default_impl())
-    return backward(*as_common_contiguous(dout, x_hat, gamma, inv_std))
+    return kernels.batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std)
 
 
 # ------------------------------------------------------------------------------- layernorm
@@ -199,12 +248,10 @@ def layernorm_forward(
     cache : tuple
         ``(x_hat, gamma, inv_std)`` with ``inv_std`` of shape (N, 1).
     """
-    x, gamma, beta = _check_inputs(x, gamma, beta)
     ln_param = check_param_dict(ln_param, "ln_param")
     eps = get_eps(ln_param, "ln_param")
-    forward = get_impl("layernorm_forward", default_impl())
-    out, x_hat, inv_std = forward(*as_common_contiguous(x, gamma, beta), eps)
-    return out, (x_hat, gamma, inv_std)
+    out, x_hat, inv_std = kernels.layernorm_forward(x, gamma, beta, eps)
+    return out, (x_hat, np.asarray(gamma), inv_std)
 
 
 def layernorm_backward(
@@ -212,12 +259,17 @@ def layernorm_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of layer normalisation (batch norm's closed form along the feature axis).
 
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D)
+    cache : tuple
+        From :func:`layernorm_forward`.
+
     Returns
     -------
     dx : ndarray, shape (N, D)
     dgamma, dbeta : ndarray, shape (D,)
     """
-    x_hat, gamma, inv_std = cache
-    dout = _check_dout(dout, x_hat)
-    backward = get_impl("layernorm_backward", default_impl())
-    return backward(*as_common_contiguous(dout, x_hat, gamma, inv_std))
+    x_hat, gamma, inv_std = _ln_cache(cache)
+    _check_dout_shape(dout, x_hat)
+    return kernels.layernorm_backward(dout, x_hat, gamma, inv_std)

@@ -14,7 +14,7 @@ from fastnn.classifiers import (
 from fastnn.gradient_check import eval_numerical_gradient, grad_check_sparse, rel_error
 from fastnn.kernels import available_impls, get_impl
 
-OPS = ("svm_loss", "softmax_loss")
+OPS = ("linear_svm_loss", "linear_softmax_loss")
 
 
 def _problem(rng, n, d, c, dtype=np.float64, scale=1.0):
@@ -27,8 +27,17 @@ def _problem(rng, n, d, c, dtype=np.float64, scale=1.0):
 def test_registry_lists_both_impls():
     for op in OPS:
         assert available_impls(op) == ("naive", "vectorized")
-    assert get_impl("svm_loss", "naive") is svm_loss_naive
-    assert get_impl("softmax_loss", "vectorized") is softmax_loss_vectorized
+    # the CS231n names are the registered implementations behind the same validation
+    rng = np.random.default_rng(3)
+    W, X, y = _problem(rng, 6, 5, 3)
+    for op, impl, public in [("linear_svm_loss", "naive", svm_loss_naive),
+                             ("linear_svm_loss", "vectorized", svm_loss_vectorized),
+                             ("linear_softmax_loss", "naive", softmax_loss_naive),
+                             ("linear_softmax_loss", "vectorized", softmax_loss_vectorized)]:
+        loss, dW = get_impl(op, impl)(W, X, y, 0.1)
+        loss_public, dW_public = public(W, X, y, 0.1)
+        assert loss == loss_public
+        np.testing.assert_array_equal(dW, dW_public)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -177,6 +186,6 @@ def test_grad_check_sparse_on_cifar10_dev_set(data_dir, op, capsys):
             )
             # The SVM loss has kinks: an entry whose numerical step crosses one may disagree,
             # as CS231n warns; all entries must agree except at most one such crossing.
-            tol = 1e-5 if op == "softmax_loss" else 1e-4
-            assert np.sum(errors > tol) <= (0 if op == "softmax_loss" else 1), errors
+            tol = 1e-5 if op == "linear_softmax_loss" else 1e-4
+            assert np.sum(errors > tol) <= (0 if op == "linear_softmax_loss" else 1), errors
     assert "relative error" in capsys.readouterr().out
