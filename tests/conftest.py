@@ -34,6 +34,27 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    import fastnn
+
+    return f"fastnn {fastnn.__version__} from {Path(fastnn.__file__).parent}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under FASTNN_TEST_INSTALLED=1 (set by .ci/wheel) the tests must exercise the installed
+    package, never a source tree that happens to be importable."""
+    if os.environ.get("FASTNN_TEST_INSTALLED") != "1":
+        return
+    import sysconfig
+
+    import fastnn
+
+    where = Path(fastnn.__file__).resolve()
+    site = Path(sysconfig.get_path("platlib")).resolve()
+    if not where.is_relative_to(site):
+        raise pytest.UsageError(f"FASTNN_TEST_INSTALLED=1: fastnn is imported from {where}")
+
+
 def data_required() -> bool:
     """True when FASTNN_REQUIRE_DATA=1: missing real data is a failure, not a skip."""
     return os.environ.get("FASTNN_REQUIRE_DATA", "").strip().lower() in {"1", "true", "yes"}
