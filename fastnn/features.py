@@ -1,7 +1,9 @@
-"""Image features for linear classifiers: HOG, HSV colour histogram, and a batch extractor.
+"""Image features for linear classifiers: HOG, HSV colour histogram, and batch extractors.
 
 Drop-in for CS231n's ``features.py`` (same names, arguments and results), with the HOG computed
-by a compiled batch kernel. Runtime dependency: NumPy only (no SciPy, no matplotlib).
+by a compiled batch kernel, plus :func:`build_features`, the feature matrix ``fastnn linear``
+trains on (raw pixels, HOG and/or colour histograms side by side). Runtime dependency: NumPy
+only (no SciPy, no matplotlib).
 
 Example
 -------
@@ -21,14 +23,13 @@ import numpy as np
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_float, check_int
-from fastnn.kernels.hog import (
-    RGB_WEIGHTS,
-    best_hog_impl,
-    check_hog_params,
-    hog_descriptors,
-)
+from fastnn.kernels import hog_descriptors
+from fastnn.kernels.hog import MAX_ORIENTATIONS, RGB_WEIGHTS
 
 __all__ = [
+    "FEATURE_KINDS",
+    "MAX_HISTOGRAM_BINS",
+    "build_features",
     "color_histogram_hsv",
     "extract_features",
     "hog_feature",
@@ -39,6 +40,31 @@ __all__ = [
 
 #: Images per batched HOG call in :func:`extract_features` (bounds memory, drives the bar).
 _CHUNK = 4096
+#: Largest accepted ``nbin`` of :func:`color_histogram_hsv` (far more bins than an image has
+#: pixels is a mistake, and would only allocate memory).
+MAX_HISTOGRAM_BINS = 65536
+#: The feature kinds :func:`build_features` knows, in the order ``fastnn linear`` lists them.
+FEATURE_KINDS = ("pixels", "hog", "color")
+
+
+def _check_hog_args(
+    pixels_per_cell: object, orientations: object, height: int | None = None,
+    width: int | None = None,
+) -> tuple[int, int]:
+    """The HOG kernel's parameter rules, checked before any image is touched.
+
+    ``pixels_per_cell >= 1`` (and at most the image side when known) and
+    ``1 <= orientations <= MAX_ORIENTATIONS``, so an absurd value fails at once instead of
+    sizing an output or a bin table by it.
+    """
+    p = check_int(pixels_per_cell, "pixels_per_cell", minimum=1)
+    o = check_int(orientations, "orientations", minimum=1, maximum=MAX_ORIENTATIONS)
+    if height is not None and width is not None and p > min(height, width):
+        raise ValueError(
+            f"pixels_per_cell must be <= the image height and width ({height} x {width}) so "
+            f"that there is at least one cell, got {p}"
+        )
+    return p, o
 
 
 def rgb2gray(rgb: np.ndarray) -> np.ndarray:
@@ -98,15 +124,16 @@ def hog_feature(im: np.ndarray, pixels_per_cell: int = 8, orientations: int = 9)
     gradients with ``gx >= 0`` count), magnitudes averaged per cell. The exact definition is in
     :mod:`fastnn.kernels.hog`. For many images use :func:`hog_features` (one compiled call).
     """
+    p, o = _check_hog_args(pixels_per_cell, orientations)
     batch = _as_batch(im, "im")
-    return hog_descriptors(batch, pixels_per_cell, orientations, impl=best_hog_impl(), num_threads=1)[0]
+    return hog_descriptors(batch, p, o, num_threads=1)[0]
 
 
 def hog_features(
     images: np.ndarray,
     pixels_per_cell: int = 8,
     orientations: int = 9,
-    impl: str = "compiled",
+    impl: str | None = None,
 ) -> np.ndarray:
     """HOG descriptors of a batch of images in one call (compiled, OpenMP over images).
 
@@ -117,8 +144,9 @@ def hog_features(
         RGBA (C = 4); float or integer (uint8) values.
     pixels_per_cell, orientations : int
         As in :func:`hog_feature`.
-    impl : {"compiled", "vectorized", "naive"}
-        Implementation; all give the same result (see :mod:`fastnn.kernels.hog`).
+    impl : {"compiled", "vectorized", "naive"} or None
+        Implementation (None: the best available); all give the same result (see
+        :mod:`fastnn.kernels.hog`).
 
     Returns
     -------
@@ -133,7 +161,10 @@ def hog_features(
     Fashion-MNIST (4-pixel cells) that lifted a quick linear SVM from 0.839 to 0.865 test
     accuracy.
     """
-    return hog_descriptors(images, pixels_per_cell, orientations, impl=impl)
+    shape = np.shape(images)
+    size = shape[1:3] if len(shape) in (3, 4) else (None, None)
+    p, o = _check_hog_args(pixels_per_cell, orientations, *size)
+    return hog_descriptors(images, p, o, impl=impl)
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
@@ -193,7 +224,7 @@ def color_histogram_hsv(
     im : array_like, shape (H, W, 3)
         RGB image with values in [0, xmax].
     nbin : int
-        Number of histogram bins.
+        Number of histogram bins, 1 .. ``MAX_HISTOGRAM_BINS`` (65536).
     xmin, xmax : float
         Range of the bins; hue (0..1) is scaled by ``xmax`` before binning.
     normalized : bool
@@ -205,7 +236,7 @@ def color_histogram_hsv(
     -------
     ndarray, shape (nbin,), float64
     """
-    nbin = check_int(nbin, "nbin", minimum=1)
+    nbin = check_int(nbin, "nbin", minimum=1, maximum=MAX_HISTOGRAM_BINS)
     xmin = check_float(xmin, "xmin")
     xmax = check_float(xmax, "xmax", minimum=0, min_inclusive=False)
     if xmin >= xmax:
@@ -292,8 +323,8 @@ def extract_features(
     batched = [_hog_kwargs(fn) if _hog_fast_path_ok(x) else None for fn in fns]
     for kw in batched:
         if kw is not None:  # parameters checked before any work; values per chunk, by the kernel
-            check_hog_params(
-                x.shape[1], x.shape[2], kw.get("pixels_per_cell", 8), kw.get("orientations", 9)
+            _check_hog_args(
+                kw.get("pixels_per_cell", 8), kw.get("orientations", 9), x.shape[1], x.shape[2]
             )
 
     # Feature lengths from the first image, as CS231n does.
@@ -316,7 +347,7 @@ def extract_features(
             for j, fn in enumerate(fns):
                 block = out[lo:hi, offsets[j]:offsets[j + 1]]
                 if batched[j] is not None:
-                    block[...] = hog_descriptors(x[lo:hi], impl=best_hog_impl(), **batched[j])
+                    block[...] = hog_descriptors(x[lo:hi], **batched[j])
                     continue
                 for i in range(lo, hi):
                     feats = first[j] if i == 0 else np.asarray(fn(x[i].squeeze()))
@@ -330,3 +361,86 @@ def extract_features(
     finally:
         bar.close()
     return out
+
+
+def _parse_kinds(kinds: str | Sequence[str]) -> list[str]:
+    """``"hog,pixels"`` or ``["hog", "pixels"]`` as a checked list of feature kinds."""
+    if isinstance(kinds, str):
+        names = [part.strip() for part in kinds.split(",") if part.strip()]
+    else:
+        try:
+            names = list(kinds)
+        except TypeError:
+            raise TypeError(
+                f"kinds must be a sequence of feature names, got {type(kinds).__name__}"
+            ) from None
+    if not names:
+        raise ValueError(f"kinds must name at least one of {', '.join(FEATURE_KINDS)}, got none")
+    for name in names:
+        if name not in FEATURE_KINDS:
+            raise ValueError(f"kinds must be among {', '.join(FEATURE_KINDS)}; got {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"kinds lists a feature twice: {names}")
+    return names
+
+
+def build_features(
+    images: np.ndarray,
+    kinds: str | Sequence[str] = ("pixels",),
+    *,
+    pixels_per_cell: int = 8,
+    orientations: int = 9,
+    nbin: int = 10,
+    verbose: bool = False,
+) -> np.ndarray:
+    """Feature matrix of a batch of images: raw pixels, HOG and/or HSV colour histogram.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W, C) or (N, H, W)
+        N >= 1 images with raw 0..255 values (the data loaders' layout).
+    kinds : str or sequence of str
+        Which features, concatenated in the order given: ``"pixels"`` (the flattened image),
+        ``"hog"`` (:func:`hog_features`) and ``"color"`` (:func:`color_histogram_hsv` of each
+        image; needs RGB images, C = 3). A comma-separated string such as ``"hog,color"`` works
+        too.
+    pixels_per_cell, orientations : int
+        HOG cell side (1 .. min(H, W)) and orientation bins (1 .. 360); checked even when
+        ``kinds`` has no HOG.
+    nbin : int
+        Colour-histogram bins (1 .. ``MAX_HISTOGRAM_BINS``).
+    verbose : bool
+        Progress bar while the colour histograms are computed.
+
+    Returns
+    -------
+    ndarray of shape (N, F), float32
+        ``F = H*W*C`` for pixels, plus ``(H // p) * (W // p) * orientations`` for HOG, plus
+        ``nbin`` for colour.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> imgs = np.random.default_rng(0).uniform(0, 255, size=(4, 32, 32, 3))
+    >>> build_features(imgs, "hog,color").shape
+    (4, 154)
+    """
+    names = _parse_kinds(kinds)
+    x = check_array(images, "images", ndim=(3, 4), dtype=None, finite=False)
+    p, o = _check_hog_args(pixels_per_cell, orientations, x.shape[1], x.shape[2])
+    nbin = check_int(nbin, "nbin", minimum=1, maximum=MAX_HISTOGRAM_BINS)
+    if "color" in names and (x.ndim != 4 or x.shape[-1] != 3):
+        raise ValueError(
+            "kinds 'color' needs RGB images (N, H, W, 3); got images of shape "
+            f"{x.shape} (use pixels or hog)"
+        )
+    parts = []
+    for name in names:
+        if name == "pixels":
+            parts.append(x.reshape(x.shape[0], -1).astype(np.float32))
+        elif name == "hog":
+            parts.append(hog_features(x, p, o).astype(np.float32, copy=False))
+        else:
+            histogram = functools.partial(color_histogram_hsv, nbin=nbin)
+            parts.append(extract_features(x, [histogram], verbose=verbose).astype(np.float32))
+    return np.hstack(parts) if len(parts) > 1 else parts[0]

@@ -13,7 +13,12 @@ after the first axis is one example, flattened to D features. The element-wise s
 the input's shape; PCA returns ``(N, k)`` and ZCA ``(N, D)`` flattened. Statistics are computed in
 float64; outputs keep the input's float dtype (float32 stays float32).
 
-Also here: :func:`add_bias_column`, the bias trick for linear classifiers.
+``transform`` and ``inverse_transform`` accept zero rows and return an empty array of the
+right shape, so code that transforms a possibly empty split needs no special case.
+
+Also here: :func:`add_bias_column`, the bias trick for linear classifiers, and
+:class:`ScaleAndCenter`, the pixel scaling plus mean-image subtraction that ``fastnn train``
+applies and stores in the model file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "PCA",
     "MeanSubtraction",
     "MinMaxScaler",
+    "ScaleAndCenter",
     "StandardScaler",
     "ZCAWhitening",
     "add_bias_column",
@@ -47,8 +53,8 @@ def add_bias_column(X) -> np.ndarray:
     -------
     ndarray of shape (N, D + 1), same float dtype as ``X``
     """
-    X = check_array(X, "X", ndim=range(2, 8))
-    X = X.reshape(X.shape[0], -1)
+    X = check_array(X, "X", ndim=range(2, 8), allow_empty=True)
+    X = X.reshape(X.shape[0], int(np.prod(X.shape[1:])))
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 
@@ -59,7 +65,7 @@ class _Transform:
     _example_shape: tuple[int, ...] | None = None
 
     def _check_fit_input(self, X) -> np.ndarray:
-        X = check_array(X, "X", ndim=range(2, 8))
+        X = check_array(X, "X", ndim=range(2, 8))  # statistics need at least one example
         self._example_shape = X.shape[1:]
         self._n_features = int(np.prod(X.shape[1:]))
         return X.reshape(X.shape[0], -1)
@@ -77,7 +83,8 @@ class _Transform:
                 f"to fit, example shape {self._example_shape}); got {n_features} "
                 f"(shape {X.shape})"
             )
-        return X.reshape(X.shape[0], -1)
+        # explicit width: reshape(0, -1) cannot infer it when there are no rows
+        return X.reshape(X.shape[0], n_features)
 
     def fit(self, X) -> _Transform:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -336,3 +343,107 @@ class ZCAWhitening(_Transform):
         flat = self._check_transform_input(X)
         dtype = flat.dtype
         return (flat - self.mean_.astype(dtype)) @ self.whitening_matrix_.astype(dtype)
+
+
+class ScaleAndCenter(_Transform):
+    """Scale raw pixels (by default to [0, 1]) and subtract the training mean image.
+
+    ``x -> x.reshape(N, -1) * pixel_scale - mean``, where ``mean`` is the per-feature mean of
+    the scaled training images: the preprocessing ``fastnn train`` fits on its training split
+    and stores in the model file (:meth:`to_metadata`), so ``fastnn evaluate`` applies exactly
+    the same arithmetic (:meth:`from_metadata`).
+
+    Parameters
+    ----------
+    pixel_scale : float
+        Factor applied to the raw values first (default ``1 / 255``), > 0.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (D,), float32
+        Mean of the scaled training examples, rounded to float32 as it is stored.
+    input_shape_ : tuple of int
+        Shape of one training example (e.g. ``(28, 28, 1)``).
+    """
+
+    #: ``preprocessing`` value in a model file's metadata.
+    KIND = "scale_and_center"
+
+    def __init__(self, pixel_scale: float = 1.0 / 255.0) -> None:
+        self.pixel_scale = check_float(pixel_scale, "pixel_scale", minimum=0.0,
+                                       min_inclusive=False)
+
+    @property
+    def input_shape_(self) -> tuple[int, ...] | None:
+        return self._example_shape
+
+    def fit(self, X) -> ScaleAndCenter:
+        """Learn the mean image of ``X * pixel_scale`` (X: (N, ...) raw training images)."""
+        flat = self._check_fit_input(X)
+        mean = flat.mean(axis=0, dtype=np.float64) * self.pixel_scale
+        self.mean_ = mean.astype(np.float32)
+        return self
+
+    def transform(self, X, dtype=None) -> np.ndarray:
+        """``X.reshape(N, -1) * pixel_scale - mean_`` as (N, D).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, ...)
+            Raw examples with the fitted example size (N may be 0).
+        dtype : {np.float32, np.float64} or None
+            Output dtype (a model's parameter dtype); default: the float dtype of ``X``.
+
+        Returns
+        -------
+        ndarray of shape (N, D)
+        """
+        flat = self._check_transform_input(X)
+        dtype = np.dtype(flat.dtype if dtype is None else dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        out = flat.astype(dtype) * dtype.type(self.pixel_scale)
+        out -= self.mean_.astype(dtype)
+        return out
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Raw examples ``(Z + mean_) / pixel_scale`` in the fitted example shape."""
+        flat = self._check_transform_input(Z, "Z")
+        out = (flat + self.mean_.astype(flat.dtype)) / flat.dtype.type(self.pixel_scale)
+        return out.reshape((flat.shape[0], *self._example_shape))
+
+    def to_metadata(self) -> dict:
+        """The fitted state as model-file metadata (scalars, a list and one array)."""
+        if self._n_features is None:
+            raise ValueError("ScaleAndCenter is not fitted yet: call fit(X_train) first")
+        return {"preprocessing": self.KIND, "pixel_scale": self.pixel_scale,
+                "input_shape": list(self._example_shape), "mean": self.mean_}
+
+    @classmethod
+    def from_metadata(cls, metadata) -> ScaleAndCenter:
+        """Rebuild a fitted instance from :meth:`to_metadata`'s dict (e.g. a model file's).
+
+        Raises
+        ------
+        ValueError
+            The metadata holds no such description, or an inconsistent one.
+        """
+        if not hasattr(metadata, "get") or metadata.get("preprocessing") != cls.KIND:
+            raise ValueError(
+                f"metadata must describe a {cls.KIND!r} preprocessing (as written by "
+                "`fastnn train`); it has none"
+            )
+        missing = [k for k in ("pixel_scale", "mean") if k not in metadata]
+        if missing:
+            raise ValueError(f"metadata lacks {', '.join(missing)} of its {cls.KIND!r} entry")
+        self = cls(metadata["pixel_scale"])
+        mean = check_array(metadata["mean"], "metadata['mean']", ndim=1)
+        shape = tuple(int(d) for d in metadata.get("input_shape") or (mean.shape[0],))
+        if int(np.prod(shape)) != mean.shape[0]:
+            raise ValueError(
+                f"metadata['input_shape'] {shape} does not match the {mean.shape[0]} values "
+                "of metadata['mean']"
+            )
+        self.mean_ = mean.astype(np.float32, copy=False)
+        self._example_shape, self._n_features = shape, mean.shape[0]
+        return self

@@ -9,6 +9,8 @@ import pytest
 
 from fastnn.bench._reference import cs231n_hog_feature
 from fastnn.features import (
+    MAX_HISTOGRAM_BINS,
+    build_features,
     color_histogram_hsv,
     extract_features,
     hog_feature,
@@ -181,6 +183,7 @@ def test_color_histogram_of_pure_colours():
         (np.full((4, 4, 3), -1.0), {}, ValueError, r"\[0, xmax\]"),
         (np.full((4, 4, 3), np.nan), {}, ValueError, "NaN"),
         (np.zeros((4, 4, 3)), {"nbin": 0}, ValueError, "nbin"),
+        (np.zeros((4, 4, 3)), {"nbin": 10**12}, ValueError, "nbin must be <= 65536"),
         (np.zeros((4, 4, 3)), {"xmin": 255}, ValueError, "xmin must be < xmax"),
         (np.zeros((4, 4, 3)), {"xmax": 0}, ValueError, "xmax"),
         (np.zeros((0, 4, 3)), {}, ValueError, "empty"),
@@ -294,3 +297,75 @@ def test_hog_on_real_fashion_mnist(data_dir):
 def test_hog_feature_error_names_im_and_its_shape():
     with pytest.raises(ValueError, match=r"im must be .* got shape \(8, 8, 2\)"):
         hog_feature(np.zeros((8, 8, 2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# absurd sizes fail before any work
+# ---------------------------------------------------------------------------------------------
+
+
+def _kernel_must_not_run(*args, **kwargs):
+    raise AssertionError("the HOG kernel was called with parameters that should be refused")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: hog_feature(x[0], orientations=10**9),
+        lambda x: hog_features(x, orientations=10**9),
+        lambda x: hog_features(x, pixels_per_cell=10**12),
+        lambda x: extract_features(x, [functools.partial(hog_feature, orientations=10**9)]),
+        # a layout the batched path does not take: the per-image call checks up front too
+        lambda x: extract_features(x[:, :1], [functools.partial(hog_feature, orientations=361)]),
+        lambda x: build_features(x, "pixels", orientations=10**9),
+    ],
+)
+def test_absurd_hog_parameters_are_refused_before_the_kernel(monkeypatch, call):
+    monkeypatch.setattr("fastnn.features.hog_descriptors", _kernel_must_not_run)
+    x = np.zeros((2, 16, 16, 3))
+    with pytest.raises(ValueError, match="orientations must be <= 360|pixels_per_cell must be"):
+        call(x)
+
+
+def test_absurd_histogram_bins_are_refused():
+    assert MAX_HISTOGRAM_BINS == 65536
+    with pytest.raises(ValueError, match="nbin must be <= 65536, got 1000000000000"):
+        color_histogram_hsv(np.zeros((4, 4, 3)), nbin=10**12)
+    with pytest.raises(ValueError, match="nbin must be <= 65536"):
+        build_features(np.zeros((2, 4, 4, 3)), "color", pixels_per_cell=4, nbin=10**12)
+
+
+# ---------------------------------------------------------------------------------------------
+# build_features
+# ---------------------------------------------------------------------------------------------
+
+
+def test_build_features_concatenates_in_the_order_given(rng, cifar_sample):
+    imgs = cifar_sample[:6].astype(np.float32)
+    feats = build_features(imgs, "hog,color,pixels")
+    assert feats.dtype == np.float32 and feats.shape == (6, 144 + 10 + 32 * 32 * 3)
+    np.testing.assert_allclose(feats[:, :144], hog_features(imgs), rtol=1e-6)
+    colour = extract_features(imgs, [color_histogram_hsv])
+    np.testing.assert_allclose(feats[:, 144:154], colour, rtol=1e-6)
+    np.testing.assert_array_equal(feats[:, 154:], imgs.reshape(6, -1))
+    same = build_features(imgs, ["hog", "color", "pixels"])
+    np.testing.assert_array_equal(feats, same)
+    gray = rng.uniform(0, 255, size=(3, 28, 28, 1))
+    assert build_features(gray, ["hog"], pixels_per_cell=4, orientations=6).shape == (3, 294)
+
+
+@pytest.mark.parametrize(
+    ("images", "kinds", "error", "match"),
+    [
+        (np.zeros((2, 8, 8, 1)), "color", ValueError, "kinds 'color' needs RGB images"),
+        (np.zeros((2, 8, 8, 3)), "sift", ValueError, "kinds must be among pixels, hog, color"),
+        (np.zeros((2, 8, 8, 3)), ",", ValueError, "kinds must name at least one"),
+        (np.zeros((2, 8, 8, 3)), "hog,hog", ValueError, "kinds lists a feature twice"),
+        (np.zeros((2, 8, 8, 3)), 3, TypeError, "kinds must be a sequence"),
+        (np.zeros((0, 8, 8, 3)), "pixels", ValueError, "images must not be empty"),
+        (np.zeros((8, 8)), "pixels", ValueError, "images must be a 3-D or 4-D"),
+    ],
+)
+def test_build_features_bad_input(images, kinds, error, match):
+    with pytest.raises(error, match=match):
+        build_features(images, kinds)

@@ -9,12 +9,13 @@ from fastnn.preprocessing import (
     PCA,
     MeanSubtraction,
     MinMaxScaler,
+    ScaleAndCenter,
     StandardScaler,
     ZCAWhitening,
     add_bias_column,
 )
 
-ALL = (MeanSubtraction, StandardScaler, MinMaxScaler, PCA, ZCAWhitening)
+ALL = (MeanSubtraction, StandardScaler, MinMaxScaler, PCA, ZCAWhitening, ScaleAndCenter)
 
 
 def _correlated(rng, n=2000, d=12, dtype=np.float64):
@@ -152,3 +153,54 @@ def test_bad_arguments(rng):
         StandardScaler().fit(np.zeros(5))
     with pytest.raises(ValueError, match="Z must have n_components = 2 columns"):
         PCA(2).fit(rng.standard_normal((10, 4))).inverse_transform(np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_rows_transform_to_empty_arrays_of_the_right_shape(rng, cls, dtype):
+    X = _correlated(rng, n=50, d=6, dtype=dtype).reshape(50, 3, 2)
+    t = cls().fit(X)
+    full = t.transform(X[:3])
+    empty = t.transform(X[:0])
+    assert empty.shape == (0, *full.shape[1:]) and empty.dtype == full.dtype
+    if hasattr(t, "inverse_transform"):
+        back = t.inverse_transform(empty)
+        assert back.shape == (0, *t.inverse_transform(full).shape[1:])
+        assert back.dtype == dtype
+
+
+def test_add_bias_column_of_zero_rows():
+    assert add_bias_column(np.zeros((0, 2, 3), dtype=np.float32)).shape == (0, 7)
+
+
+def test_scale_and_center_is_fitted_on_training_data_only():
+    X = np.arange(24, dtype=np.float32).reshape(3, 2, 2, 2) * 10
+    t = ScaleAndCenter().fit(X[:2])
+    np.testing.assert_allclose(t.mean_, X[:2].reshape(2, -1).mean(0) / 255, rtol=1e-6)
+    assert t.mean_.dtype == np.float32 and t.input_shape_ == (2, 2, 2)
+    out = t.transform(X)
+    assert out.dtype == np.float32 and out.shape == (3, 8)
+    np.testing.assert_allclose(out[:2].mean(0), 0, atol=1e-6)
+    assert t.transform(X, dtype=np.float64).dtype == np.float64
+    np.testing.assert_allclose(t.inverse_transform(out), X, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"X must have 8 features per example .* got 3"):
+        t.transform(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        t.transform(X, dtype=np.int32)
+    with pytest.raises(ValueError, match="pixel_scale must be > 0"):
+        ScaleAndCenter(pixel_scale=0)
+
+
+def test_scale_and_center_round_trips_through_metadata(rng):
+    X = rng.uniform(0, 255, size=(20, 4, 4, 1)).astype(np.float32)
+    t = ScaleAndCenter().fit(X)
+    meta = t.to_metadata()
+    assert meta["preprocessing"] == "scale_and_center" and meta["input_shape"] == [4, 4, 1]
+    again = ScaleAndCenter.from_metadata(meta)
+    np.testing.assert_array_equal(again.transform(X), t.transform(X))
+    with pytest.raises(ValueError, match="metadata must describe a 'scale_and_center'"):
+        ScaleAndCenter.from_metadata({"dataset": "sample"})
+    with pytest.raises(ValueError, match="does not match the 16 values"):
+        ScaleAndCenter.from_metadata({**meta, "input_shape": [3, 3]})
+    with pytest.raises(ValueError, match="not fitted yet"):
+        ScaleAndCenter().to_metadata()

@@ -14,6 +14,7 @@ from fastnn.model_selection._search import (
     hyperparameter_search,
     random_search,
 )
+from fastnn.model_selection._split import train_validation_split
 
 __all__ = [
     "CVResult",
@@ -26,4 +27,5 @@ __all__ = [
     "hyperparameter_search",
     "k_fold_split",
     "random_search",
+    "train_validation_split",
 ]

@@ -43,6 +43,8 @@ import numpy as np
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
+from fastnn.metrics import model_accuracy
+from fastnn.model_selection._split import train_validation_split
 
 __all__ = [
     "LogUniform",
@@ -251,34 +253,6 @@ def _route_params(model: Callable, names: list[str]) -> tuple[set[str], set[str]
     return to_init, to_train, "seed" in init_names
 
 
-def _validation_split(X, y, validation_size, rng):
-    n = X.shape[0]
-    if isinstance(validation_size, float):
-        check_float(
-            validation_size,
-            "validation_size",
-            minimum=0.0,
-            maximum=1.0,
-            min_inclusive=False,
-            max_inclusive=False,
-        )
-        n_val = max(1, round(validation_size * n))
-    else:
-        n_val = check_int(validation_size, "validation_size", minimum=1)
-    if n_val >= n:
-        raise ValueError(
-            f"validation_size must leave training examples: got {n_val} validation examples "
-            f"out of N = {n}"
-        )
-    perm = rng.permutation(n)
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
-
-
-def _accuracy(model, X, y) -> float:
-    return float(np.mean(np.asarray(model.predict(X)) == y))
-
-
 # -- the searches -------------------------------------------------------------------------------
 def _search(
     method: str,
@@ -296,6 +270,7 @@ def _search(
     seed: int | None = None,
     max_train_eval: int = 10000,
     verbose: bool = False,
+    show_progress: bool | None = None,
 ) -> SearchResult:
     space = _normalise_space(space, method)
     if not callable(model):
@@ -306,7 +281,7 @@ def _search(
     if (X_val is None) != (y_val is None):
         raise ValueError("X_val and y_val must be given together (or neither, to split X)")
     if X_val is None:
-        X_train, y_train, X_val, y_val = _validation_split(X, y, validation_size, rng)
+        X_train, y_train, X_val, y_val = train_validation_split(X, y, validation_size, seed=rng)
     else:
         X_train, y_train = X, y
         X_val = check_array(X_val, "X_val", ndim=2)
@@ -341,7 +316,8 @@ def _search(
 
     results = []
     models = []
-    for trial, point in enumerate(progress(points, desc=f"{method} search", enabled=verbose)):
+    bar = progress(points, desc=f"{method} search", enabled=show_progress)
+    for trial, point in enumerate(bar):
         init_kwargs = {k: v for k, v in point.items() if k in to_init}
         fit_kwargs = {**train_kwargs, **{k: v for k, v in point.items() if k not in to_init}}
         candidate = model(**seed_kwargs, **init_kwargs)
@@ -351,8 +327,8 @@ def _search(
         with np.errstate(all="ignore"):
             history = candidate.train(X_train, y_train, **fit_kwargs)
             elapsed = time.perf_counter() - start
-            val_acc = _accuracy(candidate, X_val, y_val)
-            train_acc = _accuracy(candidate, X_train_eval, y_train_eval)
+            val_acc = model_accuracy(candidate, X_val, y_val)
+            train_acc = model_accuracy(candidate, X_train_eval, y_train_eval)
         final_loss = float("nan")
         if isinstance(history, (list, tuple, np.ndarray)) and len(history):
             final_loss = float(history[-1])
@@ -408,7 +384,9 @@ _COMMON_DOC = """
     max_train_eval : int
         Training accuracy is measured on at most this many training examples.
     verbose : bool
-        Progress bar and one line per trial.
+        Print one line per trial.
+    show_progress : bool or None
+        Progress bar over the trials (None: only when stderr is a terminal).
 {extra}
 
     Returns

@@ -160,3 +160,27 @@ def test_bad_input(rng):
     # errors from training itself surface unchanged (here: an empty minibatch)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         random_search(Softmax, {"reg": [0.1]}, X, y, train_kwargs={"batch_size": 0})
+
+
+def test_verbose_prints_trials_and_show_progress_draws_the_bar(rng, capsys):
+    X, y = _blobs(rng, n=100)
+    random_search(Softmax, {"reg": [0.1]}, X, y, num_trials=2, train_kwargs=FAST, seed=0,
+                  verbose=True, show_progress=False)
+    out = capsys.readouterr()
+    assert out.out.count("trial ") == 2 and "random search" not in out.err
+    random_search(Softmax, {"reg": [0.1]}, X, y, num_trials=2, train_kwargs=FAST, seed=0,
+                  show_progress=True)
+    out = capsys.readouterr()
+    assert out.out == "" and "random search" in out.err
+
+
+def test_split_is_the_shared_seeded_one(rng):
+    """The search's own split is train_validation_split with the search's generator."""
+    from fastnn.model_selection import train_validation_split
+
+    X, y = _blobs(rng, n=80)
+    result = random_search(Softmax, {"reg": [0.1]}, X, y, num_trials=1, train_kwargs=FAST,
+                           seed=5, validation_size=12)
+    _, _, X_val, y_val = train_validation_split(X, y, 12, seed=np.random.default_rng(5))
+    expected = float(np.mean(result.best_model.predict(X_val) == y_val))
+    assert result.best_val_acc == expected
