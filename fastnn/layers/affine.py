@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fastnn._validation import check_array
+from fastnn.layers._cache import cached_array
 
 __all__ = ["affine_backward", "affine_backward_params", "affine_forward"]
 
@@ -62,7 +65,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     dw : ndarray, shape (D, M)
     db : ndarray, shape (M,)
     """
-    x, w = cache[0], cache[1]
+    x, w = _unpack(cache)
     dout = _check_dout(dout, x, w)
     dx = (dout @ w.T).reshape(x.shape)
     dw, db = _param_grads(dout, x)
@@ -74,10 +77,38 @@ def affine_backward_params(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, 
 
     The first layer of a network never needs the gradient of the data, and ``dx`` is the largest
     matrix product of that layer's backward pass, so models call this instead.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+        Upstream gradient.
+    cache : tuple
+        ``(x, w, b)`` (or ``(x, w)``) from :func:`affine_forward`.
+
+    Returns
+    -------
+    dw : ndarray, shape (D, M)
+    db : ndarray, shape (M,)
     """
-    x, w = cache[0], cache[1]
+    x, w = _unpack(cache)
     dout = _check_dout(dout, x, w)
     return _param_grads(dout, x)
+
+
+def _unpack(cache: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, w)`` from an affine cache ``(x, w, b)`` or ``(x, w)``, checked against each other."""
+    if not isinstance(cache, (tuple, list)):
+        raise TypeError("cache must be the (x, w, b) tuple returned by affine_forward; got "
+                        f"a {type(cache).__name__}")
+    if len(cache) not in (2, 3):
+        raise ValueError("cache must be the (x, w, b) tuple returned by affine_forward (or "
+                         f"(x, w)); got a {type(cache).__name__} of {len(cache)} items")
+    x = cached_array(cache[0], "x", "affine_forward")
+    w = cached_array(cache[1], "w", "affine_forward", ndim=2)
+    if x.ndim < 2 or x.size != x.shape[0] * w.shape[0]:
+        raise ValueError(f"cache must come from affine_forward: its x {x.shape} does not hold "
+                         f"N examples of D = {w.shape[0]} values (the rows of w {w.shape})")
+    return x, w
 
 
 def _check_dout(dout, x, w) -> np.ndarray:

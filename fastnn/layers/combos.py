@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from fastnn.layers._cache import cached_array, unpack_cache
 from fastnn.layers.activations import relu_backward, relu_forward
 from fastnn.layers.affine import affine_backward, affine_forward
 from fastnn.layers.normalization import (
@@ -23,6 +26,20 @@ __all__ = [
 ]
 
 
+def _unpack(cache: Any, forward: str, fields: tuple[str, ...]) -> tuple:
+    """The sub-caches: tuples for the affine and normalisation layers, relu's cached array.
+
+    Checked up front: relu's backward runs first and would accept any array as its cache.
+    """
+    parts = unpack_cache(cache, forward, fields)
+    for field, part in zip(fields[:-1], parts[:-1]):
+        if not isinstance(part, (tuple, list)):
+            raise TypeError(f"cache must come from {forward}: its {field} must be a tuple; got "
+                            f"a {type(part).__name__}")
+    cached_array(parts[-1], fields[-1], forward)
+    return parts
+
+
 def affine_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Affine then ReLU. ``x`` (N, d_1, ..., d_k), ``w`` (D, M), ``b`` (M,) -> out (N, M)."""
     a, fc_cache = affine_forward(x, w, b)
@@ -32,7 +49,7 @@ def affine_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np
 
 def affine_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     """Backward of :func:`affine_relu_forward`: returns ``dx, dw, db``."""
-    fc_cache, relu_cache = cache
+    fc_cache, relu_cache = _unpack(cache, "affine_relu_forward", ("fc_cache", "relu_cache"))
     da = relu_backward(dout, relu_cache)
     return affine_backward(da, fc_cache)
 
@@ -50,7 +67,8 @@ def affine_bn_relu_forward(
 
 def affine_bn_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     """Backward of :func:`affine_bn_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
-    fc_cache, bn_cache, relu_cache = cache
+    fc_cache, bn_cache, relu_cache = _unpack(cache, "affine_bn_relu_forward",
+                                             ("fc_cache", "bn_cache", "relu_cache"))
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = batchnorm_backward_alt(dan, bn_cache)
     dx, dw, db = affine_backward(da, fc_cache)
@@ -70,7 +88,8 @@ def affine_ln_relu_forward(
 
 def affine_ln_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     """Backward of :func:`affine_ln_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
-    fc_cache, ln_cache, relu_cache = cache
+    fc_cache, ln_cache, relu_cache = _unpack(cache, "affine_ln_relu_forward",
+                                             ("fc_cache", "ln_cache", "relu_cache"))
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = layernorm_backward(dan, ln_cache)
     dx, dw, db = affine_backward(da, fc_cache)

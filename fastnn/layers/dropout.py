@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn._validation import check_array, check_float, check_int
+from fastnn.layers._cache import cached_array, cached_flag, unpack_cache
 from fastnn.layers._params import check_param_dict, get_mode
 
 __all__ = ["dropout_backward", "dropout_forward"]
@@ -21,9 +22,12 @@ def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, tup
     when ``seed`` is given (the same numbers CS231n's ``np.random.seed(seed)`` produces, without
     touching NumPy's global random state), else from NumPy's global random state.
 
+    A 0-d ``x`` is one unit: kept (and scaled) or dropped like any element, and ``out`` is a
+    0-d array, as CS231n's formula gives for a scalar.
+
     Parameters
     ----------
-    x : ndarray, any shape
+    x : ndarray, any shape (0-d included)
     dropout_param : dict
         ``mode`` ("train" or "test", required), ``p`` (keep probability in (0, 1], required),
         ``seed`` (optional int, makes the mask deterministic).
@@ -44,22 +48,40 @@ def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, tup
     if mode == "test":
         return x, (None, False)
     seed = dropout_param.get("seed")
+    # random_sample(shape) draws the numbers rand(*shape) draws, but as an array for 0-d x too
     if seed is None:
-        uniform = np.random.rand(*x.shape)
+        uniform = np.random.random_sample(x.shape)
     else:
         seed = check_int(seed, "dropout_param['seed']", minimum=0, maximum=2**32 - 1)
-        uniform = np.random.RandomState(seed).rand(*x.shape)
-    mask = (uniform < p).astype(x.dtype)
+        uniform = np.random.RandomState(seed).random_sample(x.shape)
+    mask = np.array(uniform < p, dtype=x.dtype)  # an array even when 0-d
     mask /= p
-    return x * mask, (mask, True)
+    return np.asarray(x * mask), (mask, True)
 
 
 def dropout_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Backward pass of inverted dropout: ``dx = dout * mask`` in train mode, ``dout`` in test."""
-    mask, train = cache
+    """Backward pass of inverted dropout: ``dx = dout * mask`` in train mode, ``dout`` in test.
+
+    Parameters
+    ----------
+    dout : ndarray, shape of ``x``
+        Upstream gradient.
+    cache : tuple
+        ``(mask, train)`` from :func:`dropout_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    """
+    mask, train = unpack_cache(cache, "dropout_forward", ("mask", "train"))
+    train = cached_flag(train, "train", "dropout_forward")
     dout = check_array(dout, "dout", finite=False)
     if not train:
+        if mask is not None:
+            raise TypeError("cache must come from dropout_forward: a test-mode cache holds no "
+                            f"mask; got a {type(mask).__name__}")
         return dout
+    mask = cached_array(mask, "mask", "dropout_forward")
     if dout.shape != mask.shape:
         raise ValueError(f"dout must have the forward output's shape {mask.shape}; got {dout.shape}")
-    return dout * mask
+    return np.asarray(dout * mask)

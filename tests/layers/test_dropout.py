@@ -85,3 +85,22 @@ def test_bad_params():
     _, cache = dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 0})
     with pytest.raises(ValueError, match="dout must have"):
         dropout_backward(np.ones((3, 2)), cache)
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_zero_dimensional_input_is_one_unit(seed):
+    """CS231n's formula on a scalar: the unit is kept (scaled by 1/p) or dropped, out is 0-d."""
+    param = {"mode": "train", "p": 0.5, **({"seed": seed} if seed is not None else {})}
+    np.random.seed(11)
+    outs = {float(dropout_forward(np.array(2.0), param)[0]) for _ in range(40)}
+    assert outs == {0.0, 4.0} if seed is None else len(outs) == 1
+    out, cache = dropout_forward(np.array(2.0, dtype=np.float32), {**param, "seed": 3})
+    assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float32
+    np.random.seed(3)
+    keep = np.random.rand() < 0.5  # CS231n: np.random.seed(seed); mask = (rand(*()) < p) / p
+    assert float(out) == (4.0 if keep else 0.0)
+    dx = dropout_backward(np.array(1.0, dtype=np.float32), cache)
+    assert isinstance(dx, np.ndarray) and dx.shape == () and float(dx) == (2.0 if keep else 0.0)
+    out, cache = dropout_forward(np.array(2.0), {"mode": "test", "p": 0.5})
+    assert out.shape == () and float(out) == 2.0
+    assert float(dropout_backward(np.array(1.0), cache)) == 1.0

@@ -230,3 +230,36 @@ def test_batchnorm_test_mode_float64_running_stats_keep_float32(rng, backward):
     dx, dgamma, dbeta = backward(np.ones_like(out), cache)
     assert dx.dtype == dgamma.dtype == dbeta.dtype == np.float32
     assert bn_param["running_mean"] is mean  # the caller's state is not rewritten
+
+
+# ------------------------------------------------------------------------------- issue 7
+@pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5, float("nan")])
+def test_batchnorm_momentum_outside_0_1_is_refused(momentum):
+    x, g, b = np.ones((3, 2)), np.ones(2), np.zeros(2)
+    for mode in ("train", "test"):
+        param = {"mode": mode, "momentum": momentum}
+        with pytest.raises(ValueError, match=r"bn_param\['momentum'\]"):
+            batchnorm_forward(x, g, b, param)
+        assert "running_mean" not in param  # nothing written
+
+
+def test_batchnorm_momentum_zero_is_allowed(rng):
+    x = rng.standard_normal((5, 3))
+    param = {"mode": "train", "momentum": 0.0}
+    batchnorm_forward(x, np.ones(3), np.zeros(3), param)
+    np.testing.assert_allclose(param["running_var"], x.var(axis=0), rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_batchnorm_negative_running_variance_is_refused(rng, mode):
+    x = rng.standard_normal((4, 3))
+    param = {"mode": mode, "running_mean": np.zeros(3), "running_var": np.array([1.0, -0.5, 2.0])}
+    with pytest.raises(ValueError, match=r"bn_param\['running_var'\] must hold non-negative"):
+        batchnorm_forward(x, np.ones(3), np.zeros(3), param)
+
+
+def test_layernorm_keeps_gamma_given_as_list_in_cache(rng):
+    x = rng.standard_normal((3, 2))
+    out, cache = layernorm_forward(x, [1.0, 2.0], [0.0, 0.0], {})
+    dx, dgamma, dbeta = layernorm_backward(np.ones_like(out), cache)
+    assert dx.shape == (3, 2) and dgamma.shape == (2,) and dbeta.shape == (2,)
