@@ -48,7 +48,9 @@ def check_loss_inputs(
             f"X must have W.shape[0] = {W.shape[0]} columns (X is (N, D), W is (D, C)); "
             f"got X with shape {X.shape} and W with shape {W.shape}"
         )
-    y = check_labels(y, "y", n=X.shape[0], num_classes=W.shape[1])
+    y = check_labels(y, "y", num_classes=W.shape[1])
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have one label per row of X ({X.shape[0]}), got {y.shape[0]}")
     reg = check_float(reg, "reg", minimum=0.0)
     dtype = np.result_type(W, X)
     return W.astype(dtype, copy=False), X.astype(dtype, copy=False), y, reg

@@ -54,18 +54,18 @@ def _check_2d(name: str, a: np.ndarray) -> tuple[int, int]:
     return a.shape
 
 
-def _check_vector(name: str, a: np.ndarray, length: int) -> None:
+def _check_vector(name: str, a: np.ndarray, length: int, reference: str) -> None:
     if a.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
+        raise ValueError(f"{name} must have shape ({length},) to match {reference}, got {a.shape}")
 
 
 def _check_forward(impl: str, x, gamma, beta, eps=1e-5):
-    """x (N, D), gamma and beta (D,), eps >= 0."""
+    """x (N, D), gamma and beta (D,), eps > 0."""
     x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
     _, d = _check_2d("x", x)
-    _check_vector("gamma", gamma, d)
-    _check_vector("beta", beta, d)
-    return x, gamma, beta, check_float(eps, "eps", minimum=0.0)
+    _check_vector("gamma", gamma, d, f"x of shape {x.shape}")
+    _check_vector("beta", beta, d, f"x of shape {x.shape}")
+    return x, gamma, beta, check_float(eps, "eps", minimum=0.0, min_inclusive=False)
 
 
 def _check_backward(dout, x_hat, gamma, inv_std):
@@ -74,14 +74,14 @@ def _check_backward(dout, x_hat, gamma, inv_std):
     _check_2d("dout", dout)
     if x_hat.shape != dout.shape:
         raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
-    _check_vector("gamma", gamma, dout.shape[1])
+    _check_vector("gamma", gamma, dout.shape[1], f"dout of shape {dout.shape}")
     return dout, x_hat, gamma, inv_std
 
 
 def _check_bn_backward(impl: str, dout, x_hat, gamma, inv_std):
     """dout and x_hat (N, D), gamma and inv_std (D,)."""
     dout, x_hat, gamma, inv_std = _check_backward(dout, x_hat, gamma, inv_std)
-    _check_vector("inv_std", inv_std, dout.shape[1])
+    _check_vector("inv_std", inv_std, dout.shape[1], f"dout of shape {dout.shape}")
     return dout, x_hat, gamma, inv_std
 
 
@@ -89,7 +89,8 @@ def _check_ln_backward(impl: str, dout, x_hat, gamma, inv_std):
     """dout and x_hat (N, D), gamma (D,), inv_std (N, 1)."""
     dout, x_hat, gamma, inv_std = _check_backward(dout, x_hat, gamma, inv_std)
     if inv_std.shape != (dout.shape[0], 1):
-        raise ValueError(f"inv_std must have shape ({dout.shape[0]}, 1), got {inv_std.shape}")
+        raise ValueError(f"inv_std must have shape ({dout.shape[0]}, 1) to match dout of shape "
+                         f"{dout.shape}, got {inv_std.shape}")
     return dout, x_hat, gamma, inv_std
 
 

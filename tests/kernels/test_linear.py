@@ -139,7 +139,7 @@ def test_bad_input(rng, op, impl):
         f(W, X, np.array([0, 1, 2, 3, 0, 1]), 0.1)
     with pytest.raises(ValueError, match="y must be non-negative"):
         f(W, X, np.array([0, 1, 2, -1, 0, 1]), 0.1)
-    with pytest.raises(ValueError, match="y must have 6 entries"):
+    with pytest.raises(ValueError, match=r"y must have one label per row of X \(6\)"):
         f(W, X, y[:5], 0.1)
     with pytest.raises(ValueError, match=r"X must have W.shape\[0\] = 4 columns"):
         f(W, X[:, :3], y, 0.1)

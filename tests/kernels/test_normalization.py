@@ -133,7 +133,7 @@ def test_bad_input_is_a_clear_error():
         K.batchnorm_backward_closed_form(x, x, g, np.ones(4))
     with pytest.raises(ValueError, match=r"inv_std must have shape \(4, 1\)"):
         K.layernorm_backward(x, x, g, np.ones(4))
-    with pytest.raises(ValueError, match="eps must be >= 0"):
+    with pytest.raises(ValueError, match="eps must be > 0"):
         K.layernorm_forward(x, g, g, eps=-1.0)
     with pytest.raises(ValueError, match="impl must be one of"):
         K.layernorm_forward(x, g, g, impl="fortran")
