@@ -63,6 +63,37 @@ def test_all_impls_agree(rng, shape, metric, dtype):
         assert_close(got, want, metric, X, Y, dtype)
 
 
+SCIPY_METRIC = {"l2": "euclidean", "sqeuclidean": "sqeuclidean", "l1": "cityblock"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("shape", SHAPES + [(64, 257, 3072)])
+def test_every_impl_matches_scipy_cdist(rng, shape, metric, dtype):
+    """An independent oracle: SciPy's cdist, computed in float64 by direct differences."""
+    cdist = pytest.importorskip("scipy.spatial.distance").cdist
+    m, n, d = shape
+    X = (rng.standard_normal((m, d)) * 3 + 1).astype(dtype)
+    Y = rng.standard_normal((n, d)).astype(dtype)
+    want = cdist(X.astype(np.float64), Y.astype(np.float64), SCIPY_METRIC[metric])
+    for impl in available_impls("pairwise_distances"):
+        if impl == "naive" and m * n * d > 10**6:
+            continue  # the two-loop reference is covered on the smaller shapes
+        assert_close(pairwise_distances(X, Y, metric, impl=impl), want, metric, X, Y, dtype)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_knn_search_matches_scipy_ranking(rng, metric):
+    """k nearest by SciPy's distances with a stable sort (ties to the smaller index)."""
+    cdist = pytest.importorskip("scipy.spatial.distance").cdist
+    X = rng.integers(0, 4, (40, 6)).astype(np.float64)  # many exact ties
+    Y = rng.integers(0, 4, (300, 6)).astype(np.float64)
+    want = np.argsort(cdist(X, Y, SCIPY_METRIC[metric]), axis=1, kind="stable")[:, :7]
+    for impl in available_impls("knn_search"):
+        _, idx = knn_search(X, Y, 7, metric, impl=impl)
+        np.testing.assert_array_equal(idx, want, err_msg=impl)
+
+
 @pytest.mark.parametrize("isa", ["avx512f", "avx2", "baseline"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_l1_kernel_variant(rng, isa, dtype):
@@ -204,6 +235,7 @@ except (OSError, IndexError):
 """
 
 
+@pytest.mark.heavy
 def test_knn_search_memory_is_bounded():
     """Peak resident memory of a fresh process running 50,000 x 50,000 (L1) and
     50,000 x 10,000 (L2) searches: the full matrices would take 10 GB and 2 GB."""
