@@ -9,17 +9,24 @@ from __future__ import annotations
 import os
 import sys
 
-# Idle OpenMP workers sleep instead of spinning (unless the user chose a policy). fastnn
-# alternates short OpenMP kernels with OpenBLAS matrix products; with libgomp's default
-# spin-wait the idle worker holds the second core while OpenBLAS starts its threads there, and
-# on 2 cores batchnorm training ran ~4x slower (batchnorm forward 4.1 ms vs 0.14 ms per call).
-# libgomp reads the variable once, when the first compiled module loads, so this runs first.
+# Idle OpenMP workers sleep instead of spinning, so they do not hold the cores the next OpenBLAS
+# product needs (unless the user chose a policy; see benchmarks/README.md). libgomp reads the
+# variable once, when the first compiled module loads, so this runs first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from fastnn._config import get_num_threads, set_num_threads
+from typing import TextIO
+
+from fastnn._config import get_num_threads, max_num_threads, set_num_threads
 from fastnn._version import __version__
 
-__all__ = ["__version__", "config_info", "get_num_threads", "set_num_threads", "show_config"]
+__all__ = [
+    "__version__",
+    "config_info",
+    "get_num_threads",
+    "max_num_threads",
+    "set_num_threads",
+    "show_config",
+]
 
 
 def _blas_info() -> str:
@@ -36,7 +43,15 @@ def _blas_info() -> str:
 
 
 def config_info() -> dict[str, object]:
-    """Build and runtime facts as a dict (what :func:`show_config` prints)."""
+    """Build and runtime facts (what :func:`show_config` prints).
+
+    Returns
+    -------
+    dict
+        ``fastnn``, ``python``, ``platform``, ``numpy`` and ``numpy BLAS`` versions, the
+        ``compiler``, ``OpenMP`` (on with its version, or off), ``threads`` (the current count)
+        and ``max threads`` (:func:`max_num_threads`).
+    """
     import platform
 
     import numpy as np
@@ -54,11 +69,18 @@ def config_info() -> dict[str, object]:
             f"on (version {_buildinfo.openmp_version()})" if _buildinfo.openmp_enabled() else "off"
         ),
         "threads": get_num_threads(),
+        "max threads": max_num_threads(),
     }
 
 
-def show_config(file=None) -> None:
-    """Print version, compiler, OpenMP on/off, thread count and the BLAS NumPy uses."""
+def show_config(file: TextIO | None = None) -> None:
+    """Print version, compiler, OpenMP on/off, thread count and the BLAS NumPy uses.
+
+    Parameters
+    ----------
+    file : text stream, optional
+        Where to print (default ``sys.stdout``).
+    """
     out = file if file is not None else sys.stdout
     info = config_info()
     width = max(len(k) for k in info)

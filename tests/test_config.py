@@ -18,8 +18,9 @@ def test_set_get_num_threads_roundtrip():
     try:
         fastnn.set_num_threads(1)
         assert fastnn.get_num_threads() == 1
-        fastnn.set_num_threads(3)
-        assert fastnn.get_num_threads() == 3
+        top = fastnn.max_num_threads()
+        fastnn.set_num_threads(top)
+        assert fastnn.get_num_threads() == top
     finally:
         fastnn.set_num_threads(old)
 
@@ -40,10 +41,41 @@ def test_env_var_sets_default_threads():
     code = "import fastnn; print(fastnn.get_num_threads())"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "FASTNN_NUM_THREADS": "3"},
+        env={**os.environ, "FASTNN_NUM_THREADS": "1"},
         capture_output=True, text=True, check=True,
     )
-    assert out.stdout.strip() == "3"
+    assert out.stdout.strip() == "1"
+
+
+def test_max_num_threads_is_the_cores_this_process_may_use():
+    top = fastnn.max_num_threads()
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert top == expected >= 1
+    assert fastnn.config_info()["max threads"] == top
+
+
+def test_set_num_threads_rejects_more_than_the_cores():
+    old = fastnn.get_num_threads()
+    too_many = fastnn.max_num_threads() + 1
+    with pytest.raises(ValueError, match=rf"n must be .* no larger than the {too_many - 1} cores.*"
+                                         rf"got {too_many}"):
+        fastnn.set_num_threads(too_many)
+    with pytest.raises(ValueError, match="n must be"):
+        fastnn.set_num_threads(10**6)
+    assert fastnn.get_num_threads() == old  # unchanged after a refusal
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "too_many"])
+def test_env_var_follows_the_same_rule(value):
+    if value == "too_many":
+        value = str(fastnn.max_num_threads() + 1)
+    out = subprocess.run(
+        [sys.executable, "-c", "import fastnn"],
+        env={**os.environ, "FASTNN_NUM_THREADS": value},
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode != 0
+    assert "FASTNN_NUM_THREADS must be a positive integer no larger than the" in out.stderr
 
 
 def test_env_var_garbage_is_a_clear_error():
