@@ -36,9 +36,8 @@ __all__ = ["LinearClassifier", "LinearSVM", "Softmax"]
 
 REGULARIZATIONS = ("l2", "l1", "elasticnet")
 
-# Minibatch products below this many multiply-adds (200 x 3073 x 10 is ~6e6) are too small to
-# split across BLAS threads: the threads only add synchronisation. On a loaded 2-core machine,
-# 500 SGD steps of 200 x 785 x 10 took 26 s with two OpenBLAS threads and 2.1 s with one.
+# Minibatch products below this many multiply-adds are too small to split across BLAS threads
+# (measurement in benchmarks/README.md).
 _SINGLE_THREAD_MACS = 2e7
 
 
