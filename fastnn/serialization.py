@@ -1,18 +1,39 @@
-"""Saving and loading models and training checkpoints as NumPy ``.npz`` files, without pickle.
+"""Saving and loading models as NumPy ``.npz`` files without pickle, and the model-state protocol.
 
-File layout (shared by :func:`save_model` and the Solver's checkpoints)
----------------------------------------------------------------------
+File layout (shared by :func:`save_model` and the Solver's checkpoints, :mod:`fastnn.checkpoint`)
+-------------------------------------------------------------------------------------------
 - ``params/<name>``: every array of ``model.params``;
-- ``bn_params/<i>/<key>``: array entries of ``model.bn_params[i]`` (batchnorm running averages),
-  whose scalar entries go into the JSON header;
+- ``state/<name>``: every array of ``model.get_state()`` (state that is not a parameter);
 - ``metadata/<key>``: array-valued metadata (for example the training-set mean image);
 - ``__fastnn__``: a 0-d unicode array holding a JSON header: the format name and version, the
-  model's class name and its ``get_config()`` (architecture hyperparameters), and scalar metadata.
+  model's class name and its ``get_config()`` (architecture hyperparameters), scalar metadata.
+
+Version 1 files (which kept batch-norm averages as ``bn_params/<i>/<key>``, layer ``i`` from 0)
+are still read: those entries become the state entries ``<key><i+1>`` of ``FullyConnectedNet``.
+
+The model-state protocol
+------------------------
+State that is not a parameter (batch-norm running averages) is reached only through two methods,
+which the Solver, its checkpoints and :func:`save_model` use (none reads a model's private dicts):
+
+- ``model.get_state() -> dict[str, np.ndarray]``: copies of every state array, under names without
+  ``"/"``; the same names and shapes for the model's whole life (created at construction).
+- ``model.set_state(state)``: takes exactly those names and shapes (any dtype of the same kind,
+  cast to the model's; arrays copied), checks everything before changing anything, and raises
+  ``ValueError``/``TypeError`` naming the offending entry.
+
+A model without these methods (only ``params`` and ``loss``) has no extra state. Dropout needs
+none: its keep ratio and seed belong to the architecture (``get_config()``), its train/test mode
+follows each ``loss`` call, and NumPy's global random state, which unseeded dropout draws from, is
+saved and restored by the Solver itself. Optionally a class may offer
+``parameter_shapes(**config)`` (the shapes ``cls(**config)`` would build, without allocating):
+:func:`load_model` then rejects a file whose arrays do not fit before building the model.
 
 Every file is written atomically: to a temporary file in the target directory, flushed and
-fsync'ed, then moved over the target with ``os.replace``. A crash or error mid-write leaves the
-previous file intact. Files are read with ``allow_pickle=False``; a model class is rebuilt only
-if its name is in a whitelist (:data:`MODEL_CLASSES`, extended with :func:`register_model_class`).
+fsync'ed, then moved over the target with ``os.replace``. Files are read with
+``allow_pickle=False``, and every member's declared shape and dtype is checked before its data
+are read; a model class is rebuilt only if its name is in a whitelist (:data:`MODEL_CLASSES`,
+extended with :func:`register_model_class`).
 """
 
 from __future__ import annotations
@@ -20,48 +41,77 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = [
+from fastnn._npz import (
+    FORMAT_VERSION,
+    HEADER_KEY,
+    CheckpointError,
+    Member,
+    NpzFile,
+    atomic_savez,
+    check_arrays_like,
+    header_array,
+    json_default,
+    read_npz,
+)
+
+__all__ = [  # the file-format names are re-exported from fastnn._npz
     "FORMAT_VERSION",
     "MODEL_CLASSES",
     "CheckpointError",
+    "StatefulModel",
     "atomic_savez",
+    "check_arrays_like",
+    "get_model_state",
+    "header_array",
     "load_model",
     "model_header",
     "model_state_arrays",
     "read_npz",
     "register_model_class",
-    "restore_model_state",
     "save_model",
+    "set_model_state",
 ]
-
-FORMAT_VERSION = 1
-HEADER_KEY = "__fastnn__"
 
 #: Model classes :func:`load_model` may construct: name -> "module:attribute" (imported lazily).
 MODEL_CLASSES: dict[str, str] = {
     "TwoLayerNet": "fastnn.classifiers.fc_net:TwoLayerNet",
     "FullyConnectedNet": "fastnn.classifiers.fc_net:FullyConnectedNet",
-    "ThreeLayerConvNet": "fastnn.classifiers.cnn:ThreeLayerConvNet",
 }
 _REGISTERED: dict[str, type] = {}
 
 
-class CheckpointError(ValueError):
-    """A file is not a readable fastnn model/checkpoint (corrupted, truncated, or foreign)."""
+class StatefulModel(Protocol):
+    """A model with state that is not a parameter (see the module docstring)."""
+
+    params: dict[str, np.ndarray]
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of every state array."""
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned, all-or-nothing."""
 
 
 def register_model_class(cls: type, name: str | None = None) -> type:
     """Allow :func:`load_model` to rebuild instances of ``cls`` (usable as a decorator).
 
-    The class must accept its ``get_config()`` dict as keyword arguments.
+    Parameters
+    ----------
+    cls : type
+        A class accepting its ``get_config()`` dict as keyword arguments.
+    name : str, optional
+        The name stored in files (default ``cls.__name__``).
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
     """
     if not isinstance(cls, type):
         raise TypeError(f"cls must be a class, got {type(cls).__name__}")
@@ -69,10 +119,10 @@ def register_model_class(cls: type, name: str | None = None) -> type:
     return cls
 
 
-def _model_class(name: str, path: str | os.PathLike) -> type:
-    if name in _REGISTERED:
+def _model_class(name: Any, path: str | os.PathLike) -> type:
+    if isinstance(name, str) and name in _REGISTERED:
         return _REGISTERED[name]
-    if name not in MODEL_CLASSES:
+    if not isinstance(name, str) or name not in MODEL_CLASSES:
         known = ", ".join(sorted({*MODEL_CLASSES, *_REGISTERED}))
         raise CheckpointError(
             f"{os.fspath(path)!r}: model class {name!r} is not one fastnn may load (known: {known};"
@@ -84,109 +134,118 @@ def _model_class(name: str, path: str | os.PathLike) -> type:
     except (ImportError, AttributeError) as exc:
         raise CheckpointError(f"{os.fspath(path)!r}: cannot import model class {name!r}: {exc}")
 
+# --------------------------------------------------------------------------- model state
+
+
+def _has_state_protocol(model: Any) -> bool:
+    get_state, set_state = getattr(model, "get_state", None), getattr(model, "set_state", None)
+    if get_state is None and set_state is None:
+        return False
+    if not (callable(get_state) and callable(set_state)):
+        raise TypeError(f"model {type(model).__name__} must define both get_state() and "
+                        f"set_state(state) (the model-state protocol), or neither")
+    return True
+
+
+def get_model_state(model: Any) -> dict[str, np.ndarray]:
+    """``model.get_state()``, checked; ``{}`` for a model without the protocol.
+
+    Parameters
+    ----------
+    model : object
+        Any model.
+
+    Returns
+    -------
+    dict of str -> ndarray
+    """
+    if not _has_state_protocol(model):
+        return {}
+    state = model.get_state()
+    if not isinstance(state, Mapping):
+        raise TypeError(f"model.get_state() must return a dict, got {type(state).__name__}")
+    for name, value in state.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"model.get_state() names must be non-empty strings without '/', "
+                             f"got {name!r}")
+        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+            raise TypeError(f"model.get_state()[{name!r}] must be a numeric ndarray, got "
+                            f"{type(value).__name__}")
+    return dict(state)
+
+
+def set_model_state(model: Any, state: Mapping[str, np.ndarray]) -> None:
+    """``model.set_state(state)``; a model without the protocol accepts only an empty ``state``.
+
+    Parameters
+    ----------
+    model : object
+        Any model.
+    state : mapping of str -> ndarray
+        As ``get_model_state(model)`` returned it.
+    """
+    if _has_state_protocol(model):
+        model.set_state(dict(state))
+    elif state:
+        raise ValueError(f"state has entries {sorted(state)} but the model "
+                         f"{type(model).__name__} has no set_state method")
+
+
 
 # --------------------------------------------------------------------------- writing
 
 
-def _npz_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+def model_header(model: Any) -> dict[str, Any]:
+    """Class name and architecture config (``get_config()``, if any) of ``model``.
 
-
-def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
-                 compress: bool = False) -> Path:
-    """Write ``arrays`` to ``path`` (``.npz`` appended when missing) atomically.
-
-    The data go to a temporary file in the same directory, which is flushed, fsync'ed and then
-    renamed over ``path`` (``os.replace`` is atomic on POSIX and Windows). If anything fails,
-    the temporary file is removed and ``path`` keeps its previous content.
+    Parameters
+    ----------
+    model : object
+        Any model.
 
     Returns
     -------
-    Path
-        The path written.
+    dict
     """
-    path = _npz_path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    for key, value in arrays.items():
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            raise TypeError(f"array {key!r} has dtype object, which cannot be saved without pickle")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            (np.savez_compressed if compress else np.savez)(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, type) and issubclass(value, np.generic):
-        return np.dtype(value).name
-    if isinstance(value, np.dtype):
-        return value.name
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
-
-
-def header_array(header: Mapping[str, Any]) -> np.ndarray:
-    """The JSON header as a 0-d unicode array (loadable with ``allow_pickle=False``)."""
-    return np.array(json.dumps(header, default=_json_default, sort_keys=True))
-
-
-def model_header(model: Any) -> dict[str, Any]:
-    """Class name, architecture config and scalar batchnorm settings of ``model``."""
     get_config = getattr(model, "get_config", None)
     config = get_config() if callable(get_config) else {}
     try:
-        json.dumps(config, default=_json_default)
+        json.dumps(config, default=json_default)
     except TypeError as exc:
         raise TypeError(f"model.get_config() must be JSON-serialisable: {exc}") from None
-    bn_scalars = []
-    for bn in getattr(model, "bn_params", None) or []:
-        bn_scalars.append({k: v for k, v in bn.items() if not isinstance(v, np.ndarray)})
-    return {"class": type(model).__name__, "config": config, "bn_params": bn_scalars}
+    return {"class": type(model).__name__, "config": config}
 
 
 def model_state_arrays(model: Any, prefix: str = "") -> dict[str, np.ndarray]:
-    """``params/<name>`` and ``bn_params/<i>/<key>`` arrays of ``model`` (not copied)."""
+    """``params/<name>`` (not copied) and ``state/<name>`` arrays of ``model``.
+
+    Parameters
+    ----------
+    model : object
+        A model with a ``params`` dict.
+    prefix : str
+        Put in front of every key.
+
+    Returns
+    -------
+    dict of str -> ndarray
+    """
     params = getattr(model, "params", None)
     if not isinstance(params, Mapping):
         raise TypeError(f"model must have a params dict, got {type(model).__name__} without one")
     arrays: dict[str, np.ndarray] = {}
     for name, value in params.items():
-        if "/" in name:
-            raise ValueError(f"parameter names must not contain '/', got {name!r}")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"parameter names must be non-empty strings without '/', got {name!r}")
         arrays[f"{prefix}params/{name}"] = np.asarray(value)
-    for i, bn in enumerate(getattr(model, "bn_params", None) or []):
-        for key, value in bn.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"{prefix}bn_params/{i}/{key}"] = value
+    for name, value in get_model_state(model).items():
+        arrays[f"{prefix}state/{name}"] = value
     return arrays
 
 
 def save_model(path: str | os.PathLike, model: Any, *,
                metadata: Mapping[str, Any] | None = None) -> Path:
-    """Save ``model`` (its ``params``, batchnorm running averages and architecture) to ``path``.
+    """Save ``model`` (its ``params``, ``get_state()`` and architecture) to ``path``.
 
     Parameters
     ----------
@@ -217,104 +276,16 @@ def save_model(path: str | os.PathLike, model: Any, *,
     return atomic_savez(path, arrays)
 
 
+
 # --------------------------------------------------------------------------- reading
-
-
-def read_npz(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a fastnn ``.npz`` eagerly with ``allow_pickle=False``: ``(header, arrays)``.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the file does not exist.
-    CheckpointError
-        When it is not a complete fastnn file (truncated, corrupted, foreign, or pickled data).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file {os.fspath(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            # read every member now: a truncated zip fails here, not later in the caller
-            arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{os.fspath(path)!r} is not a readable fastnn .npz file (corrupted or truncated?): "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-    if HEADER_KEY not in arrays:
-        raise CheckpointError(f"{os.fspath(path)!r} is not a fastnn file (no {HEADER_KEY} header)")
-    try:
-        header = json.loads(str(arrays.pop(HEADER_KEY)))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{os.fspath(path)!r} has a damaged header: {exc}") from None
-    version = header.get("version", 0) if isinstance(header, dict) else None
-    # a damaged version (a string, a list) is as unreadable as a newer one, not a TypeError
-    if (not isinstance(version, int) or isinstance(version, bool)
-            or version > FORMAT_VERSION):
-        raise CheckpointError(
-            f"{os.fspath(path)!r} has an unknown header or a newer format version "
-            f"({header.get('version') if isinstance(header, dict) else header!r})"
-        )
-    return header, arrays
-
-
-def restore_model_state(model: Any, arrays: Mapping[str, np.ndarray], header_model: Mapping,
-                        path: str | os.PathLike, prefix: str = "") -> None:
-    """Copy ``params/`` and ``bn_params/`` arrays into ``model``, checking names and shapes."""
-    stored = {k[len(prefix) + 7:]: v for k, v in arrays.items() if k.startswith(prefix + "params/")}
-    expected = set(model.params)
-    if set(stored) != expected:
-        raise CheckpointError(
-            f"{os.fspath(path)!r}: stored parameters {sorted(stored)} do not match the model's "
-            f"{sorted(expected)}"
-        )
-    for name, value in stored.items():
-        current = np.asarray(model.params[name])
-        if value.shape != current.shape:
-            raise CheckpointError(
-                f"{os.fspath(path)!r}: parameter {name!r} has shape {value.shape}, the model "
-                f"expects {current.shape}"
-            )
-        model.params[name] = value.astype(current.dtype, copy=True)
-    bn_params = getattr(model, "bn_params", None)
-    bn_scalars = header_model.get("bn_params") or []
-    if bn_params is not None:
-        for i, scalars in enumerate(bn_scalars[: len(bn_params)]):
-            bn_params[i].update(scalars)
-        bn_prefix = prefix + "bn_params/"
-        for key, value in arrays.items():
-            if key.startswith(bn_prefix):
-                index, name = key[len(bn_prefix):].split("/", 1)
-                if int(index) >= len(bn_params):
-                    raise CheckpointError(
-                        f"{os.fspath(path)!r}: batchnorm state for layer {index} but the model "
-                        f"has {len(bn_params)} normalisation layers"
-                    )
-                # the model's dtype, not the stored one: float64 running averages in a file
-                # must not make a float32 model compute in float64
-                bn_params[int(index)][name] = value.astype(_bn_dtype(model, bn_params[int(index)],
-                                                                     name, value), copy=True)
-
-
-def _bn_dtype(model: Any, bn_param: Mapping, name: str, value: np.ndarray) -> np.dtype:
-    """dtype for a restored batchnorm array: the model's (its ``dtype`` or the current array)."""
-    model_dtype = getattr(model, "dtype", None)
-    if model_dtype is not None:
-        try:
-            dtype = np.dtype(model_dtype)
-        except TypeError:
-            dtype = None
-        if dtype is not None and dtype.kind == "f" and value.dtype.kind == "f":
-            return dtype
-    current = bn_param.get(name)
-    if isinstance(current, np.ndarray) and current.dtype.kind == "f" and value.dtype.kind == "f":
-        return current.dtype
-    return value.dtype
 
 
 def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:
     """Rebuild a model saved by :func:`save_model` (or from a Solver checkpoint).
+
+    Everything is checked before the model or any array is allocated: the header, the class
+    (whitelisted), the member names, the parameters' dtypes (real floating) and, for classes with
+    ``parameter_shapes``, their shapes against the architecture.
 
     Parameters
     ----------
@@ -332,28 +303,69 @@ def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:
     FileNotFoundError, CheckpointError
         Missing file; corrupted/truncated file, unknown model class, or mismatched parameters.
     """
-    header, arrays = read_npz(path)
-    if "model" not in header:
-        raise CheckpointError(f"{os.fspath(path)!r} holds no model description")
-    header_model = header["model"]
-    cls = _model_class(header_model.get("class", "?"), path)
-    config = header_model.get("config") or {}
+    npz = NpzFile(path)
+    try:
+        model, metadata = _load_model(npz)
+    finally:
+        npz.close()
+    return (model, metadata) if with_metadata else model
+
+
+def _load_model(npz: NpzFile) -> tuple[Any, dict[str, Any]]:
+    header, label = npz.header, npz.label
+    header_model = header.get("model")
+    if not isinstance(header_model, dict):
+        raise CheckpointError(f"{label} holds no model description (header 'model' must be a "
+                              f"dict, got {type(header_model).__name__})")
+    cls = _model_class(header_model.get("class"), npz.path)
+    config = header_model.get("config", {})
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{label}: header 'model.config' must be a dict, got "
+                              f"{type(config).__name__}")
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{label}: header 'metadata' must be a dict, got "
+                              f"{type(metadata).__name__}")
+    params, state = npz.group("params/"), npz.group("state/")
+    metadata_arrays = npz.group("metadata/", plain=False)
+    for name, member in params.items():
+        if member.dtype.kind != "f":
+            raise CheckpointError(f"{label}: parameter {name!r} has dtype {member.dtype}; "
+                                  f"expected real floating point")
+    for name, member in state.items():
+        if member.dtype.kind not in "fiu":
+            raise CheckpointError(f"{label}: state {name!r} has dtype {member.dtype}; "
+                                  f"expected real numbers")
+    try:
+        if callable(getattr(cls, "parameter_shapes", None)):
+            shapes = cls.parameter_shapes(**config)
+            float_shapes = {k: Member(k, tuple(s), np.dtype(float)) for k, s in shapes.items()}
+            check_arrays_like(params, float_shapes, "parameter")
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{label}: the file does not fit {cls.__name__}(**{config}): "
+                              f"{exc}") from None
     # constructors draw initial weights from NumPy's global random state; loading must not
     # disturb the caller's random stream
     global_state = np.random.get_state()
     try:
         model = cls(**config)
+        check_arrays_like(params, model.params, "parameter")
+        check_arrays_like(state, get_model_state(model), "state")
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{os.fspath(path)!r}: cannot rebuild {cls.__name__}(**{config}): {exc}"
-        ) from None
+        raise CheckpointError(f"{label}: cannot rebuild {cls.__name__}(**{config}): "
+                              f"{exc}") from None
     finally:
         np.random.set_state(global_state)
-    restore_model_state(model, arrays, header_model, path)
-    if not with_metadata:
-        return model
-    metadata = dict(header.get("metadata") or {})
-    for key, value in arrays.items():
-        if key.startswith("metadata/"):
-            metadata[key[len("metadata/"):]] = value
+    values = npz.read([f"params/{name}" for name in params])
+    new_params = {name: values[f"params/{name}"].astype(np.asarray(model.params[name]).dtype)
+                  for name in params}
+    try:
+        set_model_state(model, {k[6:]: v for k, v in npz.read(
+            [f"state/{name}" for name in state]).items()})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{label}: {exc}") from None
+    model.params.update(new_params)
+    metadata = dict(metadata)
+    for key, value in npz.read([f"metadata/{name}" for name in metadata_arrays]).items():
+        metadata[key[len("metadata/"):]] = value
     return model, metadata

@@ -20,23 +20,23 @@ Randomness: minibatches (and the subsampling in ``check_accuracy``) come from a 
 ``np.random.Generator`` (PCG64; ``seed`` keyword; when omitted it is seeded from NumPy's global
 random state, so ``np.random.seed(...)`` before building the Solver still fixes everything). The
 minibatch sequence is therefore reproducible but not the one CS231n's global ``np.random.choice``
-gives. Dropout without a fixed seed draws from NumPy's global random state, so checkpoints store
-that state as well and :meth:`Solver.resume` restores it: a resumed run reproduces the
-uninterrupted one. (Copying the global state costs ~0.2 ms, so within an epoch it is taken every
-step only for models whose ``dropout_param`` has no ``seed``; other models are assumed not to draw
-from it during ``loss``.)
+gives. Dropout without a fixed seed draws from NumPy's global random state, so the Solver copies
+that state after every step (~25 us), checkpoints store it and :meth:`Solver.resume` restores it:
+a resumed run reproduces the uninterrupted one.
+
+Models reach the Solver through ``params``, ``loss`` and, for state that is not a parameter (batch
+norm running averages), the model-state protocol of :mod:`fastnn.serialization`
+(``get_state``/``set_state``; models without it have no such state). The checkpoint format is
+:mod:`fastnn.checkpoint`.
 """
 
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -44,16 +44,8 @@ import numpy as np
 from fastnn import optim
 from fastnn._progress import progress as _progress
 from fastnn._validation import check_array, check_float, check_int, check_labels
-from fastnn.serialization import (
-    FORMAT_VERSION,
-    CheckpointError,
-    atomic_savez,
-    header_array,
-    model_header,
-    model_state_arrays,
-    read_npz,
-    restore_model_state,
-)
+from fastnn.checkpoint import CheckpointingMixin, deferred_interrupt
+from fastnn.serialization import get_model_state, set_model_state
 
 __all__ = ["Solver"]
 
@@ -70,53 +62,7 @@ _EXTRA_KWARGS = (
 )
 
 
-def _numeric_array_or_none(value: Any) -> np.ndarray | None:
-    """``value`` (a list/tuple of numbers) as a numeric array, or None if it is not one."""
-    if not isinstance(value, (list, tuple)):
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # ragged nesting etc. must not pass silently
-            array = np.asarray(value)
-    except (ValueError, TypeError, Warning):
-        return None
-    if array.dtype.kind not in "biuf":
-        return None
-    return array
-
-
-@contextmanager
-def _deferred_interrupt():
-    """Hold Ctrl-C until the block ends, so parameters and optimiser state are never left
-    half-updated (the interrupt is re-raised right after the block)."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
-
-
-def _rng_state_arrays(prefix: str, state: tuple) -> tuple[dict[str, np.ndarray], dict]:
-    """Split a legacy ``RandomState.get_state()`` tuple into an array and JSON scalars."""
-    name, keys, pos, has_gauss, cached = state
-    return ({f"{prefix}/keys": np.asarray(keys, dtype=np.uint32)},
-            {"name": name, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)})
-
-
-def _rng_state_from(prefix: str, arrays: Mapping[str, np.ndarray], scalars: Mapping) -> tuple:
-    return (scalars["name"], arrays[f"{prefix}/keys"], scalars["pos"], scalars["has_gauss"],
-            scalars["cached"])
-
-
-class Solver:
+class Solver(CheckpointingMixin):
     """Train a classification model with minibatch gradient descent.
 
     Parameters
@@ -275,6 +221,7 @@ class Solver:
         if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
             raise TypeError(f"model must have a params dict and a loss(X, y=None) method; got "
                             f"{type(model).__name__}")
+        get_model_state(model)  # a half-implemented state protocol fails here, not mid-training
 
     def _check_labels_against_model(self) -> None:
         """One tiny test-mode forward pass tells the number of classes; labels must fit."""
@@ -300,11 +247,9 @@ class Solver:
         self.history: list[dict[str, Any]] = []
         self.stop_reason: str | None = None
         self.last_checkpoint: str | None = None
-        self._best_bn: list[dict[str, np.ndarray]] = []
+        self._best_state: dict[str, np.ndarray] = {}  # model state that goes with best_params
         self._unsaved_config_keys: set[str] = set()
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
-        dropout = getattr(self.model, "dropout_param", None)
-        self._model_uses_global_rng = bool(dropout) and dropout.get("seed") is None
         self._iteration = 0  # parameter updates done so far (the schedule's step)
         self._loop_t = 0  # where train()'s loop continues (0 unless resuming)
         self._pending_eval = False  # an update is done but its evaluation is not
@@ -312,18 +257,11 @@ class Solver:
         self._order: np.ndarray | None = None  # this epoch's permutation (shuffle=True)
         self._row_start = (time.perf_counter(), 0)
         self._rng_snapshot: tuple[dict, tuple] = ({}, ())
-        self._snapshot_rng(full=True)
+        self._snapshot_rng()
 
-    def _snapshot_rng(self, full: bool = False) -> None:
-        """Remember the random states at a consistent point (what a checkpoint stores).
-
-        The Solver's generator is cheap to copy (~5 us); NumPy's global MT19937 state is not
-        (~0.2 ms), so it is copied every step only when the model may draw from it.
-        """
-        global_state = self._rng_snapshot[1]
-        if full or self._model_uses_global_rng or not global_state:
-            global_state = np.random.get_state()
-        self._rng_snapshot = (self._rng.bit_generator.state, global_state)
+    def _snapshot_rng(self) -> None:
+        """Remember the random states at a consistent point (what a checkpoint stores)."""
+        self._rng_snapshot = (self._rng.bit_generator.state, np.random.get_state())
 
     # ------------------------------------------------------------------ one iteration
 
@@ -369,7 +307,7 @@ class Solver:
                 scale = self.grad_clip / norm
                 grads = {p: g * scale for p, g in grads.items()}
         self._learning_rates(schedule)
-        with _deferred_interrupt():
+        with deferred_interrupt():
             for p, w in self.model.params.items():
                 config = self.optim_configs[p]
                 if self._rule_takes_out and w.flags.writeable and w.dtype.kind == "f":
@@ -443,7 +381,7 @@ class Solver:
                 "lr": float(first.get("learning_rate", float("nan"))),
                 "seconds": now - start_time,
             }
-        with _deferred_interrupt():
+        with deferred_interrupt():
             if epoch_end:
                 self.epoch = new_epoch
                 if self.lr_schedule is None:
@@ -457,17 +395,14 @@ class Solver:
                 if row["val_acc"] > self.best_val_acc:
                     self.best_val_acc = row["val_acc"]
                     self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-                    self._best_bn = [
-                        {k: v.copy() for k, v in bn.items() if isinstance(v, np.ndarray)}
-                        for bn in getattr(self.model, "bn_params", None) or []
-                    ]
+                    self._best_state = get_model_state(self.model)
                     self._bad_evals = 0
                 else:
                     self._bad_evals += 1
             self._pending_eval = False
             self._loop_t = t + 1
             if row is not None:  # only an evaluation draws random numbers here
-                self._snapshot_rng(full=True)
+                self._snapshot_rng()
         if row is None:
             return
         self._save_checkpoint()
@@ -548,198 +483,5 @@ class Solver:
             return
         # copies: training again must not overwrite the best snapshot in place
         self.model.params = {k: v.copy() for k, v in self.best_params.items()}
-        for bn, best in zip(getattr(self.model, "bn_params", None) or [], self._best_bn):
-            for k, v in best.items():
-                bn[k] = v.copy()
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "update_rule": self.update_rule_name, "batch_size": self.batch_size,
-            "num_epochs": self.num_epochs, "lr_decay": self.lr_decay,
-            "num_train_samples": self.num_train_samples, "num_val_samples": self.num_val_samples,
-            "shuffle": self.shuffle, "seed": self.seed, "num_train": int(self.X_train.shape[0]),
-            "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str)
-            else repr(self.lr_schedule), "grad_clip": self.grad_clip,
-            "early_stopping": self.early_stopping,
-        }
-
-    def _save_checkpoint(self) -> None:
-        """CS231n's hook: ``f"{checkpoint_name}_epoch_{epoch}.npz"`` when a name is set."""
-        if self.checkpoint_name is not None:
-            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
-
-    def save_checkpoint(self, path: str) -> str:
-        """Write the complete training state to ``path`` (``.npz``, atomically) and return it.
-
-        Holds the model (params, batchnorm state, architecture), best params, every optimiser
-        state array, the random states, counters and histories; nothing is pickled.
-        """
-        arrays = model_state_arrays(self.model)
-        for k, v in self.best_params.items():
-            arrays[f"best_params/{k}"] = v
-        for i, bn in enumerate(self._best_bn):
-            for k, v in bn.items():
-                arrays[f"best_bn_params/{i}/{k}"] = v
-        configs: dict[str, dict[str, Any]] = {}
-        as_array: dict[str, list[str]] = {}
-        for p, config in self.optim_configs.items():
-            configs[p] = {}
-            for k, v in config.items():
-                if isinstance(v, np.ndarray):
-                    arrays[f"optim/{p}/{k}"] = v
-                elif isinstance(v, (bool, int, float, str, np.generic)) or v is None:
-                    configs[p][k] = v.item() if isinstance(v, np.generic) else v
-                else:
-                    # A custom update rule may keep lists/tuples of numbers: store them as arrays
-                    # (restored as lists). Anything else is skipped with one warning per key;
-                    # a checkpoint must never abort training.
-                    stored = _numeric_array_or_none(v)
-                    if stored is not None:
-                        arrays[f"optim/{p}/{k}"] = stored
-                        as_array.setdefault(p, []).append(k)
-                    elif k not in self._unsaved_config_keys:
-                        self._unsaved_config_keys.add(k)
-                        warnings.warn(
-                            f"optim_config[{k!r}] ({type(v).__name__}) cannot be stored in a "
-                            f"checkpoint; it is left out (resuming starts it afresh)",
-                            RuntimeWarning, stacklevel=2)
-        rng_state, global_state = self._rng_snapshot
-        global_arrays, global_scalars = _rng_state_arrays("global_rng", global_state)
-        arrays.update(global_arrays)
-        arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
-        arrays["train_acc_history"] = np.asarray(self.train_acc_history, dtype=np.float64)
-        arrays["val_acc_history"] = np.asarray(self.val_acc_history, dtype=np.float64)
-        if self._order is not None:
-            arrays["order"] = self._order
-        meta_scalars = {}
-        for key, value in self.metadata.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"metadata/{key}"] = value
-            else:
-                meta_scalars[key] = value
-        header = {
-            "format": "fastnn-solver-checkpoint",
-            "version": FORMAT_VERSION,
-            "model": model_header(self.model),
-            "solver": self._settings(),
-            "metadata": meta_scalars,
-            "state": {
-                "epoch": self.epoch, "iteration": self._iteration, "loop_t": self._loop_t,
-                "pending_eval": self._pending_eval, "best_val_acc": float(self.best_val_acc),
-                "bad_evals": self._bad_evals, "base_lrs": self._base_lrs,
-                "optim_configs": configs, "optim_lists": as_array, "history": self.history,
-                "rng": rng_state, "global_rng": global_scalars,
-            },
-        }
-        arrays["__fastnn__"] = header_array(header)
-        self.last_checkpoint = str(atomic_savez(path, arrays))
-        return self.last_checkpoint
-
-    def load_checkpoint(self, path: str) -> None:
-        """Restore the training state saved by :meth:`save_checkpoint` into this Solver.
-
-        The Solver must have been built with the same model architecture, training set size,
-        batch size and update rule; ``train()`` then continues where the checkpoint was taken.
-        NumPy's global random state and ``metadata`` are restored as well (dropout without a
-        seed draws from the global state). A damaged file raises
-        :class:`~fastnn.serialization.CheckpointError` naming it, before anything is changed.
-        """
-        header, arrays = read_npz(path)
-        if header.get("format") != "fastnn-solver-checkpoint":
-            raise CheckpointError(f"{str(path)!r} is not a Solver checkpoint (format "
-                                  f"{header.get('format')!r}); load models with load_model")
-        try:
-            loaded = self._parse_checkpoint(header, arrays)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"{str(path)!r} is a damaged Solver checkpoint: "
-                                  f"{type(exc).__name__}: {exc}") from None
-        saved, now = loaded["solver"], self._settings()
-        for key in ("update_rule", "batch_size", "num_train", "shuffle"):
-            if saved.get(key) != now[key]:
-                raise ValueError(
-                    f"cannot resume {str(path)!r}: it was written with {key}={saved.get(key)!r} "
-                    f"but this Solver has {key}={now[key]!r}"
-                )
-        configs = loaded["optim_configs"]
-        if set(configs) != set(self.model.params):
-            raise CheckpointError(f"{str(path)!r}: optimiser state for {sorted(configs)} does not "
-                                  f"match the model's parameters {sorted(self.model.params)}")
-        restore_model_state(self.model, arrays, header["model"], path)
-        self.best_params = loaded["best_params"]
-        self._best_bn = loaded["best_bn"]
-        self.optim_configs = configs
-        for name in ("epoch", "best_val_acc", "history", "loss_history", "train_acc_history",
-                     "val_acc_history", "metadata"):
-            setattr(self, name, loaded[name])
-        self._base_lrs = loaded["base_lrs"]
-        self._iteration = loaded["iteration"]
-        self._loop_t = loaded["loop_t"]
-        self._pending_eval = loaded["pending_eval"]
-        self._bad_evals = loaded["bad_evals"]
-        self._order = loaded["order"]
-        try:
-            self._rng.bit_generator.state = loaded["rng"]
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{str(path)!r}: damaged random state: {exc}") from None
-        np.random.set_state(loaded["global_rng"])
-        self._snapshot_rng(full=True)
-        self._row_start = (time.perf_counter(), len(self.loss_history))
-        self.last_checkpoint = str(path)
-
-    def _parse_checkpoint(self, header: Mapping, arrays: Mapping[str, np.ndarray]) -> dict:
-        """Every value :meth:`load_checkpoint` restores, read without touching the Solver."""
-        state = header["state"]
-        solver_settings = dict(header["solver"])
-        if not isinstance(header["model"], Mapping):
-            raise TypeError(f"model header must be a mapping, got {type(header['model']).__name__}")
-        best_params = {k[len("best_params/"):]: v for k, v in arrays.items()
-                       if k.startswith("best_params/")}
-        best_bn: dict[int, dict[str, np.ndarray]] = {}
-        for k, v in arrays.items():
-            if k.startswith("best_bn_params/"):
-                index, name = k[len("best_bn_params/"):].split("/", 1)
-                best_bn.setdefault(int(index), {})[name] = v
-        # by layer index: layers without arrays keep an empty entry, so later ones stay aligned
-        num_bn = len(getattr(self.model, "bn_params", None) or [])
-        configs = {}
-        for p, scalars in state["optim_configs"].items():
-            configs[p] = dict(scalars)
-        as_list = state.get("optim_lists", {})
-        for k, v in arrays.items():
-            if k.startswith("optim/"):
-                p, name = k[len("optim/"):].rsplit("/", 1)
-                configs.setdefault(p, {})[name] = v.tolist() if name in as_list.get(p, ()) else v
-        metadata = dict(header.get("metadata") or {})
-        for k, v in arrays.items():
-            if k.startswith("metadata/"):
-                metadata[k[len("metadata/"):]] = v
-        return {
-            "solver": solver_settings,
-            "best_params": best_params,
-            "best_bn": [best_bn.get(i, {}) for i in range(max(num_bn, len(best_bn)))],
-            "optim_configs": configs,
-            "base_lrs": {p: float(v) for p, v in state["base_lrs"].items()},
-            "epoch": int(state["epoch"]),
-            "iteration": int(state["iteration"]),
-            "loop_t": int(state["loop_t"]),
-            "pending_eval": bool(state["pending_eval"]),
-            "best_val_acc": float(state["best_val_acc"]),
-            "bad_evals": int(state["bad_evals"]),
-            "history": list(state["history"]),
-            "loss_history": arrays["loss_history"].tolist(),
-            "train_acc_history": arrays["train_acc_history"].tolist(),
-            "val_acc_history": arrays["val_acc_history"].tolist(),
-            "order": arrays.get("order"),
-            "rng": state["rng"],
-            "global_rng": _rng_state_from("global_rng", arrays, state["global_rng"]),
-            "metadata": metadata,
-        }
-
-    def resume(self, path: str) -> None:
-        """Load the checkpoint at ``path`` and continue training to ``num_epochs``."""
-        self.load_checkpoint(path)
-        self.train()
+        if self._best_state:
+            set_model_state(self.model, self._best_state)

@@ -263,26 +263,47 @@ def test_custom_update_rule_with_list_and_dict_config_checkpoints(data, tmp_path
         assert "notes" not in other.optim_configs[p]
 
 
-class BatchnormStateModel(SoftmaxModel):
-    """SoftmaxModel with bn_params where the first layer holds no arrays."""
+class CountingModel(SoftmaxModel):
+    """SoftmaxModel with state outside ``params`` (the model-state protocol): a step counter."""
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.bn_params = [{"mode": "train"},
-                          {"mode": "train", "running_mean": np.arange(3.0)}]
+        self.steps = np.zeros(1)
+
+    def loss(self, X, y=None):
+        if y is not None:
+            self.steps = self.steps + 1
+        return super().loss(X, y)
+
+    def get_state(self):
+        return {"steps": self.steps.copy()}
+
+    def set_state(self, state):
+        if set(state) != {"steps"} or np.shape(state["steps"]) != (1,):
+            raise ValueError(f"state must be {{'steps': (1,)}}, got {sorted(state)}")
+        self.steps = np.array(state["steps"], dtype=float)
 
 
-def test_load_checkpoint_keeps_best_batchnorm_state_on_its_layer(data, tmp_path):
-    solver = Solver(BatchnormStateModel(), data, batch_size=30, num_epochs=1, verbose=False,
-                    seed=0, checkpoint_name=str(tmp_path / "c"))
+def test_model_state_goes_with_best_params_and_through_checkpoints(data, tmp_path):
+    # learning rate 0: the first evaluation stays the best, taken after one step
+    solver = Solver(CountingModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0,
+                    optim_config={"learning_rate": 0.0}, checkpoint_name=str(tmp_path / "c"))
     solver.train()
-    model = BatchnormStateModel()
-    model.bn_params[1]["running_mean"] = np.zeros(3)
-    other = Solver(model, data, batch_size=30, num_epochs=1, verbose=False, seed=0)
+    assert solver.model.steps[0] == 1  # the best state (after step 1), not the last (10)
+    other = Solver(CountingModel(), data, batch_size=30, num_epochs=1, verbose=False, seed=0)
     other.load_checkpoint(tmp_path / "c_epoch_1.npz")
+    assert other.model.steps[0] == 10  # the state when the checkpoint was written
     other._restore_best()
-    assert set(model.bn_params[0]) == {"mode"}
-    np.testing.assert_array_equal(model.bn_params[1]["running_mean"], np.arange(3.0))
+    assert other.model.steps[0] == 1
+
+
+def test_half_implemented_state_protocol_is_refused(data):
+    class OnlyGet(SoftmaxModel):
+        def get_state(self):
+            return {}
+
+    with pytest.raises(TypeError, match="must define both get_state"):
+        Solver(OnlyGet(), data)
 
 
 def test_resume_refuses_a_different_setup(tmp_path, data):

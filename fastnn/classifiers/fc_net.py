@@ -2,12 +2,22 @@
 
 Both follow the model contract the Solver relies on: a ``params`` dict of arrays, a public
 ``reg`` attribute, and ``loss(X, y=None)`` returning class scores (``y is None``, test mode) or
-``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode).
+``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode). They also implement the
+model-state protocol of :mod:`fastnn.serialization` (``get_state``/``set_state``: the batch-norm
+running averages), through which the Solver, its checkpoints and ``save_model`` reach that state.
+
+Sizes are bounded: the parameters, counted at 8 bytes each (initial weights are drawn in
+float64), must fit in this machine's physical memory (2**47 bytes where it cannot be read), so an
+absurd ``hidden_dim`` is a ValueError naming it instead of a MemoryError or a frozen machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+import os
+import reprlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +56,49 @@ ACTIVATIONS = {
 }
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 WEIGHT_SCALES = ("xavier", "he")
+_RUNNING = ("running_mean", "running_var")
+
+
+def _memory_limit_bytes() -> int:
+    """Physical memory of this machine in bytes, or 2**47 (64-bit user address space) if unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 2**47
+
+
+def _layer_shapes(
+    hidden_dims: Any, input_dim: Any, num_classes: Any, normalization: Any, sizes: str
+) -> dict[str, tuple[int, ...]]:
+    """Validated sizes -> the shapes of ``params``, checked to fit in memory before anything is
+    allocated; ``sizes`` names the size arguments in the error (``"hidden_dim"`` or
+    ``"hidden_dims"``)."""
+    if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence | np.ndarray):
+        raise TypeError(
+            f"hidden_dims must be a sequence of positive ints, got {type(hidden_dims).__name__}"
+        )
+    if len(hidden_dims) == 0:
+        raise ValueError("hidden_dims must list at least one hidden layer size, got []")
+    hidden = [check_int(h, f"{sizes}[{i}]", minimum=1) for i, h in enumerate(hidden_dims)]
+    dims = [check_int(input_dim, "input_dim", minimum=1), *hidden,
+            check_int(num_classes, "num_classes", minimum=1)]
+    check_choice(normalization, "normalization", NORMALIZATIONS)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(dims)):
+        shapes[f"W{i}"] = (dims[i - 1], dims[i])
+        shapes[f"b{i}"] = (dims[i],)
+        if normalization is not None and i < len(dims) - 1:
+            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (dims[i],)
+    count = sum(math.prod(shape) for shape in shapes.values())
+    limit = _memory_limit_bytes()
+    if 8 * count > limit:
+        shown = reprlib.repr(hidden[0] if sizes == "hidden_dim" else hidden)
+        raise ValueError(
+            f"{sizes}={shown} with input_dim={dims[0]} and num_classes={dims[-1]} gives "
+            f"{count:.3g} parameters ({8 * count / 2**30:.3g} GiB at 8 bytes each), more than "
+            f"this machine's memory ({limit / 2**30:.3g} GiB); use smaller layers"
+        )
+    return shapes
 
 
 def _check_dtype(dtype: Any) -> np.dtype:
@@ -130,8 +183,10 @@ class FullyConnectedNet:
     -----
     ``get_config()`` returns the constructor arguments as a JSON-serialisable dict, and
     ``FullyConnectedNet(**model.get_config())`` rebuilds the same architecture (with fresh
-    weights): a saved model is ``get_config()`` + ``params`` + the batchnorm running averages.
+    weights): a saved model is ``get_config()`` + ``params`` + :meth:`get_state`.
     """
+
+    _hidden_name = "hidden_dims"  # the size argument named in errors
 
     def __init__(
         self,
@@ -146,21 +201,13 @@ class FullyConnectedNet:
         seed: int | None = None,
         activation: str = "relu",
     ) -> None:
-        if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence | np.ndarray):
-            raise TypeError(
-                f"hidden_dims must be a sequence of positive ints, got {type(hidden_dims).__name__}"
-            )
-        if len(hidden_dims) == 0:
-            raise ValueError("hidden_dims must list at least one hidden layer size, got []")
-        hidden_dims = [
-            check_int(h, f"hidden_dims[{i}]", minimum=1) for i, h in enumerate(hidden_dims)
-        ]
-        input_dim = check_int(input_dim, "input_dim", minimum=1)
-        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        shapes = _layer_shapes(hidden_dims, input_dim, num_classes, normalization,
+                               self._hidden_name)
+        hidden_dims = [shapes[f"b{i}"][0] for i in range(1, len(hidden_dims) + 1)]
+        input_dim, num_classes = shapes["W1"][0], shapes[f"b{len(hidden_dims) + 1}"][0]
         dropout_keep_ratio = check_float(
             dropout_keep_ratio, "dropout_keep_ratio", minimum=0.0, min_inclusive=False, maximum=1.0
         )
-        check_choice(normalization, "normalization", NORMALIZATIONS)
         reg = check_float(reg, "reg", minimum=0.0)
         weight_scale = _check_weight_scale(weight_scale)
         dtype = _check_dtype(dtype)
@@ -181,14 +228,12 @@ class FullyConnectedNet:
         self.seed = seed
         self.activation = activation
 
-        dims = [input_dim, *hidden_dims, num_classes]
         self.params: dict[str, np.ndarray] = {}
-        for i in range(1, self.num_layers + 1):
-            self.params[f"W{i}"] = _init_weight(dims[i - 1], dims[i], weight_scale).astype(dtype)
-            self.params[f"b{i}"] = np.zeros(dims[i], dtype=dtype)
-            if normalization is not None and i < self.num_layers:
-                self.params[f"gamma{i}"] = np.ones(dims[i], dtype=dtype)
-                self.params[f"beta{i}"] = np.zeros(dims[i], dtype=dtype)
+        for name, shape in shapes.items():  # W1, b1, [gamma1, beta1,] W2, ...: CS231n's order
+            if name[0] == "W":
+                self.params[name] = _init_weight(*shape, weight_scale).astype(dtype)
+            else:
+                self.params[name] = (np.ones if name[0] == "g" else np.zeros)(shape, dtype=dtype)
 
         self.dropout_param: dict[str, Any] = {}
         if self.use_dropout:
@@ -209,6 +254,87 @@ class FullyConnectedNet:
             self.bn_params = [{} for _ in hidden_dims]
 
     # ------------------------------------------------------------------------- persistence
+    @classmethod
+    def parameter_shapes(cls, **config: Any) -> dict[str, tuple[int, ...]]:
+        """Shapes of the ``params`` that ``cls(**config)`` would build, without allocating them.
+
+        Parameters
+        ----------
+        **config
+            Constructor arguments, as :meth:`get_config` returns them.
+
+        Returns
+        -------
+        dict of str -> tuple of int
+
+        Raises
+        ------
+        TypeError, ValueError
+            Unknown arguments, or sizes the constructor would reject (including too large).
+        """
+        args = inspect.signature(cls.__init__).bind(None, **config)
+        args.apply_defaults()
+        args = args.arguments
+        hidden = args["hidden_dim"] if cls._hidden_name == "hidden_dim" else args["hidden_dims"]
+        if cls._hidden_name == "hidden_dim":
+            hidden = [check_int(hidden, "hidden_dim", minimum=1)]
+        return _layer_shapes(hidden, args["input_dim"], args["num_classes"],
+                             args.get("normalization"), cls._hidden_name)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of the state that is not a parameter (the model-state protocol).
+
+        Returns
+        -------
+        dict of str -> ndarray
+            With batch norm, ``running_mean{i}`` and ``running_var{i}`` of hidden layer ``i``
+            (shape (hidden_dims[i-1],), the model's dtype); empty otherwise. Dropout needs no
+            state: its keep ratio and seed are in :meth:`get_config`, its mode follows ``loss``.
+        """
+        state: dict[str, np.ndarray] = {}
+        if self.normalization == "batchnorm":
+            for i, bn_param in enumerate(self.bn_params, start=1):
+                for key in _RUNNING:
+                    value = bn_param.get(key)
+                    state[f"{key}{i}"] = (np.zeros(self.hidden_dims[i - 1], dtype=self.dtype)
+                                          if value is None else np.array(value, copy=True))
+        return state
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned; all-or-nothing.
+
+        Parameters
+        ----------
+        state : mapping of str -> ndarray
+            Exactly the names of :meth:`get_state` with their shapes, real floating dtype (cast
+            to the model's dtype; the arrays are copied).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the entry that is missing, unknown, or of the wrong shape or dtype; the model
+            is unchanged then.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
+        expected = {name: value.shape for name, value in self.get_state().items()}
+        if set(state) != set(expected):
+            raise ValueError(f"state must have the entries {sorted(expected)}, got "
+                             f"{sorted(map(str, state))}")
+        converted = {}
+        for name, shape in expected.items():
+            value = state[name]
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+                raise TypeError(f"state[{name!r}] must be a real floating array, got {kind}")
+            if value.shape != shape:
+                raise ValueError(f"state[{name!r}] must have shape {shape}, got {value.shape}")
+            converted[name] = value.astype(self.dtype, copy=True)
+        for i, bn_param in enumerate(self.bn_params, start=1):
+            for key in _RUNNING:
+                if f"{key}{i}" in converted:
+                    bn_param[key] = converted[f"{key}{i}"]
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as a JSON-serialisable dict (``reg`` is its current value)."""
         return {
@@ -350,6 +476,8 @@ class TwoLayerNet(FullyConnectedNet):
     ``params``: ``W1`` (input_dim, hidden_dim), ``b1``, ``W2`` (hidden_dim, num_classes), ``b2``.
     ``TwoLayerNet(**model.get_config())`` rebuilds the same architecture.
     """
+
+    _hidden_name = "hidden_dim"
 
     def __init__(
         self,
