@@ -78,8 +78,9 @@ def rgb2gray(rgb: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (...), float64
-        ``0.299 R + 0.587 G + 0.144 B``, computed as CS231n does (``np.dot``). The blue weight 0.144 is CS231n's (ITU-R 601 uses
-        0.114); it is kept so that features match the course's.
+        ``0.299 R + 0.587 G + 0.144 B``, computed as CS231n does (``np.dot``). The blue
+        weight 0.144 is CS231n's (ITU-R 601 uses 0.114); it is kept so that features match
+        the course's.
     """
     x = check_array(rgb, "rgb", dtype="float", allow_empty=True, finite=False)
     if x.ndim < 1 or x.shape[-1] < 3:
@@ -286,7 +287,7 @@ def _hog_fast_path_ok(imgs: np.ndarray) -> bool:
 def extract_features(
     imgs: np.ndarray,
     feature_fns: Sequence[Callable[[np.ndarray], np.ndarray]],
-    verbose: bool = False,
+    verbose: bool | None = False,
 ) -> np.ndarray:
     """Concatenate several feature functions over a batch of images (CS231n's API).
 
@@ -299,8 +300,9 @@ def extract_features(
         E.g. ``[hog_feature, color_histogram_hsv]``. :func:`hog_feature`, or a
         ``functools.partial(hog_feature, pixels_per_cell=..., orientations=...)``, is computed
         for the whole batch by one compiled call per chunk of images instead of a Python loop.
-    verbose : bool
-        Show a progress bar over images (``fastnn._progress``; tqdm when installed).
+    verbose : bool or None
+        Show a progress bar over images (``fastnn._progress``; tqdm when installed); None: only
+        when stderr is a terminal.
 
     Returns
     -------
@@ -340,7 +342,8 @@ def extract_features(
     offsets = np.concatenate([[0], np.cumsum(dims)])
     out = np.empty((n_images, int(offsets[-1])), dtype=np.float64)
 
-    bar = progress(total=n_images, desc="features", enabled=bool(verbose), unit="img")
+    enabled = None if verbose is None else bool(verbose)
+    bar = progress(total=n_images, desc="features", enabled=enabled, unit="img")
     try:
         for lo in range(0, n_images, _CHUNK):
             hi = min(lo + _CHUNK, n_images)
@@ -391,7 +394,7 @@ def build_features(
     pixels_per_cell: int = 8,
     orientations: int = 9,
     nbin: int = 10,
-    verbose: bool = False,
+    show_progress: bool | None = False,
 ) -> np.ndarray:
     """Feature matrix of a batch of images: raw pixels, HOG and/or HSV colour histogram.
 
@@ -409,8 +412,9 @@ def build_features(
         ``kinds`` has no HOG.
     nbin : int
         Colour-histogram bins (1 .. ``MAX_HISTOGRAM_BINS``).
-    verbose : bool
-        Progress bar while the colour histograms are computed.
+    show_progress : bool or None
+        Progress bar while the colour histograms are computed (None: only when stderr is a
+        terminal).
 
     Returns
     -------
@@ -442,5 +446,5 @@ def build_features(
             parts.append(hog_features(x, p, o).astype(np.float32, copy=False))
         else:
             histogram = functools.partial(color_histogram_hsv, nbin=nbin)
-            parts.append(extract_features(x, [histogram], verbose=verbose).astype(np.float32))
+            parts.append(extract_features(x, [histogram], verbose=show_progress).astype(np.float32))
     return np.hstack(parts) if len(parts) > 1 else parts[0]

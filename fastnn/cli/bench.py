@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
+
 import fastnn
 from fastnn.bench import format_table, limit_peer_threads, suites
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark suite(s) and print a table per suite.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``fastnn bench`` options.
+
+    Returns
+    -------
+    int
+        Exit code (0).
+    """
     available = suites()
     names = list(available) if args.suite == "all" else [args.suite]
     for name in names:
@@ -21,7 +35,14 @@ def run(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``ArgumentParser.add_subparsers``.
+    """
     parser = subparsers.add_parser(
         "bench", help="benchmark looped vs vectorized vs compiled implementations"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fastnn.cli._options import add_progress_option
 from fastnn.data._errors import DatasetError
 from fastnn.data.registry import (
     DATASETS,
@@ -43,6 +44,18 @@ def _describe(name: str, verify: bool, out) -> bool:
 
 
 def run_datasets(args: argparse.Namespace) -> int:
+    """List the registry's data sets and where each was found.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (``verify``).
+
+    Returns
+    -------
+    int
+        Exit code (0).
+    """
     out = sys.stdout
     print(f"data directory: {get_data_dir()} (set FASTNN_DATA to change it)", file=out)
     for name in DATASETS:
@@ -52,6 +65,18 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    """Download, verify and unpack one data set (or list them with ``--list``).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``fastnn download`` options.
+
+    Returns
+    -------
+    int
+        Exit code (0).
+    """
     if args.list:
         return run_datasets(args)
     if args.name is None:
@@ -64,7 +89,7 @@ def run_download(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         force=args.force,
         keep_archive=args.keep_archive,
-        show_progress=False if args.quiet else None,
+        show_progress=args.progress,
     )
     print(f"{args.name}: ready in {folder} (checksums verified)")
     return 0
@@ -74,7 +99,14 @@ def _downloadable() -> list[str]:
     return [name for name, info in DATASETS.items() if info.downloads]
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``download`` and ``datasets`` commands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``ArgumentParser.add_subparsers``.
+    """
     p = subparsers.add_parser(
         "download",
         help="download a data set (official files, checksum-verified)",
@@ -83,7 +115,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("name", nargs="?", choices=_downloadable(), help="data set to download")
     p.add_argument(
-        "--dir", default=None, help="data directory (default: $FASTNN_DATA, else ~/.fastnn/data)"
+        "--data-dir", "--dir", dest="dir", default=None, metavar="DIR",
+        help="data directory to download into (default: $FASTNN_DATA, else ~/.fastnn/data)",
     )
     p.add_argument(
         "--mirror", default=None, metavar="URL",
@@ -92,7 +125,11 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument("--force", action="store_true", help="download even if already present")
     p.add_argument("--keep-archive", action="store_true", help="keep tar archives after unpacking")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_option(p)
+    p.add_argument(
+        "--quiet", dest="progress", action="store_false", default=None,
+        help="no progress bar (same as --no-progress)",
+    )
     p.add_argument("--list", action="store_true", help="list data sets and where they are")
     p.add_argument("--verify", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run_download)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import fastnn
+from fastnn.cli._options import add_data_options, add_progress_option, positive_int
 
 K_CHOICES_DEFAULT = "1,3,5,8,10,12,15,20,50,100"
 # Queries per progress-bar step: large enough to keep every thread busy, small enough that the
@@ -34,10 +35,9 @@ def _parse_k_choices(text: str) -> list[int]:
 
 
 def _take(X: np.ndarray, y: np.ndarray, n: int | None, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` examples (all when None); ``--name`` is already known to be >= 1."""
     if n is None:
         return X, y
-    if n < 1:
-        raise ValueError(f"--{name} must be >= 1, got {n}")
     if n > X.shape[0]:
         raise ValueError(f"--{name} must be <= {X.shape[0]} for this data set, got {n}")
     return X[:n], y[:n]
@@ -47,17 +47,27 @@ def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s >= 0.1 else f"{s * 1e3:.1f} ms"
 
 
-def run(args) -> int:
-    from fastnn._progress import progress
+def run(args: argparse.Namespace) -> int:
+    """Load, optionally cross-validate k (and the metric), predict the test images, report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``fastnn knn`` options.
+
+    Returns
+    -------
+    int
+        Exit code (0).
+    """
     from fastnn.classifiers import KNearestNeighbor
     from fastnn.data import load_dataset
+    from fastnn.metrics import accuracy, predict_in_batches
     from fastnn.model_selection import cross_validate_knn
 
     metrics = ["l2", "l1"] if args.metric == "both" else [args.metric]
     if len(metrics) > 1 and not args.cv:
         raise ValueError("--metric both needs --cv to choose between L1 and L2")
-    if args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
     k_choices = _parse_k_choices(args.k_choices)
     timings: dict[str, float] = {}
 
@@ -94,41 +104,48 @@ def run(args) -> int:
         raise ValueError(f"--k must be <= the number of training examples ({X_train.shape[0]})")
     clf = KNearestNeighbor(metric=metric).fit(X_train, y_train)
     start = time.perf_counter()
-    y_pred = np.empty(X_test.shape[0], dtype=np.intp)
-    batches = range(0, X_test.shape[0], PREDICT_BATCH)
-    for lo in progress(batches, desc=f"predict ({metric}, k={k})", enabled=args.progress):
-        hi = min(lo + PREDICT_BATCH, X_test.shape[0])
-        y_pred[lo:hi] = clf.predict(X_test[lo:hi], k=k)
+    y_pred = predict_in_batches(
+        clf, X_test, batch_size=PREDICT_BATCH, show_progress=args.progress,
+        desc=f"predict ({metric}, k={k})", k=k,
+    )
     timings["predict"] = time.perf_counter() - start
 
-    accuracy = float(np.mean(y_pred == y_test))
-    print(f"\ntest accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_test))}/{len(y_test)}), "
-          f"k={k}, metric={metric}")
+    print(f"\ntest accuracy: {accuracy(y_test, y_pred):.4f} "
+          f"({int(np.sum(y_pred == y_test))}/{len(y_test)}), k={k}, metric={metric}")
     rate = X_test.shape[0] / max(timings["predict"], 1e-9)
     print("timings: " + ", ".join(f"{name} {_seconds(t)}" for name, t in timings.items())
           + f" ({rate:,.0f} queries/s)")
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``knn`` command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``ArgumentParser.add_subparsers``.
+    """
     parser = subparsers.add_parser(
         "knn",
         help="k-nearest-neighbour classification (with k-fold cross-validation of k)",
         description="Classify test images by a vote of their k nearest training images "
         "(raw pixels, L2 or L1 distance); optionally choose k by k-fold cross-validation.",
     )
-    parser.add_argument(
-        "--dataset", default="sample", help="sample (default, ships with fastnn), "
-        "fashion-mnist or cifar10",
-    )
-    parser.add_argument("--data-dir", default=None, help="folder holding the data set files")
+    add_data_options(parser)
     parser.add_argument(
         "--metric", choices=["l2", "l1", "both"], default="l2",
         help="distance (both: let cross-validation pick; needs --cv)",
     )
-    parser.add_argument("--k", type=int, default=1, help="neighbours that vote (default 1)")
-    parser.add_argument("--num-train", type=int, default=None, help="use the first N training images")
-    parser.add_argument("--num-test", type=int, default=None, help="use the first M test images")
+    parser.add_argument(
+        "--k", type=positive_int, default=1, help="neighbours that vote (default 1)"
+    )
+    parser.add_argument(
+        "--num-train", type=positive_int, default=None, help="use the first N training images"
+    )
+    parser.add_argument(
+        "--num-test", type=positive_int, default=None, help="use the first M test images"
+    )
     parser.add_argument(
         "--cv", type=int, default=0, metavar="FOLDS",
         help="choose k (and the metric with --metric both) by FOLDS-fold cross-validation",
@@ -138,12 +155,9 @@ def register(subparsers) -> None:
         f"(default {K_CHOICES_DEFAULT})",
     )
     parser.add_argument(
-        "--cv-num-train", type=int, default=None,
+        "--cv-num-train", type=positive_int, default=None,
         help="cross-validate on the first N training images only (default: all of them)",
     )
-    parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
-        help="show progress bars (default: when stderr is a terminal)",
-    )
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 

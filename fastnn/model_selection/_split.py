@@ -76,7 +76,9 @@ def train_validation_split(
     X = check_array(X, "X", dtype=None, finite=False)
     y = check_array(y, "y", dtype=None, finite=False, allow_empty=True)
     if X.ndim < 1 or y.ndim < 1:
-        raise ValueError(f"X and y must have one entry per example, got shapes {X.shape}, {y.shape}")
+        raise ValueError(
+            f"X and y must have one entry per example, got shapes {X.shape}, {y.shape}"
+        )
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"y must have {n} entries (one per row of X), got {y.shape[0]}")

@@ -42,13 +42,15 @@ def test_cross_validation_chooses_k_and_metric(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--k", "0"], "--k must be >= 1"),
+        (["--k", "0"], "argument --k: must be a positive integer, got 0"),
+        (["--num-test", "-5"], "argument --num-test: must be a positive integer, got -5"),
+        (["--cv-num-train", "x"], "argument --cv-num-train: must be a positive integer, got 'x'"),
         (["--num-train", "10", "--k", "11"], "--k must be <= the number of training examples"),
         (["--metric", "both"], "--metric both needs --cv"),
         (["--k-choices", "1,x", "--cv", "3"], "--k-choices must be comma-separated integers"),
         (["--num-test", "999999"], "--num-test must be <="),
         (["--cv", "1"], "num_folds must be >= 2"),
-        (["--dataset", "imagenet"], "imagenet"),
+        (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
@@ -68,3 +70,13 @@ def test_cifar_cross_validation_from_the_cli(capsys, data_dir):
         assert re.search(rf"^\s*{k}\s+0\.\d{{4}}\s+0\.\d{{4}}", out, re.MULTILINE), k
     acc = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert 0.24 <= acc < 0.35  # raw-pixel k-NN on CIFAR-10 (k=1 alone gives 0.244)
+
+
+def test_dataset_aliases_and_case_are_accepted(capsys):
+    from fastnn.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["knn", "--dataset", "CIFAR-10"]).dataset == "cifar10"
+    assert parser.parse_args(["knn", "--dataset", "fmnist"]).dataset == "fashion-mnist"
+    code, out, _ = run_cli(capsys, "--dataset", "Sample", "--num-test", "20", "--no-progress")
+    assert code == 0 and out.startswith("data: sample,")

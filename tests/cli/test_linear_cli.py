@@ -57,11 +57,17 @@ def test_hog_features(capsys):
     ("extra", "message"),
     [
         (["--features", "color"], "--features color needs RGB images"),
-        (["--features", "sift"], "--features must be a comma list of pixels, hog, color"),
+        (["--features", "sift"], "argument --features: must be a comma list of pixels, hog, co"),
+        (["--features", "hog,hog"], "argument --features: lists a feature twice"),
         (["--features", "hog", "--save-templates", "x.png"], "--save-templates needs --features"),
         (["--val-size", "5000"], "--val-size must be between 1 and 1999"),
-        (["--num-iters", "0"], "--num-iters must be >= 1"),
-        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--num-iters", "0"], "argument --num-iters: must be a positive integer, got 0"),
+        (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got 0"),
+        (["--trials", "-1"], "argument --trials: must be a positive integer, got -1"),
+        (["--hog-cell", "2.5"], "argument --hog-cell: must be a positive integer, got 2.5"),
+        (["--learning-rate", "0"], "argument --learning-rate: must be a finite number > 0"),
+        (["--dataset", "mnist3"], "argument --dataset: invalid choice: 'mnist3'"),
+        (["--num-train", "1"], "--num-train must be >= 2"),
         (["--batch-size", "5000"], "batch_size must be at most the number of training examples"),
         (["--reg", "-1"], "reg must be >= 0"),
         (["--search", "random", "--lr-range", "1e-1", "1e-3"], "LogUniform needs low < high"),
@@ -70,8 +76,18 @@ def test_hog_features(capsys):
 def test_bad_arguments_give_clear_errors(capsys, extra, message):
     assert main(["linear", *QUICK, *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("fastnn linear: error:")
-    assert message in err
+    assert "fastnn linear: error: " in err and message in err
+
+
+def test_progress_flag_draws_the_feature_and_search_bars(capsys):
+    argv = ["linear", *QUICK, "--num-iters", "20", "--features", "hog", "--search", "random",
+            "--trials", "2"]
+    assert main([*argv, "--progress"]) == 0
+    assert "random search" in capsys.readouterr().err
+    assert main([*argv, "--no-progress", "--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert "random search" not in captured.err
+    assert captured.out.count("trial ") == 2  # --verbose: one line per trial
 
 
 def test_missing_data_set_names_the_file(capsys, tmp_path):

@@ -59,11 +59,13 @@ def test_resume_continues_a_run(tmp_path, capsys):
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert main(["train", "fc", *TINY, "--hidden", "0,5", "--out", str(tmp_path)]) == 2
-    assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    assert ("argument --hidden: must be comma-separated positive integers, got '0,5'"
+            in capsys.readouterr().err)
     assert main(["train", "fc", *TINY, "--dropout", "1.5", "--out", str(tmp_path)]) == 2
     assert "dropout_keep_ratio" in capsys.readouterr().err
     assert main(["train", "fc", *TINY, "--weight-scale", "big", "--out", str(tmp_path)]) == 2
-    assert "--weight-scale" in capsys.readouterr().err
+    assert ("argument --weight-scale: must be a finite number > 0, 'he' or 'xavier'; got 'big'"
+            in capsys.readouterr().err)
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"PK\x03\x04 truncated")
     assert main(["evaluate", str(bad)]) == 2
@@ -72,17 +74,20 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "none.npz" in capsys.readouterr().err
 
 
-def test_preprocessing_is_fitted_on_training_split_only():
-    from fastnn.cli.train import apply_preprocessing, fit_preprocessing
+def test_evaluate_refuses_a_model_without_preprocessing_or_of_other_images(tmp_path, capsys):
+    from fastnn.classifiers import FullyConnectedNet
+    from fastnn.serialization import save_model
 
-    X = np.arange(24, dtype=np.float32).reshape(3, 2, 2, 2) * 10
-    prep = fit_preprocessing(X[:2])
-    np.testing.assert_allclose(prep["mean"], X[:2].reshape(2, -1).mean(0) / 255, rtol=1e-6)
-    out = apply_preprocessing(X, prep)
-    assert out.dtype == np.float32 and out.shape == (3, 8)
-    np.testing.assert_allclose(out[:2].mean(0), 0, atol=1e-6)
-    with pytest.raises(ValueError, match="trained on 8"):
-        apply_preprocessing(np.zeros((2, 3)), prep)
+    net = FullyConnectedNet([4], input_dim=784, num_classes=10)
+    save_model(tmp_path / "bare.npz", net)
+    assert main(["evaluate", str(tmp_path / "bare.npz")]) == 2
+    assert "bare.npz: metadata must describe a 'scale_and_center'" in capsys.readouterr().err
+    meta = {"preprocessing": "scale_and_center", "pixel_scale": 1 / 255, "input_shape": [8, 8, 3],
+            "mean": np.zeros(192, dtype=np.float32)}
+    save_model(tmp_path / "rgb.npz", FullyConnectedNet([4], input_dim=192), metadata=meta)
+    assert main(["evaluate", str(tmp_path / "rgb.npz")]) == 2
+    assert ("the model was trained on images of shape (8, 8, 3); sample has images of shape "
+            "(28, 28, 1)") in capsys.readouterr().err
 
 
 @pytest.mark.data
@@ -104,17 +109,39 @@ def test_fashion_mnist_two_epochs_then_evaluate(data_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--batch-size", "0", "--batch-size must be >= 1, got 0"),
-        ("--epochs", "-1", "--epochs must be >= 1, got -1"),
-        ("--warmup-epochs", "-1", "--warmup-epochs must be >= 0, got -1.0"),
-        ("--num-train-samples", "0", "--num-train-samples must be >= 1"),
-        ("--lr", "0", "--lr must be a finite number > 0"),
-        ("--grad-clip", "-2", "--grad-clip must be a finite number > 0"),
+        ("--batch-size", "0", "argument --batch-size: must be a positive integer, got 0"),
+        ("--epochs", "-1", "argument --epochs: must be a positive integer, got -1"),
+        ("--epochs", "1.5", "argument --epochs: must be a positive integer, got 1.5"),
+        ("--warmup-epochs", "-1", "argument --warmup-epochs: must be a finite number >= 0, got -1"),
+        ("--num-train-samples", "0", "argument --num-train-samples: must be a positive integer"),
+        ("--val-size", "0", "argument --val-size: must be a positive integer, got 0"),
+        ("--early-stopping", "0", "argument --early-stopping: must be a positive integer"),
+        ("--lr", "0", "argument --lr: must be a finite number > 0, got 0"),
+        ("--lr", "nan", "argument --lr: must be a finite number > 0, got nan"),
+        ("--gamma", "inf", "argument --gamma: must be a finite number > 0, got inf"),
+        ("--grad-clip", "-2", "argument --grad-clip: must be a finite number > 0, got -2"),
+        ("--dataset", "imagenet", "argument --dataset: invalid choice: 'imagenet'"),
     ],
 )
 def test_bad_numeric_flags_name_the_flag(tmp_path, capsys, flag, value, message):
     assert main(["train", "fc", *TINY, flag, value, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("fastnn train: error:")
-    assert message in err
+    assert "fastnn train fc: error: " + message in err
     assert not any(tmp_path.iterdir())  # rejected before any work
+
+
+def test_val_size_beyond_the_data_names_the_flag(tmp_path, capsys):
+    assert main(["train", "fc", *TINY, "--val-size", "2000", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "fastnn train: error: --val-size must be between 1 and 1999" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_progress_flags(tmp_path, capsys):
+    from fastnn.cli import build_parser
+
+    parser = build_parser()
+    for argv, expected in (([], None), (["--progress"], True), (["--no-progress"], False)):
+        assert parser.parse_args(["train", "fc", *argv]).progress is expected
+    assert main(["train", "fc", *TINY, "--no-progress", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == ""
