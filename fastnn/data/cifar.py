@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from fastnn._validation import check_int
+from fastnn.data._classes import CIFAR10_CLASSES, NUM_CLASSES
 from fastnn.data._errors import DatasetError
 from fastnn.data._safe_pickle import UnsafePickleError, safe_load
+from fastnn.data.registry import find_dataset
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -30,9 +32,6 @@ __all__ = [
     "load_cifar10_meta",
 ]
 
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META_FILE = "batches.meta"
@@ -101,17 +100,41 @@ def load_CIFAR_batch(filename: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
         raise DatasetError(
             f"{path}: bad 'data' entry: expected a uint8 array of shape (N, 3072), got {desc}"
         )
-    try:
-        labels = np.asarray(batch["labels"], dtype=np.int64)
-    except (TypeError, ValueError) as exc:
-        raise DatasetError(f"{path}: bad 'labels' entry: {exc}") from None
     n = data.shape[0]  # read from the file, never assumed to be 10,000
-    if labels.shape != (n,):
-        raise DatasetError(f"{path}: 'labels' has shape {labels.shape} but 'data' holds {n} images")
-    if n and (labels.min() < 0 or labels.max() > 9):
-        raise DatasetError(f"{path}: labels must be in 0..9, found {labels.min()}..{labels.max()}")
+    labels = _labels(batch["labels"], n, path)
     X = data.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
     return X, labels
+
+
+def _labels(raw: Any, n: int, path: Path) -> np.ndarray:
+    """The ``labels`` entry as int64 class indices 0..9, one per image.
+
+    Only integers are labels: a float (1.7 would truncate to 1), a string ("1") or a bool is a
+    corrupt file, and so is an integer too large for int64 (NumPy keeps those as objects).
+    """
+    try:
+        labels = np.asarray(raw)
+    except (TypeError, ValueError) as exc:  # ragged nesting
+        raise DatasetError(f"{path}: bad 'labels' entry: {exc}") from None
+    if labels.dtype == object:
+        values = labels.reshape(-1).tolist()
+        kinds = {type(v) for v in values}
+        if kinds and all(issubclass(k, int) and k is not bool for k in kinds):
+            # Python ints too large for int64: out of range, whatever else the file holds
+            raise DatasetError(f"{path}: labels must be in 0..{NUM_CLASSES - 1}, found "
+                               f"{min(values)}..{max(values)}")
+        found = ", ".join(sorted(k.__name__ for k in kinds))
+        raise DatasetError(f"{path}: bad 'labels' entry: expected integers 0..{NUM_CLASSES - 1}, "
+                           f"found {found}")
+    if labels.dtype.kind not in "iu":
+        raise DatasetError(f"{path}: bad 'labels' entry: expected integers 0..{NUM_CLASSES - 1}, "
+                           f"found {labels.dtype} values")
+    if labels.shape != (n,):
+        raise DatasetError(f"{path}: 'labels' has shape {labels.shape} but 'data' holds {n} images")
+    if n and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise DatasetError(f"{path}: labels must be in 0..{NUM_CLASSES - 1}, found "
+                           f"{labels.min()}..{labels.max()}")
+    return labels.astype(np.int64, copy=False)
 
 
 def load_cifar10_meta(root: str | os.PathLike) -> tuple[str, ...]:
@@ -158,8 +181,6 @@ def load_CIFAR10(
         raise DatasetError(f"{root}: CIFAR-10 folder not found (expected cifar-10-batches-py)")
     if not (root / TRAIN_BATCHES[0]).exists():
         # Given a data directory instead of the batches folder: use its known subfolder.
-        from fastnn.data.registry import find_dataset
-
         try:
             root = find_dataset("cifar10", root)
         except DatasetError:
@@ -218,8 +239,6 @@ def get_CIFAR10_data(
     num_validation = check_int(num_validation, "num_validation", minimum=0)
     num_test = check_int(num_test, "num_test", minimum=0)
     if root is None:
-        from fastnn.data.registry import find_dataset
-
         root = find_dataset("cifar10")
     X_train, y_train, X_test, y_test = load_CIFAR10(root)
     n_train, n_test = X_train.shape[0], X_test.shape[0]

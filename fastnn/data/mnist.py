@@ -8,6 +8,7 @@ dimensions, one 32-bit size per dimension, then the values in C order. Labels ar
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnn.data._classes import NUM_CLASSES
 from fastnn.data._errors import DatasetError
 
 __all__ = ["load_mnist", "mnist_files", "read_idx"]
@@ -102,7 +104,7 @@ def read_idx(path: str | os.PathLike, *, expected_ndim: int | None = None) -> np
                     f"found {ndim}"
                 )
             dims = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, path, "dimensions"))
-            count = int(np.prod(dims, dtype=np.int64))
+            count = math.prod(dims)  # Python ints: up to 2**32 per dimension, never wraps
             # Refuse before allocating: a corrupt header must not ask for gigabytes.
             stored = path.stat().st_size
             if not isinstance(stream, gzip.GzipFile):
@@ -165,7 +167,8 @@ def load_mnist(
     Raises
     ------
     DatasetError
-        A file is missing or corrupt, or the image and label counts disagree.
+        A file is missing or corrupt, the image and label counts disagree, or a label is not
+        a class index 0..9.
     ValueError
         ``kind`` is not one of the accepted names.
     """
@@ -180,6 +183,9 @@ def load_mnist(
             f"{labels_path}: holds {labels.shape[0]} labels but {images_path} holds "
             f"{images.shape[0]} images"
         )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DatasetError(f"{labels_path}: labels must be class indices 0..{NUM_CLASSES - 1}, "
+                           f"found {int(labels.max())}")
     if flatten:
         images = images.reshape(images.shape[0], -1)
     return images, labels.astype(np.int64)

@@ -17,8 +17,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastnn.data._classes import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from fastnn.data._errors import DatasetError
-from fastnn.data.cifar import CIFAR10_CLASSES
 
 __all__ = [
     "DATASETS",
@@ -37,11 +37,6 @@ __all__ = [
 ]
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
-
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
