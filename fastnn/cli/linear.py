@@ -30,11 +30,12 @@ from fastnn.cli._options import (
     positive_int,
     split_validation,
 )
-from fastnn.features import FEATURE_KINDS
 
 
 def _feature_list(text: str) -> list[str]:
     """argparse type of ``--features``: a comma list of distinct feature kinds."""
+    from fastnn.features import FEATURE_KINDS  # lazily: parsing must not load the kernels
+
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [name for name in names if name not in FEATURE_KINDS]
     if not names or unknown:

@@ -25,6 +25,7 @@ import numpy as np
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_choice, check_int, check_labels
+from fastnn.metrics import accuracy
 
 __all__ = ["CVResult", "cross_validate", "cross_validate_knn", "k_fold_split"]
 
@@ -250,5 +251,5 @@ def cross_validate_knn(
         neighbor_labels = y[train_idx][idx]
         for i, k in enumerate(ks):
             y_pred = vote(neighbor_labels[:, :k], num_classes)
-            scores[i, f] = float(np.mean(y_pred == y[val_idx]))
+            scores[i, f] = accuracy(y[val_idx], y_pred)
     return CVResult("k", ks, scores, extra={"metric": metric})
