@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array
 
@@ -37,7 +38,9 @@ def _pyplot():
     return plt
 
 
-def weight_templates(W, image_shape: Sequence[int], has_bias_row: bool | None = None) -> np.ndarray:
+def weight_templates(
+    W: ArrayLike, image_shape: Sequence[int], has_bias_row: bool | None = None
+) -> np.ndarray:
     """Reshape a linear classifier's weights into one image per class, scaled to 0..255.
 
     Parameters
@@ -75,7 +78,7 @@ def weight_templates(W, image_shape: Sequence[int], has_bias_row: bool | None = 
 
 
 def plot_weight_templates(
-    W,
+    W: ArrayLike,
     image_shape: Sequence[int],
     class_names: Sequence[str] | None = None,
     path: str | os.PathLike | None = None,

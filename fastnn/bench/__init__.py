@@ -36,8 +36,13 @@ class BenchRow:
 _SUITES: dict[str, Callable[..., list[BenchRow]]] = {}
 
 
-def register_suite(name: str):
-    def decorator(func):
+Suite = Callable[..., list[BenchRow]]
+
+
+def register_suite(name: str) -> Callable[[Suite], Suite]:
+    """Decorator: make ``func`` the benchmark suite ``name`` of ``fastnn bench``."""
+
+    def decorator(func: Suite) -> Suite:
         _SUITES[name] = func
         return func
 

@@ -12,6 +12,7 @@ paths ``num_loops=1`` / ``2`` and ``compute_distances_*`` remain for teaching an
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_choice, check_int, check_labels
 from fastnn.kernels.distances import knn_search, pairwise_distances
@@ -86,7 +87,7 @@ class KNearestNeighbor:
 
     # -- training ----------------------------------------------------------------------------
 
-    def train(self, X, y) -> None:
+    def train(self, X: ArrayLike, y: ArrayLike) -> None:
         """Memorise the training data.
 
         Parameters
@@ -101,14 +102,14 @@ class KNearestNeighbor:
         self.X_train = np.ascontiguousarray(X)
         self.num_classes_ = int(self.y_train.max()) + 1
 
-    def fit(self, X, y) -> KNearestNeighbor:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> KNearestNeighbor:
         """Scikit-learn style alias of :meth:`train`; returns ``self``."""
         self.train(X, y)
         return self
 
     # -- prediction --------------------------------------------------------------------------
 
-    def predict(self, X, k: int = 1, num_loops: int = 0) -> np.ndarray:
+    def predict(self, X: ArrayLike, k: int = 1, num_loops: int = 0) -> np.ndarray:
         """Predict labels for test data.
 
         Parameters
@@ -139,12 +140,12 @@ class KNearestNeighbor:
             dists = self.compute_distances_two_loops(X)
         return self.predict_labels(dists, k=k)
 
-    def kneighbors(self, X, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Distances (num_test, k) and training indices (num_test, k) of the k nearest neighbours."""
+    def kneighbors(self, X: ArrayLike, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and training indices, both (num_test, k), of the k nearest neighbours."""
         self._check_trained()
         return knn_search(self._test_rows(X), self.X_train, self._check_k(k), self.metric)
 
-    def score(self, X, y, k: int = 1) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, k: int = 1) -> float:
         """Accuracy of ``predict(X, k)`` against labels ``y``."""
         self._check_trained()
         X = self._test_rows(X)
@@ -153,7 +154,7 @@ class KNearestNeighbor:
 
     # -- the CS231n distance computations ----------------------------------------------------
 
-    def compute_distances_two_loops(self, X) -> np.ndarray:
+    def compute_distances_two_loops(self, X: ArrayLike) -> np.ndarray:
         """Distances between each test and each training point, with a loop over both.
 
         Returns
@@ -163,15 +164,15 @@ class KNearestNeighbor:
         """
         return self._distances(X, "naive")
 
-    def compute_distances_one_loop(self, X) -> np.ndarray:
+    def compute_distances_one_loop(self, X: ArrayLike) -> np.ndarray:
         """Same as :meth:`compute_distances_two_loops`, looping only over test points."""
         return self._distances(X, "one_loop")
 
-    def compute_distances_no_loops(self, X) -> np.ndarray:
+    def compute_distances_no_loops(self, X: ArrayLike) -> np.ndarray:
         """Same as :meth:`compute_distances_two_loops`, without explicit loops (NumPy)."""
         return self._distances(X, "vectorized")
 
-    def predict_labels(self, dists, k: int = 1) -> np.ndarray:
+    def predict_labels(self, dists: ArrayLike, k: int = 1) -> np.ndarray:
         """Majority label among the k nearest training points of each test point.
 
         Parameters

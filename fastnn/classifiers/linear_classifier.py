@@ -28,6 +28,7 @@ import contextlib
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
 from fastnn.kernels.linear import check_loss_inputs, softmax_loss_validated, svm_loss_validated
@@ -99,7 +100,8 @@ class LinearClassifier:
         """Data loss (no penalty) and its gradient on validated arrays."""
         if self._data_loss is None:
             raise NotImplementedError(
-                "LinearClassifier needs data_loss=; use LinearSVM or Softmax for the built-in losses"
+                "LinearClassifier needs data_loss=; use LinearSVM or Softmax for the built-in "
+                "losses"
             )
         return self._data_loss(W, X, y, 0.0)
 
@@ -131,7 +133,7 @@ class LinearClassifier:
             dW += dpenalty
         return loss + penalty, dW
 
-    def loss(self, X_batch, y_batch, reg: float) -> tuple[float, np.ndarray]:
+    def loss(self, X_batch: ArrayLike, y_batch: ArrayLike, reg: float) -> tuple[float, np.ndarray]:
         """Loss and gradient with respect to ``self.W`` on a minibatch.
 
         Parameters
@@ -155,8 +157,8 @@ class LinearClassifier:
     # -- training ---------------------------------------------------------------------------
     def train(
         self,
-        X,
-        y,
+        X: ArrayLike,
+        y: ArrayLike,
         learning_rate: float = 1e-3,
         reg: float = 1e-5,
         num_iters: int = 100,
@@ -268,7 +270,7 @@ class LinearClassifier:
         return loss_history
 
     # -- prediction -------------------------------------------------------------------------
-    def scores(self, X) -> np.ndarray:
+    def scores(self, X: ArrayLike) -> np.ndarray:
         """Class scores ``X @ W``, shape (N, C)."""
         if self.W is None:
             raise ValueError("the classifier has no weights yet: call train(X, y) first")
@@ -279,11 +281,11 @@ class LinearClassifier:
             )
         return X @ self.W.astype(X.dtype, copy=False)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels, shape (N,): the class with the highest score."""
         return np.argmax(self.scores(X), axis=1)
 
-    def score(self, X, y) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``, scikit-learn style."""
         X = check_array(X, "X", ndim=2)
         y = check_labels(y, "y", n=X.shape[0])

@@ -147,7 +147,8 @@ class Operation:
             return self.default
         if impl not in self._impls:
             choices = ", ".join(map(repr, self._impls))
-            raise ValueError(f"impl must be one of {choices} (or None) for {self.name}; got {impl!r}")
+            raise ValueError(
+                f"impl must be one of {choices} (or None) for {self.name}; got {impl!r}")
         return impl
 
     def is_usable_for(self, *args: Any, impl: str | None = None, **kwargs: Any) -> bool:

@@ -38,6 +38,7 @@ queries of the training dtype to avoid it). Integer and boolean inputs are conve
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_choice, check_int
 from fastnn.kernels._operation import Operation, load_extension, threads_for
@@ -226,7 +227,9 @@ def _pairwise_compiled(X: np.ndarray, Y: np.ndarray, metric: str) -> np.ndarray:
     return out
 
 
-def pairwise_distances(X, Y, metric: str = "l2", impl: str | None = None) -> np.ndarray:
+def pairwise_distances(
+    X: ArrayLike, Y: ArrayLike, metric: str = "l2", impl: str | None = None
+) -> np.ndarray:
     """Distances between every row of ``X`` and every row of ``Y``.
 
     Parameters
@@ -344,8 +347,8 @@ def _chunk_rows(m: int, n: int, itemsize: int, chunk_size: int | None) -> int:
 
 
 def knn_search(
-    X,
-    Y,
+    X: ArrayLike,
+    Y: ArrayLike,
     k: int,
     metric: str = "l2",
     *,

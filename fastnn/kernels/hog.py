@@ -137,7 +137,9 @@ def axis_cell_map(size: int, pixels_per_cell: int) -> tuple[np.ndarray, np.ndarr
     return cell, mult
 
 
-def hog_num_features(height: int, width: int, pixels_per_cell: int = 8, orientations: int = 9) -> int:
+def hog_num_features(
+    height: int, width: int, pixels_per_cell: int = 8, orientations: int = 9
+) -> int:
     """Length of the HOG descriptor of a ``height x width`` image."""
     return (height // pixels_per_cell) * (width // pixels_per_cell) * orientations
 
@@ -188,7 +190,7 @@ def _orientation_degrees(gx: float, gy: float) -> float:
 
 
 @HOG.register("naive")
-def hog_naive(
+def _hog_naive(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
 ) -> np.ndarray:
     """Plain loops: per image, per pixel gradient and bin, then per cell window sums."""
@@ -229,7 +231,7 @@ def hog_naive(
 
 
 @HOG.register("vectorized")
-def hog_vectorized(
+def _hog_vectorized(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int
 ) -> np.ndarray:
     """NumPy twin: whole-batch gradients and orientations, one weighted ``bincount``."""
@@ -408,7 +410,7 @@ def _numpy_dot_is_fused() -> bool:
 
 
 @HOG.register("compiled", available=_ext is not None)
-def hog_compiled(
+def _hog_compiled(
     images: np.ndarray, pixels_per_cell: int, orientations: int, num_threads: int | None
 ) -> np.ndarray:
     """Cython/OpenMP kernel: ``prange`` over images, per-thread float64 scratch."""
@@ -447,8 +449,6 @@ __all__ = [
     "edge_slopes",
     "gray_levels",
     "hog_descriptors",
-    "hog_naive",
     "hog_num_features",
-    "hog_vectorized",
     "raise_bad_values",
 ]

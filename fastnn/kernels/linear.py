@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_float, check_labels
 from fastnn.kernels._operation import Operation
@@ -31,7 +32,7 @@ __all__ = [
 
 
 def check_loss_inputs(
-    W, X, y, reg, *, check_x_finite: bool = True
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float, *, check_x_finite: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Validate ``(W, X, y, reg)`` for a linear loss and bring W and X to one float dtype.
 
@@ -125,7 +126,7 @@ def _svm_loss_vectorized(W, X, y, reg: float) -> tuple[float, np.ndarray]:
 def svm_loss_validated(
     W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float, check_finite: bool = False
 ) -> tuple[float, np.ndarray]:
-    """Vectorized hinge loss on validated inputs (``LinearClassifier.train`` calls it directly)."""
+    """Vectorized hinge loss on validated inputs (``LinearClassifier.train`` calls it)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
     scores = scores_checked(W, X) if check_finite else _scores(W, X)
@@ -180,7 +181,7 @@ def _softmax_loss_vectorized(W, X, y, reg: float) -> tuple[float, np.ndarray]:
 def softmax_loss_validated(
     W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float, check_finite: bool = False
 ) -> tuple[float, np.ndarray]:
-    """Vectorized softmax loss on validated inputs (``LinearClassifier.train`` calls it directly)."""
+    """Vectorized softmax loss on validated inputs (``LinearClassifier.train`` calls it)."""
     num_train = X.shape[0]
     rows = np.arange(num_train)
     scores = scores_checked(W, X) if check_finite else _scores(W, X)
@@ -201,11 +202,15 @@ def softmax_loss_validated(
     return loss, dW
 
 
-def linear_svm_loss(W, X, y, reg: float, impl: str | None = None) -> tuple[float, np.ndarray]:
+def linear_svm_loss(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float, impl: str | None = None
+) -> tuple[float, np.ndarray]:
     """Multiclass SVM loss and gradient ``(loss, dW)`` (module doc); impl None: vectorized."""
     return LINEAR_SVM_LOSS(W, X, y, reg, impl=impl)
 
 
-def linear_softmax_loss(W, X, y, reg: float, impl: str | None = None) -> tuple[float, np.ndarray]:
+def linear_softmax_loss(
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float, impl: str | None = None
+) -> tuple[float, np.ndarray]:
     """Softmax loss and gradient ``(loss, dW)`` (module doc); impl None: vectorized."""
     return LINEAR_SOFTMAX_LOSS(W, X, y, reg, impl=impl)

@@ -3,8 +3,8 @@ mode) and closed-form backward, three implementations each.
 
 - ``"naive"``: plain Python loops over the formulas, the readable specification;
 - ``"vectorized"``: NumPy, one array operation per step of the formula;
-- ``"compiled"``: ``fastnn._ext._normalization`` (Cython + OpenMP), two or three fused streaming passes
-  (threads over chunks of rows) instead of NumPy's six to ten passes with temporaries.
+- ``"compiled"``: ``fastnn._ext._normalization`` (Cython + OpenMP), two or three fused streaming
+  passes (threads over chunks of rows) instead of NumPy's six to ten passes with temporaries.
 
 Signatures (all arrays of one float dtype; ``x``, ``dout``, ``x_hat`` (N, D); ``gamma`` (D,)):
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_float
 from fastnn.kernels._operation import Operation, load_extension, threads_for
@@ -257,21 +258,29 @@ def _ln_backward_compiled(dout, x_hat, gamma, inv_std):
 
 
 # ------------------------------------------------------------------------ public entries
-def batchnorm_forward_train(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
+def batchnorm_forward_train(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float = 1e-5,
+                            impl: str | None = None) -> tuple[np.ndarray, ...]:
     """Batch norm in train mode: ``out, x_hat, mean, var, inv_std`` (see the module doc)."""
     return BATCHNORM_FORWARD(x, gamma, beta, eps, impl=impl)
 
 
-def batchnorm_backward_closed_form(dout, x_hat, gamma, inv_std, impl: str | None = None):
+def batchnorm_backward_closed_form(
+    dout: ArrayLike, x_hat: ArrayLike, gamma: ArrayLike, inv_std: ArrayLike,
+    impl: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closed-form batch-norm backward: ``dx, dgamma, dbeta`` (see the module doc)."""
     return BATCHNORM_BACKWARD(dout, x_hat, gamma, inv_std, impl=impl)
 
 
-def layernorm_forward(x, gamma, beta, eps: float = 1e-5, impl: str | None = None):
+def layernorm_forward(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float = 1e-5,
+                      impl: str | None = None) -> tuple[np.ndarray, ...]:
     """Layer norm: ``out, x_hat, inv_std`` with ``inv_std`` of shape (N, 1)."""
     return LAYERNORM_FORWARD(x, gamma, beta, eps, impl=impl)
 
 
-def layernorm_backward(dout, x_hat, gamma, inv_std, impl: str | None = None):
+def layernorm_backward(
+    dout: ArrayLike, x_hat: ArrayLike, gamma: ArrayLike, inv_std: ArrayLike,
+    impl: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer-norm backward: ``dx, dgamma, dbeta``; ``inv_std`` of shape (N, 1)."""
     return LAYERNORM_BACKWARD(dout, x_hat, gamma, inv_std, impl=impl)

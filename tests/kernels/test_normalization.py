@@ -71,13 +71,13 @@ def test_implementations_agree(rng, op, shape, dtype):
 
 @pytest.mark.parametrize("op", OPS)
 def test_parallel_matches_serial(rng, op):
-    # large enough for the compiled kernels to open a parallel region
-    x, gamma, beta, dout = _problem(rng, (300, 257), np.float32)
+    # large enough for threads_for to give the compiled kernels every allowed thread
+    x, gamma, beta, dout = _problem(rng, (701, 257), np.float32)
     old = fastnn.get_num_threads()
     try:
         fastnn.set_num_threads(1)
         serial = _run_all(op, x, gamma, beta, dout, impls=["compiled"])["compiled"]
-        fastnn.set_num_threads(3)  # more threads than cores, uneven split of the blocks
+        fastnn.set_num_threads(fastnn.max_num_threads())
         parallel = _run_all(op, x, gamma, beta, dout, impls=["compiled"])["compiled"]
     finally:
         fastnn.set_num_threads(old)
