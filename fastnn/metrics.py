@@ -131,6 +131,7 @@ def model_accuracy(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     show_progress: bool | None = False,
+    desc: str = "accuracy",
     **predict_kwargs: Any,
 ) -> float:
     """Accuracy of a model on ``(X, y)``, predicting ``batch_size`` examples at a time.
@@ -148,6 +149,8 @@ def model_accuracy(
         Examples per model call, >= 1.
     show_progress : bool or None
         Progress bar over the batches (None: only when stderr is a terminal).
+    desc : str
+        Label of the progress bar.
     **predict_kwargs
         Passed to every ``predict`` (or ``loss``) call.
 
@@ -159,6 +162,7 @@ def model_accuracy(
     X = check_array(X, "X", dtype=None, finite=False)
     y = check_labels(y, "y", n=X.shape[0] if X.ndim else None)
     y_pred = predict_in_batches(
-        model, X, batch_size=batch_size, show_progress=show_progress, **predict_kwargs
+        model, X, batch_size=batch_size, show_progress=show_progress, desc=desc,
+        **predict_kwargs,
     )
     return accuracy(y, y_pred)

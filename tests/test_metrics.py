@@ -90,3 +90,11 @@ def test_model_accuracy_bad_input(rng):
     bad = _ScoresModel(np.eye(2)[:, :1].ravel())  # loss returns 1-D scores
     with pytest.raises(ValueError, match=r"model.loss\(X\) must return class scores"):
         model_accuracy(bad, X, [0] * 5)
+
+
+def test_model_accuracy_progress_bar_is_labelled(rng, capsys):
+    X = rng.standard_normal((6, 2))
+    y = np.argmax(X, axis=1)
+    assert model_accuracy(_ScoresModel(np.eye(2)), X, y, batch_size=2, show_progress=True,
+                          desc="scoring") == 1.0
+    assert "scoring" in capsys.readouterr().err

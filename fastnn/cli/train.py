@@ -240,7 +240,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if trained_on and trained_on != args.dataset:
         print(f"note: the model was trained on {trained_on}")
     start = time.perf_counter()
-    acc = model_accuracy(model, X, y)
+    acc = model_accuracy(model, X, y, show_progress=args.progress, desc="evaluate")
     print(f"{args.split} accuracy on {args.dataset}: {acc:.4f} ({X.shape[0]} images, "
           f"{time.perf_counter() - start:.2f} s)")
     return 0
@@ -305,4 +305,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                              "checkpoint of it)")
     add_data_options(evaluate)
     evaluate.add_argument("--split", default="test", choices=("train", "test"))
+    add_progress_option(evaluate)
     evaluate.set_defaults(func=run_evaluate)

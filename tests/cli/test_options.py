@@ -54,10 +54,9 @@ def test_every_data_command_has_the_same_data_and_progress_options(command):
     args = parser.parse_args([*command, "--dataset", "CIFAR-10", "--data-dir", "here"])
     assert (args.dataset, args.data_dir) == ("cifar10", "here")
     assert parser.parse_args(command).dataset == "sample"
-    if command[0] != "evaluate":
-        assert parser.parse_args(command).progress is None
-        assert parser.parse_args([*command, "--progress"]).progress is True
-        assert parser.parse_args([*command, "--no-progress"]).progress is False
+    assert parser.parse_args(command).progress is None
+    assert parser.parse_args([*command, "--progress"]).progress is True
+    assert parser.parse_args([*command, "--no-progress"]).progress is False
 
 
 def test_dataset_choices_come_from_the_registry(capsys):
