@@ -160,6 +160,23 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._guard = _Guard(max_bytes if max_bytes is not None else math.inf)
 
     def find_class(self, module: str, name: str) -> Any:
+        """The object for global ``module.name``, if it is on the allow-list.
+
+        Parameters
+        ----------
+        module, name : str
+            The global the pickle names.
+
+        Returns
+        -------
+        object
+            The NumPy function or type (size-checked where it creates arrays).
+
+        Raises
+        ------
+        UnsafePickleError
+            The global is not on the allow-list.
+        """
         factory = _ALLOWED.get((module, name))
         if factory is None:
             raise UnsafePickleError(

@@ -138,7 +138,23 @@ def _labels(raw: Any, n: int, path: Path) -> np.ndarray:
 
 
 def load_cifar10_meta(root: str | os.PathLike) -> tuple[str, ...]:
-    """Class names from ``batches.meta`` in ``root`` (the standard names when it is absent)."""
+    """Class names from ``batches.meta`` in ``root`` (the standard names when it is absent).
+
+    Parameters
+    ----------
+    root : path-like
+        The ``cifar-10-batches-py`` folder.
+
+    Returns
+    -------
+    tuple of str
+        The ten class names, in label order.
+
+    Raises
+    ------
+    DatasetError
+        ``batches.meta`` exists but is corrupt, unsafe or does not hold ten names.
+    """
     path = Path(root) / META_FILE
     if not path.is_file():
         return CIFAR10_CLASSES

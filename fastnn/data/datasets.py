@@ -7,6 +7,7 @@ the packaged sample runs unchanged on Fashion-MNIST or CIFAR-10.
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any
 
@@ -88,15 +89,27 @@ def load_sample() -> dict[str, Any]:
     The first 200 training and first 50 test images of each class, in their original order
     (so every class is equally represented), cut from the official files.
     Same dict as :func:`load_dataset`: ``X_*`` float32 (N, 28, 28, 1) 0..255, ``y_*`` int64.
+
+    Returns
+    -------
+    dict
+        The data set, as :func:`load_dataset` returns it.
     """
     return load_dataset("sample", SAMPLE_DIR)
 
 
-def add_dataset_arguments(parser, default: str = "sample") -> None:
+def add_dataset_arguments(parser: argparse.ArgumentParser, default: str = "sample") -> None:
     """Add the shared ``--dataset`` and ``--data-dir`` options to an argparse parser.
 
     Use with ``load_dataset(args.dataset, args.data_dir)`` so every ``fastnn`` command takes
     its data the same way.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The parser (or subparser) to extend.
+    default : str
+        The data set used when ``--dataset`` is not given.
     """
     parser.add_argument(
         "--dataset",

@@ -164,6 +164,13 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> lis
     Members are extracted into a temporary folder inside ``dest_dir`` and each top-level entry
     is then renamed into place (replacing an older copy), so readers never see half a data set.
 
+    Parameters
+    ----------
+    archive : path-like
+        The ``.tar`` / ``.tar.gz`` file.
+    dest_dir : path-like
+        Where its top-level entries end up.
+
     Returns
     -------
     list of Path

@@ -27,7 +27,18 @@ _MAX_GZIP_RATIO = 1100  # deflate cannot expand data by more than about 1032:1
 
 
 def mnist_files(kind: str) -> tuple[str, str]:
-    """Base names (without ``.gz``) of the image and label files for ``kind``."""
+    """Base names (without ``.gz``) of the image and label files for ``kind``.
+
+    Parameters
+    ----------
+    kind : {"train", "t10k", "test"}
+        Which split; ``"test"`` is an alias of ``"t10k"``.
+
+    Returns
+    -------
+    images, labels : str
+        For example ``"train-images-idx3-ubyte"`` and ``"train-labels-idx1-ubyte"``.
+    """
     prefix = _check_kind(kind)
     return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 

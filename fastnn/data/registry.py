@@ -216,7 +216,18 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    """The registry entry for ``name`` (case-insensitive; aliases such as ``"cifar-10"`` work)."""
+    """The registry entry for ``name`` (case-insensitive; aliases such as ``"cifar-10"`` work).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DATASETS` or one of its aliases.
+
+    Returns
+    -------
+    DatasetInfo
+        Files, checksums, downloads and search folders of the data set.
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = name.strip().lower()
@@ -230,6 +241,11 @@ def get_data_dir() -> Path:
     """The data directory: ``$FASTNN_DATA`` when set, else ``~/.fastnn/data``.
 
     It is where ``fastnn download`` stores data sets and the first place searched.
+
+    Returns
+    -------
+    Path
+        The folder (it may not exist yet).
     """
     raw = os.environ.get("FASTNN_DATA")
     if raw:
@@ -242,6 +258,18 @@ def search_locations(name: str, root: str | os.PathLike | None = None) -> list[P
 
     With ``root``: ``root`` itself, then its candidate subfolders. Without: the data directory's
     candidate subfolders, then the system folders (e.g. Debian's package location).
+
+    Parameters
+    ----------
+    name : str
+        The data set (see :func:`get_dataset_info`).
+    root : path-like, optional
+        A folder given by the user.
+
+    Returns
+    -------
+    list of Path
+        The folders, in search order (they need not exist).
     """
     info = get_dataset_info(name)
     if info.name == "sample":
@@ -254,7 +282,20 @@ def search_locations(name: str, root: str | os.PathLike | None = None) -> list[P
 
 
 def locate_file(folder: Path, spec: DataFile) -> Path | None:
-    """The path of ``spec`` in ``folder`` (its compressed name first, then ``raw_name``)."""
+    """The path of ``spec`` in ``folder`` (its compressed name first, then ``raw_name``).
+
+    Parameters
+    ----------
+    folder : Path
+        Where to look.
+    spec : DataFile
+        The file wanted.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when neither name is there.
+    """
     for fname in (spec.name, spec.raw_name):
         if fname and (folder / fname).is_file():
             return folder / fname
@@ -263,6 +304,18 @@ def locate_file(folder: Path, spec: DataFile) -> Path | None:
 
 def find_dataset(name: str, root: str | os.PathLike | None = None) -> Path:
     """The first folder (see :func:`search_locations`) holding every file of data set ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The data set (see :func:`get_dataset_info`).
+    root : path-like, optional
+        Look in this folder (and its candidate subfolders) instead of the default places.
+
+    Returns
+    -------
+    Path
+        The folder.
 
     Raises
     ------
@@ -295,7 +348,20 @@ def find_dataset(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB chunks."""
+    """Hex digest of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    algorithm : str
+        A :func:`hashlib.new` name (``"sha256"``, ``"md5"``).
+
+    Returns
+    -------
+    str
+        The hexadecimal digest.
+    """
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -329,6 +395,13 @@ _VERIFIED: set[tuple[str, int, int, DataFile]] = set()
 def verify_file(path: str | os.PathLike, spec: DataFile) -> None:
     """Check ``path`` against the digests of ``spec`` (its ``.gz`` or raw digests by name).
 
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    spec : DataFile
+        Its registry entry.
+
     Raises
     ------
     DatasetError
@@ -350,7 +423,25 @@ def verify_file(path: str | os.PathLike, spec: DataFile) -> None:
 
 
 def verify_dataset(name: str, folder: str | os.PathLike) -> list[Path]:
-    """Verify every file of data set ``name`` in ``folder``; returns their paths."""
+    """Verify every file of data set ``name`` in ``folder``.
+
+    Parameters
+    ----------
+    name : str
+        The data set (see :func:`get_dataset_info`).
+    folder : path-like
+        The folder holding it.
+
+    Returns
+    -------
+    list of Path
+        The verified files.
+
+    Raises
+    ------
+    DatasetError
+        A file is missing or fails its checksum.
+    """
     info = get_dataset_info(name)
     folder = Path(folder)
     paths = []

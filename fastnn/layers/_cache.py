@@ -85,7 +85,20 @@ def cached_array(value: Any, field: str, forward: str, ndim: int | None = None) 
 
 
 def cached_number(value: Any, field: str, forward: str) -> float:
-    """The cached real scalar ``field`` of a ``forward`` cache (bools refused)."""
+    """The cached real scalar ``field`` of a ``forward`` cache (bools refused).
+
+    Parameters
+    ----------
+    value : float
+        The cached item.
+    field, forward : str
+        Its name in the cache and the forward function the cache must come from.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python float.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"cache must come from {forward}: its {field} must be a real number; "
                         f"got {_describe(value)}")
@@ -93,7 +106,20 @@ def cached_number(value: Any, field: str, forward: str) -> float:
 
 
 def cached_flag(value: Any, field: str, forward: str) -> bool:
-    """The cached bool ``field`` of a ``forward`` cache."""
+    """The cached bool ``field`` of a ``forward`` cache.
+
+    Parameters
+    ----------
+    value : bool
+        The cached item.
+    field, forward : str
+        Its name in the cache and the forward function the cache must come from.
+
+    Returns
+    -------
+    bool
+        ``value`` as a Python bool.
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"cache must come from {forward}: its {field} must be a bool; got "
                         f"{_describe(value)}")
@@ -101,7 +127,17 @@ def cached_flag(value: Any, field: str, forward: str) -> bool:
 
 
 def cached_shape(value: np.ndarray, field: str, forward: str, shape: tuple[int, ...]) -> None:
-    """Raise a ValueError naming ``cache`` unless the cached ``field`` has ``shape``."""
+    """Raise a ValueError naming ``cache`` unless the cached ``field`` has ``shape``.
+
+    Parameters
+    ----------
+    value : ndarray
+        The cached array.
+    field, forward : str
+        Its name in the cache and the forward function the cache must come from.
+    shape : tuple of int
+        The shape the other cached arrays imply.
+    """
     if value.shape != shape:
         raise ValueError(f"cache must come from {forward}: its {field} must have shape {shape} "
                          f"to match the other cached arrays; got {value.shape}")

@@ -49,6 +49,10 @@ def _check_dout(dout: Any, like: np.ndarray) -> np.ndarray:
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``out = max(x, 0)``.
 
+    Parameters
+    ----------
+    x : ndarray, any shape
+
     Returns
     -------
     out : ndarray, shape of ``x``
@@ -82,6 +86,12 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------- leaky ReLU
 def leaky_relu_forward(x: np.ndarray, alpha: float = 0.01) -> tuple[np.ndarray, tuple]:
     """``out = x`` for ``x > 0``, else ``alpha * x``.
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+    alpha : float
+        Slope for negative inputs.
 
     Returns
     -------
@@ -128,6 +138,15 @@ def sigmoid(x: Any) -> np.ndarray:
     ``1 / (1 + exp(-x))``, for ``x < 0`` the equivalent ``exp(x) / (1 + exp(x))``, so ``exp``
     never overflows and tiny results keep full relative precision.
     Float32 input gives float32 output; integers are computed in float64.
+
+    Parameters
+    ----------
+    x : array_like
+        Any shape (empty allowed).
+
+    Returns
+    -------
+    ndarray, shape of ``x``
     """
     x = check_array(x, "x", allow_empty=True, finite=False)
     out = np.exp(np.minimum(x, 0))
@@ -136,7 +155,18 @@ def sigmoid(x: Any) -> np.ndarray:
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``out = sigmoid(x)``; the cache is a copy of ``out`` (``d out / dx = out * (1 - out)``)."""
+    """``out = sigmoid(x)``; the cache is a copy of ``out`` (``d out / dx = out * (1 - out)``).
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+
+    Returns
+    -------
+    out : ndarray, shape of ``x``
+    cache : ndarray
+        A private copy of ``out``.
+    """
     out = sigmoid(_check_x(x))
     return out, out.copy()  # a copy: the caller may edit out in place
 
@@ -162,7 +192,18 @@ def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- tanh
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``out = tanh(x)``; the cache is a copy of ``out`` (``d out / dx = 1 - out**2``)."""
+    """``out = tanh(x)``; the cache is a copy of ``out`` (``d out / dx = 1 - out**2``).
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+
+    Returns
+    -------
+    out : ndarray, shape of ``x``
+    cache : ndarray
+        A private copy of ``out``.
+    """
     out = np.tanh(_check_x(x))
     return out, out.copy()  # a copy: the caller may edit out in place
 

@@ -41,14 +41,40 @@ def _unpack(cache: Any, forward: str, fields: tuple[str, ...]) -> tuple:
 
 
 def affine_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Affine then ReLU. ``x`` (N, d_1, ..., d_k), ``w`` (D, M), ``b`` (M,) -> out (N, M)."""
+    """Affine then ReLU.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d_1, ..., d_k)
+        Input minibatch (each example flattened to D values).
+    w : ndarray, shape (D, M)
+    b : ndarray, shape (M,)
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, relu_cache)``.
+    """
     a, fc_cache = affine_forward(x, w, b)
     out, relu_cache = relu_forward(a)
     return out, (fc_cache, relu_cache)
 
 
 def affine_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """Backward of :func:`affine_relu_forward`: returns ``dx, dw, db``."""
+    """Backward of :func:`affine_relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, relu_cache)`` from :func:`affine_relu_forward`.
+
+    Returns
+    -------
+    dx, dw, db : ndarray
+        Shapes of ``x``, ``w`` and ``b``.
+    """
     fc_cache, relu_cache = _unpack(cache, "affine_relu_forward", ("fc_cache", "relu_cache"))
     da = relu_backward(dout, relu_cache)
     return affine_backward(da, fc_cache)
@@ -58,7 +84,24 @@ def affine_bn_relu_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     bn_param: dict,
 ) -> tuple[np.ndarray, tuple]:
-    """Affine, batch normalisation, ReLU. ``bn_param`` as in ``batchnorm_forward``."""
+    """Affine, batch normalisation, ReLU.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d_1, ..., d_k)
+        Input minibatch (each example flattened to D values).
+    w : ndarray, shape (D, M)
+    b : ndarray, shape (M,)
+    gamma, beta : ndarray, shape (M,)
+    bn_param : dict
+        As in :func:`fastnn.layers.batchnorm_forward` (its running averages are updated).
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, bn_cache, relu_cache)``.
+    """
     a, fc_cache = affine_forward(x, w, b)
     an, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = relu_forward(an)
@@ -66,7 +109,19 @@ def affine_bn_relu_forward(
 
 
 def affine_bn_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """Backward of :func:`affine_bn_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
+    """Backward of :func:`affine_bn_relu_forward` (batch norm by its closed form).
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, bn_cache, relu_cache)`` from :func:`affine_bn_relu_forward`.
+
+    Returns
+    -------
+    dx, dw, db, dgamma, dbeta : ndarray
+        Shapes of ``x``, ``w``, ``b``, ``gamma`` and ``beta``.
+    """
     fc_cache, bn_cache, relu_cache = _unpack(cache, "affine_bn_relu_forward",
                                              ("fc_cache", "bn_cache", "relu_cache"))
     dan = relu_backward(dout, relu_cache)
@@ -79,7 +134,24 @@ def affine_ln_relu_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     ln_param: dict,
 ) -> tuple[np.ndarray, tuple]:
-    """Affine, layer normalisation, ReLU. ``ln_param`` as in ``layernorm_forward``."""
+    """Affine, layer normalisation, ReLU.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d_1, ..., d_k)
+        Input minibatch (each example flattened to D values).
+    w : ndarray, shape (D, M)
+    b : ndarray, shape (M,)
+    gamma, beta : ndarray, shape (M,)
+    ln_param : dict
+        As in :func:`fastnn.layers.layernorm_forward`.
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, ln_cache, relu_cache)``.
+    """
     a, fc_cache = affine_forward(x, w, b)
     an, ln_cache = layernorm_forward(a, gamma, beta, ln_param)
     out, relu_cache = relu_forward(an)
@@ -87,7 +159,19 @@ def affine_ln_relu_forward(
 
 
 def affine_ln_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """Backward of :func:`affine_ln_relu_forward`: returns ``dx, dw, db, dgamma, dbeta``."""
+    """Backward of :func:`affine_ln_relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+    cache : tuple
+        ``(fc_cache, ln_cache, relu_cache)`` from :func:`affine_ln_relu_forward`.
+
+    Returns
+    -------
+    dx, dw, db, dgamma, dbeta : ndarray
+        Shapes of ``x``, ``w``, ``b``, ``gamma`` and ``beta``.
+    """
     fc_cache, ln_cache, relu_cache = _unpack(cache, "affine_ln_relu_forward",
                                              ("fc_cache", "ln_cache", "relu_cache"))
     dan = relu_backward(dout, relu_cache)
