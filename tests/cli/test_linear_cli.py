@@ -107,3 +107,13 @@ def test_cifar10_subset_with_hog_and_color(capsys, data_dir):
     out = capsys.readouterr().out
     assert "cifar10: 4500 train / 500 val / 1000 test, features hog+color (HOG 8px cells)" in out
     assert _accuracies(out)["test"] > 0.25  # chance is 0.10
+
+
+def test_colour_and_hog_features_on_the_cifar_sample(capsys, samples_dir):
+    argv = ["linear", "--dataset", "cifar10", "--data-dir", str(samples_dir), "--features",
+            "hog,color", "--num-iters", "20", "--batch-size", "20", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # 32x32 RGB, 8-pixel cells: 4 x 4 cells x 9 orientations + 10 hue bins
+    assert "cifar10: 90 train / 10 val / 20 test, features hog+color (HOG 8px cells): 154" in out
+    assert set(_accuracies(out)) == {"train", "val", "test"}
