@@ -190,3 +190,132 @@ def test_float64_batchnorm_state_loads_in_the_model_dtype(tmp_path, rng):
         np.testing.assert_allclose(loaded.bn_params[0][key], model.bn_params[0][key], rtol=1e-6)
     scores = loaded.loss(rng.standard_normal((3, 4)).astype(np.float32))
     assert scores.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- model-state protocol
+
+
+def test_saved_model_holds_get_state_and_load_restores_it(tmp_path, rng):
+    np.random.seed(0)
+    model = FullyConnectedNet([5, 4], input_dim=3, num_classes=2, normalization="batchnorm")
+    model.set_state({k: rng.random(v.shape).astype(np.float32)
+                     for k, v in model.get_state().items()})
+    path = save_model(tmp_path / "m", model)
+    with np.load(path, allow_pickle=False) as f:
+        names = set(f.files)
+    assert {"state/running_mean1", "state/running_var2"} <= names
+    assert not any(name.startswith("bn_params") for name in names)
+    loaded = load_model(path)
+    for name, value in model.get_state().items():
+        np.testing.assert_array_equal(loaded.get_state()[name], value)
+
+
+def test_model_with_half_the_state_protocol_is_refused(tmp_path):
+    class OnlySet(TinyModel):
+        def set_state(self, state):
+            pass
+
+    with pytest.raises(TypeError, match="must define both get_state"):
+        save_model(tmp_path / "x.npz", OnlySet())
+
+
+# --------------------------------------------------------------------------- damaged model files
+
+
+def _rewrite(path, edit):
+    header, arrays = serialization.read_npz(path)
+    edit(header, arrays)
+    arrays["__fastnn__"] = serialization.header_array(header)
+    atomic_savez(path, arrays)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return save_model(tmp_path / "m.npz", TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2))
+
+
+@pytest.fixture
+def no_allocation(monkeypatch):
+    """Fail the test if a model's weights are allocated (the constructor draws them)."""
+    from fastnn.classifiers import fc_net
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was allocated before the file was checked")
+
+    monkeypatch.setattr(fc_net, "_init_weight", refuse)
+
+
+@pytest.mark.parametrize(("header", "match"), [
+    ("[1, 2]", "expected a JSON object, got list"),
+    ('{"version": -1, "model": {}}', "unknown format version -1"),
+    ('{"version": 7, "model": {}}', "unknown format version 7"),
+    ('{"version": false, "model": {}}', "unknown format version False"),
+    ('{"model": {}}', "unknown format version None"),
+])
+def test_bad_header_or_version_is_refused(saved, header, match, no_allocation):
+    _, arrays = serialization.read_npz(saved)
+    arrays["__fastnn__"] = np.array(header)
+    atomic_savez(saved, arrays)
+    with pytest.raises(CheckpointError, match=match):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda h, a: h.update(model="TwoLayerNet"), "header 'model' must be a dict, got str"),
+    (lambda h, a: h.update(model=None), "header 'model' must be a dict"),
+    (lambda h, a: h["model"].update(config=[4, 3]), "'model.config' must be a dict"),
+    (lambda h, a: h.update(metadata=[1]), "'metadata' must be a dict"),
+    (lambda h, a: h["model"]["config"].update(hidden_dim=5),
+     r"parameter 'W1' has shape \(4, 3\), the model expects \(4, 5\)"),
+    (lambda h, a: h["model"]["config"].update(hidden_dim=10**12),
+     "hidden_dim=1000000000000 with input_dim=4 .* more than this machine's memory"),
+    (lambda h, a: h["model"]["config"].update(width=3), "unexpected keyword argument 'width'"),
+    (lambda h, a: a.update({"params/W1": a["params/W1"].astype(np.complex64)}),
+     "parameter 'W1' has dtype complex64; expected real floating point"),
+    (lambda h, a: a.update({"params/b1": np.ones(3, dtype=bool)}), "'b1' has dtype bool"),
+    (lambda h, a: a.update({"params/b2": np.array(["a", "b"])}), "'b2' has dtype <U1"),
+    (lambda h, a: a.update({"params/": np.zeros(3)}), "malformed array name 'params/'"),
+    (lambda h, a: a.update({"params/W1/x": np.zeros(3)}), "malformed array name 'params/W1/x'"),
+    (lambda h, a: a.update({"state/": np.zeros(3)}), "malformed array name 'state/'"),
+    (lambda h, a: a.update({"state/x": np.array(["s"])}), "state 'x' has dtype <U1"),
+    (lambda h, a: a.pop("params/b2"), "stored parameter entries"),
+])
+def test_damaged_model_file_is_refused_before_allocating(saved, edit, match, no_allocation):
+    _rewrite(saved, edit)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_model(saved)
+    assert "m.npz" in str(info.value)
+
+
+def test_state_the_model_does_not_have_is_refused(saved):
+    # caught once the model is built: its size was checked against the file's own parameters
+    _rewrite(saved, lambda h, a: a.update({"state/running_mean1": np.zeros(3, np.float32)}))
+    with pytest.raises(CheckpointError, match=r"stored state entries \['running_mean1'\] do not"):
+        load_model(saved)
+
+
+def test_version_1_model_file_with_bn_params_layout_loads(tmp_path):
+    np.random.seed(0)
+    model = FullyConnectedNet([3], input_dim=2, num_classes=2, normalization="batchnorm")
+    model.set_state({"running_mean1": np.arange(3, dtype=np.float32),
+                     "running_var1": np.ones(3, dtype=np.float32)})
+    path = save_model(tmp_path / "old.npz", model)
+
+    def to_v1(header, arrays):
+        header["version"] = 1
+        header["model"]["bn_params"] = [{"mode": "train"}]
+        for key in ("running_mean", "running_var"):
+            arrays[f"bn_params/0/{key}"] = arrays.pop(f"state/{key}1")
+
+    _rewrite(path, to_v1)
+    np.testing.assert_array_equal(load_model(path).get_state()["running_mean1"], np.arange(3))
+    _rewrite(path, lambda h, a: a.update({"bn_params/-1/running_mean": np.zeros(3)}))
+    with pytest.raises(CheckpointError, match="malformed batch-norm key 'bn_params/-1/"):
+        load_model(path)
+
+
+def test_cnn_is_not_whitelisted_until_it_exists(saved):
+    assert "ThreeLayerConvNet" not in serialization.MODEL_CLASSES
+    _rewrite(saved, lambda h, a: h["model"].update({"class": "ThreeLayerConvNet"}))
+    with pytest.raises(CheckpointError, match="'ThreeLayerConvNet' is not one fastnn may load"):
+        load_model(saved)

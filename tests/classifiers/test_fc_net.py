@@ -361,3 +361,99 @@ def test_five_layer_net_overfits_with_the_solver():
     solver.train()
     assert len(solver.train_acc_history) <= 21
     assert max(solver.train_acc_history) == 1.0, solver.train_acc_history
+
+
+# --------------------------------------------------------------------------- absurd sizes
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda: TwoLayerNet(hidden_dim=10**12), r"hidden_dim=1000000000000 with input_dim=3072"),
+    (lambda: FullyConnectedNet([100, 10**12]), r"hidden_dims=\[100, 1000000000000\]"),
+    (lambda: FullyConnectedNet([10], input_dim=10**13), r"input_dim=10000000000000"),
+    (lambda: TwoLayerNet(num_classes=10**14), r"num_classes=100000000000000"),
+])
+def test_absurd_sizes_raise_before_allocating(monkeypatch, build, match):
+    from fastnn.classifiers import fc_net
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were allocated")
+
+    monkeypatch.setattr(fc_net, "_init_weight", refuse)
+    with pytest.raises(ValueError, match=match + ".*more than this machine's memory"):
+        build()
+
+
+def test_size_limit_counts_every_parameter(monkeypatch):
+    from fastnn.classifiers import fc_net
+
+    # W1 10x20 + b1 20 + W2 20x10 + b2 10 = 430 parameters = 3440 bytes at 8 bytes each
+    monkeypatch.setattr(fc_net, "_memory_limit_bytes", lambda: 3440)
+    assert FullyConnectedNet([20], input_dim=10, num_classes=10).params["W2"].shape == (20, 10)
+    monkeypatch.setattr(fc_net, "_memory_limit_bytes", lambda: 3439)
+    with pytest.raises(ValueError, match="gives 430 parameters"):
+        FullyConnectedNet([20], input_dim=10, num_classes=10)
+
+
+def test_memory_limit_is_positive_and_plausible():
+    from fastnn.classifiers import fc_net
+
+    assert 2**20 < fc_net._memory_limit_bytes() <= 2**60
+
+
+@pytest.mark.parametrize("build", [
+    lambda: TwoLayerNet(input_dim=7, hidden_dim=5, num_classes=3),
+    lambda: FullyConnectedNet([4, 6], input_dim=3, num_classes=2, normalization="layernorm"),
+    lambda: FullyConnectedNet([4], input_dim=3, num_classes=2, normalization="batchnorm"),
+])
+def test_parameter_shapes_match_the_model_without_building_it(build):
+    model = build()
+    shapes = type(model).parameter_shapes(**model.get_config())
+    assert shapes == {k: v.shape for k, v in model.params.items()}
+    assert list(shapes) == list(model.params)
+    with pytest.raises(TypeError, match="width"):
+        type(model).parameter_shapes(**model.get_config(), width=3)
+
+
+# --------------------------------------------------------------------------- model-state protocol
+def test_state_is_the_batchnorm_running_averages(rng):
+    model = FullyConnectedNet([4, 3], input_dim=5, num_classes=2, normalization="batchnorm",
+                              dtype=np.float64)
+    model.loss(rng.standard_normal((8, 5)), rng.integers(0, 2, 8))
+    state = model.get_state()
+    assert {k: v.shape for k, v in state.items()} == {
+        "running_mean1": (4,), "running_var1": (4,), "running_mean2": (3,), "running_var2": (3,)}
+    np.testing.assert_array_equal(state["running_mean1"], model.bn_params[0]["running_mean"])
+    state["running_mean1"][:] = 99  # copies: changing them leaves the model alone
+    assert not np.any(model.get_state()["running_mean1"] == 99)
+    for kwargs in ({}, {"normalization": "layernorm"}, {"dropout_keep_ratio": 0.5}):
+        assert FullyConnectedNet([4], input_dim=5, **kwargs).get_state() == {}
+    assert TwoLayerNet(input_dim=3, hidden_dim=2).get_state() == {}
+
+
+def test_set_state_restores_copies_in_the_model_dtype():
+    model = FullyConnectedNet([3], input_dim=2, num_classes=2, normalization="batchnorm")
+    new = {"running_mean1": np.arange(3.0), "running_var1": np.full(3, 2.0)}
+    model.set_state(new)
+    new["running_mean1"][:] = -1  # the model keeps its own copy
+    assert model.bn_params[0]["running_mean"].dtype == np.float32
+    np.testing.assert_array_equal(model.get_state()["running_mean1"], [0, 1, 2])
+    np.testing.assert_array_equal(model.bn_params[0]["running_var"], 2)
+
+
+@pytest.mark.parametrize(("state", "error", "match"), [
+    ({"running_mean1": np.ones(3)}, ValueError, r"entries \['running_mean1', 'running_var1'\]"),
+    ({"running_mean1": np.ones(3), "running_var1": np.ones(3), "x": np.ones(1)}, ValueError,
+     "got \\['running_mean1', 'running_var1', 'x'\\]"),
+    ({"running_mean1": np.ones(3), "running_var1": np.ones(4)}, ValueError,
+     r"state\['running_var1'\] must have shape \(3,\)"),
+    ({"running_mean1": np.ones(3), "running_var1": np.ones(3, complex)}, TypeError,
+     r"state\['running_var1'\] must be a real floating array, got complex128"),
+    ({"running_mean1": [1.0, 2.0, 3.0], "running_var1": np.ones(3)}, TypeError,
+     "got list"),
+    ([("running_mean1", np.ones(3))], TypeError, "state must be a dict"),
+])
+def test_set_state_checks_everything_before_changing_anything(state, error, match):
+    model = FullyConnectedNet([3], input_dim=2, num_classes=2, normalization="batchnorm")
+    before = model.get_state()
+    with pytest.raises(error, match=match):
+        model.set_state(state)
+    for name, value in model.get_state().items():
+        np.testing.assert_array_equal(value, before[name])
