@@ -54,7 +54,8 @@ def get_mode(param: dict, name: str) -> str:
 
 
 def get_eps(param: dict, name: str, default: float = 1e-5) -> float:
-    """``eps`` as a Python float (so it never upcasts float32 arrays).
+    """``eps`` as a Python float (so it never upcasts float32 arrays); it must be > 0, since a
+    constant feature would otherwise divide by ``sqrt(0)``.
 
     Parameters
     ----------
@@ -68,6 +69,7 @@ def get_eps(param: dict, name: str, default: float = 1e-5) -> float:
     Returns
     -------
     float
-        ``eps``, finite and >= 0.
+        ``eps``, finite and > 0.
     """
-    return check_float(param.get("eps", default), f"{name}['eps']", minimum=0.0)
+    return check_float(param.get("eps", default), f"{name}['eps']", minimum=0.0,
+                       min_inclusive=False)

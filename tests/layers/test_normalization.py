@@ -263,3 +263,12 @@ def test_layernorm_keeps_gamma_given_as_list_in_cache(rng):
     out, cache = layernorm_forward(x, [1.0, 2.0], [0.0, 0.0], {})
     dx, dgamma, dbeta = layernorm_backward(np.ones_like(out), cache)
     assert dx.shape == (3, 2) and dgamma.shape == (2,) and dbeta.shape == (2,)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_zero_eps_is_refused_naming_the_param_key(mode):
+    x = np.ones((3, 2))  # a constant feature: var = 0, so eps = 0 would divide by zero
+    with pytest.raises(ValueError, match=r"bn_param\['eps'\] must be > 0"):
+        batchnorm_forward(x, np.ones(2), np.zeros(2), {"mode": mode, "eps": 0.0})
+    with pytest.raises(ValueError, match=r"ln_param\['eps'\] must be > 0"):
+        layernorm_forward(x, np.ones(2), np.zeros(2), {"eps": 0})
