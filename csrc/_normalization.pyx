@@ -13,8 +13,9 @@ streaming passes, every one row-contiguous:
 Sums are accumulated in double for both dtypes (float32 inputs lose nothing to a long sum).
 Inner loops are ``cdef ... noexcept nogil`` functions over raw row pointers with at most one or
 two stores each, so the compiler can vectorise them after its run-time overlap checks.
-The wrapper (``fastnn.kernels.layers``) has checked shapes, one float dtype, C-contiguity and
-N, D >= 1, and allocated every output.
+The wrapper (``fastnn.kernels.normalization``) validates everything and allocates every output;
+these entry points still refuse mismatched shapes, N or D of 0 and thread counts below 1 before
+releasing the GIL.
 """
 
 import numpy as np
@@ -25,6 +26,21 @@ from libc.math cimport sqrt
 ctypedef fused floating:
     float
     double
+
+
+cdef int _check_shapes(Py_ssize_t n, Py_ssize_t d, int num_threads, matrices, vectors) except -1:
+    """(N, D) arrays, vectors of their stated lengths, N, D >= 1 and at least one thread."""
+    if n < 1 or d < 1:
+        raise ValueError(f"arrays must have N >= 1 rows and D >= 1 columns, got ({n}, {d})")
+    for name, shape in matrices.items():
+        if shape[0] != n or shape[1] != d:
+            raise ValueError(f"{name} must have shape ({n}, {d}), got ({shape[0]}, {shape[1]})")
+    for name, (length, want) in vectors.items():
+        if length != want:
+            raise ValueError(f"{name} must have {want} elements, got {length}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
 
 
 # ------------------------------------------------------------------------- row primitives
@@ -140,6 +156,10 @@ def batchnorm_forward_train(
     cancellation, unlike sum(x**2) - n * mean**2), pass 3 writes x_hat and out.
     """
     cdef Py_ssize_t n = x.shape[0], d = x.shape[1], i, j, k
+    _check_shapes(n, d, num_threads, {"x_hat": x_hat.shape, "out": out.shape},
+                  {"gamma": (gamma.shape[0], d), "beta": (beta.shape[0], d),
+                   "mean": (mean.shape[0], d), "var": (var.shape[0], d),
+                   "inv_std": (inv_std.shape[0], d)})
     # per-thread column accumulators, allocated once here (before the GIL is released)
     cdef double[:, ::1] partial = np.zeros((num_threads, d))
     cdef double[::1] total = np.empty(d)
@@ -185,6 +205,9 @@ def batchnorm_backward(
     dbeta = sum(dout), dgamma = sum(dout * x_hat) (over the batch), then
     dx = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N)."""
     cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1], i, j
+    _check_shapes(n, d, num_threads, {"x_hat": x_hat.shape, "dx": dx.shape},
+                  {"gamma": (gamma.shape[0], d), "inv_std": (inv_std.shape[0], d),
+                   "dgamma": (dgamma.shape[0], d), "dbeta": (dbeta.shape[0], d)})
     cdef double[:, ::1] partial = np.zeros((num_threads, 2 * d))
     cdef double[::1] total = np.empty(2 * d)
     # per-column factors as (3, D) of the data's dtype: scale, dbeta / N, dgamma / N
@@ -228,6 +251,9 @@ def layernorm_forward(
 ):
     """Per-example statistics over axis 1, x_hat = (x - mean) * inv_std, out = gamma*x_hat+beta."""
     cdef Py_ssize_t n = x.shape[0], d = x.shape[1], i, j
+    _check_shapes(n, d, num_threads, {"x_hat": x_hat.shape, "out": out.shape},
+                  {"gamma": (gamma.shape[0], d), "beta": (beta.shape[0], d),
+                   "inv_std": (inv_std.shape[0], n)})
     cdef double s
     cdef floating m, r
     cdef const floating* x_row
@@ -259,6 +285,9 @@ def layernorm_backward(
     each thread also adds its rows into its own dbeta/dgamma accumulators, combined at the end
     (one pass over the data instead of two)."""
     cdef Py_ssize_t n = dout.shape[0], d = dout.shape[1], i, j
+    _check_shapes(n, d, num_threads, {"x_hat": x_hat.shape, "dx": dx.shape},
+                  {"gamma": (gamma.shape[0], d), "inv_std": (inv_std.shape[0], n),
+                   "dgamma": (dgamma.shape[0], d), "dbeta": (dbeta.shape[0], d)})
     cdef double[:, ::1] partial = np.zeros((num_threads, 2 * d))
     cdef double[::1] total = np.empty(2 * d)
     cdef double sg, sgx, gj

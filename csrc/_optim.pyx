@@ -4,8 +4,8 @@
 Each kernel reads the gradient once and updates the weights and the optimiser state where they
 lie, element by element, with the operations of the NumPy formulas in ``fastnn.optim`` (Adam
 folds its bias corrections into two scalars), so results agree with NumPy to rounding.
-The wrapper (``fastnn.kernels.optim``) has checked that all arrays are 1-D views of C-contiguous
-buffers of one float dtype and equal length.
+The wrapper (``fastnn.kernels.optim``) validates everything; these entry points still refuse
+unequal lengths and thread counts below 1 before releasing the GIL.
 """
 
 from cython.parallel cimport parallel, prange
@@ -21,6 +21,16 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+cdef int _check_sizes(Py_ssize_t n, int num_threads, lengths) except -1:
+    """Every array as long as ``w`` and at least one thread, before the GIL is released."""
+    for name, length in lengths.items():
+        if length != n:
+            raise ValueError(f"{name} must have {n} elements like w, got {length}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
 
 
 def adam_update(
@@ -44,6 +54,7 @@ def adam_update(
         r = 1 / sqrt(bc2)
     """
     cdef Py_ssize_t i, n = w.shape[0]
+    _check_sizes(n, num_threads, {"dw": dw.shape[0], "m": m.shape[0], "v": v.shape[0]})
     # scalars rounded to the array's dtype once, as NumPy does for Python floats (NEP 50)
     cdef floating b1 = <floating>beta1
     cdef floating b2 = <floating>beta2
@@ -73,6 +84,7 @@ def sgd_momentum_update(
 ):
     """SGD with momentum, in place: v <- momentum * v - lr * dw; w <- w + v."""
     cdef Py_ssize_t i, n = w.shape[0]
+    _check_sizes(n, num_threads, {"dw": dw.shape[0], "velocity": velocity.shape[0]})
     cdef floating mu = <floating>momentum
     cdef floating lr = <floating>learning_rate
     cdef floating vi
@@ -94,6 +106,7 @@ def rmsprop_update(
 ):
     """RMSProp, in place: cache <- rho * cache + (1 - rho) * dw**2; w -= lr * dw / (sqrt + eps)."""
     cdef Py_ssize_t i, n = w.shape[0]
+    _check_sizes(n, num_threads, {"dw": dw.shape[0], "cache": cache.shape[0]})
     cdef floating rho = <floating>decay_rate
     cdef floating c = <floating>(1.0 - decay_rate)
     cdef floating lr = <floating>learning_rate
