@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_choice, check_int, check_labels
 from fastnn.kernels.distances import knn_search, pairwise_distances
+from fastnn.metrics import accuracy
 
 __all__ = ["KNearestNeighbor", "vote"]
 
@@ -150,7 +151,7 @@ class KNearestNeighbor:
         self._check_trained()
         X = self._test_rows(X)
         y = check_labels(y, "y", n=X.shape[0])
-        return float(np.mean(self.predict(X, k=k) == y))
+        return accuracy(y, self.predict(X, k=k))
 
     # -- the CS231n distance computations ----------------------------------------------------
 

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
 from fastnn.kernels.linear import check_loss_inputs, softmax_loss_validated, svm_loss_validated
+from fastnn.metrics import accuracy
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax"]
 
@@ -289,7 +290,7 @@ class LinearClassifier:
         """Accuracy of :meth:`predict` on ``(X, y)``, scikit-learn style."""
         X = check_array(X, "X", ndim=2)
         y = check_labels(y, "y", n=X.shape[0])
-        return float(np.mean(self.predict(X) == y))
+        return accuracy(y, self.predict(X))
 
 
 class LinearSVM(LinearClassifier):

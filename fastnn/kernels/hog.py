@@ -440,6 +440,7 @@ def _hog_compiled(
 
 __all__ = [
     "MAX_ABS_PIXEL",
+    "MAX_ORIENTATIONS",
     "RGB_WEIGHTS",
     "axis_cell_map",
     "bin_edges",
