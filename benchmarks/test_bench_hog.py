@@ -16,7 +16,7 @@ from fastnn.kernels import available_impls
 from fastnn.kernels.hog import hog_descriptors
 
 FAST_IMPLS = [impl for impl in available_impls("hog") if impl != "naive"]
-THREADS = 2
+THREADS = min(2, fastnn.max_num_threads())
 
 
 @pytest.fixture(scope="module", autouse=True)

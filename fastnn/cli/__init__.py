@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.threads is not None:  # positive_int already refused anything but n >= 1
+        if args.threads > fastnn.max_num_threads():
+            parser.print_usage(sys.stderr)
+            print(f"fastnn: error: argument --threads: must be at most "
+                  f"{fastnn.max_num_threads()} (the cores this process may run on), got "
+                  f"{args.threads}", file=sys.stderr)
+            return 2
         fastnn.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)

@@ -92,3 +92,11 @@ def test_split_validation_default_and_flag_message():
     assert split_validation(X[:5], y[:5], None, seed=0)[2].shape[0] == 1  # never zero
     with pytest.raises(ValueError, match="--val-size must be between 1 and 29 .* got 30"):
         split_validation(X, y, 30, seed=0)
+
+
+def test_threads_above_the_cores_is_a_usage_error_naming_the_flag(capsys):
+    import fastnn
+    from fastnn.cli import main
+
+    assert main(["--threads", str(fastnn.max_num_threads() + 1), "info"]) == 2
+    assert "--threads: must be at most" in capsys.readouterr().err
