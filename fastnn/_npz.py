@@ -15,7 +15,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -65,7 +65,6 @@ def check_arrays_like(arrays: Mapping[str, Any], reference: Mapping[str, np.ndar
                              f"{tuple(ref.shape)}")
         if not _same_kind(np.dtype(got.dtype), np.dtype(ref.dtype)):
             raise TypeError(f"{what} {name!r} has dtype {got.dtype}, the model's is {ref.dtype}")
-
 
 
 # --------------------------------------------------------------------------- writing
@@ -129,6 +128,18 @@ def _umask() -> int:
 
 
 def json_default(value: Any) -> Any:
+    """``json.dumps``' ``default``: NumPy scalars and dtypes, tuples and sets as JSON values.
+
+    Parameters
+    ----------
+    value : object
+        What ``json`` cannot encode by itself.
+
+    Returns
+    -------
+    object
+        A JSON-encodable equivalent.
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, type) and issubclass(value, np.generic):
@@ -172,7 +183,22 @@ _READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, Run
 
 
 class NpzFile:
-    """A fastnn ``.npz`` whose header is parsed and whose members are checked, data unread."""
+    """A fastnn ``.npz`` opened with its header parsed and its members checked, data unread.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+
+    Attributes
+    ----------
+    header : dict
+        The JSON header (a known version).
+    members : dict of str -> Member
+        Every other member as its ``.npy`` header declares it.
+    label : str
+        The path as shown in error messages.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -275,7 +301,19 @@ class NpzFile:
             raise self._damaged(exc) from None
 
     def group(self, prefix: str, plain: bool = True) -> dict[str, Member]:
-        """Members under ``prefix`` by the rest of their name (a plain name if ``plain``)."""
+        """Members under ``prefix``, keyed by the rest of their name.
+
+        Parameters
+        ----------
+        prefix : str
+            For example ``"params/"``.
+        plain : bool
+            Require the rest to be a non-empty name without ``"/"`` (else a CheckpointError).
+
+        Returns
+        -------
+        dict of str -> Member
+        """
         found = {}
         for key, member in self.members.items():
             if key.startswith(prefix):
@@ -286,12 +324,23 @@ class NpzFile:
                 found[name] = member
         return found
 
-    def read(self, keys: Any = None) -> dict[str, np.ndarray]:
-        """The data of ``keys`` (default: every member)."""
+    def read(self, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Read the data of some members.
+
+        Parameters
+        ----------
+        keys : iterable of str, optional
+            Member names (default: every member).
+
+        Returns
+        -------
+        dict of str -> ndarray
+        """
         keys = self.members if keys is None else keys
         return {key: self._read(self.members[key]) for key in keys}
 
     def close(self) -> None:
+        """Close the underlying zip file."""
         self._zip.close()
 
 

@@ -1,15 +1,11 @@
 """The fastnn file format and the Solver's checkpoints.
 
-Every fastnn file is a NumPy ``.npz`` of plain arrays plus a JSON header in the member
-``__fastnn__`` (a 0-d unicode array): written atomically (a temporary file in the target
-directory, flushed and fsync'ed, then ``os.replace``d over the target, so a crash leaves the
-previous file intact) and read with ``allow_pickle=False``, every member's declared shape and
-dtype checked before its data are read. :mod:`fastnn.serialization` stores models in it; this
-module also defines what a Solver checkpoint holds (:class:`TrainingState`):
+Every fastnn file is a ``.npz`` of plain arrays plus a JSON header, written atomically and read
+without pickle (:mod:`fastnn._npz`); :mod:`fastnn.serialization` stores models in it. A Solver
+checkpoint (:class:`TrainingState`) holds:
 
 - ``params/<name>``, ``state/<name>``: the model (``params`` and ``get_state()``);
-- ``best_params/<name>``, ``best_state/<name>``: the best model so far (empty before any
-  evaluation);
+- ``best_params/<name>``, ``best_state/<name>``: the best model so far (none before evaluating);
 - ``optim/<param>/<key>``: optimiser state arrays (scalars are in the header);
 - ``loss_history``, ``train_acc_history``, ``val_acc_history``, ``order`` (this epoch's
   permutation with ``shuffle``), ``global_rng/keys``, ``metadata/<key>``;
@@ -40,8 +36,6 @@ from fastnn._npz import (
     FORMAT_VERSION,
     HEADER_KEY,
     CheckpointError,
-    Member,
-    NpzFile,
     atomic_savez,
     check_arrays_like,
     header_array,
@@ -53,8 +47,6 @@ __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
     "CheckpointingMixin",
-    "Member",
-    "NpzFile",
     "TrainingState",
     "atomic_savez",
     "check_arrays_like",
@@ -110,13 +102,11 @@ _SCALARS = (bool, int, float, str, type(None))
 
 def _numeric_array_or_none(value: Any) -> np.ndarray | None:
     """``value`` (a list/tuple of numbers) as a numeric array, or None if it is not one."""
-    if not isinstance(value, (list, tuple)):
-        return None
     try:
-        array = np.asarray(value)
-    except (ValueError, TypeError):
+        array = np.asarray(value) if isinstance(value, (list, tuple)) else None
+    except (ValueError, TypeError):  # ragged nesting
         return None
-    return array if array.dtype.kind in "biuf" else None
+    return array if array is not None and array.dtype.kind in "biuf" else None
 
 
 def write_training_state(path: str | os.PathLike, state: TrainingState,
@@ -202,7 +192,7 @@ class _Fields:
             raise self.fail(field, f"expected {expected}, got {shown}")
         return value
 
-    def dict(self, mapping: Mapping, key: str, field: str) -> dict:
+    def mapping(self, mapping: Mapping, key: str, field: str) -> dict:
         value = mapping.get(key)
         return self.expect(isinstance(value, dict), field, "a dict", value)
 
@@ -246,20 +236,16 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
     FileNotFoundError, CheckpointError
         A missing file; an unreadable file, or a damaged field (named in the message).
     """
-    npz = NpzFile(path)
-    try:
-        header, arrays = npz.header, npz.read()
-    finally:
-        npz.close()
-    f = _Fields(npz.label)
+    header, arrays = read_npz(path)
+    f = _Fields(repr(os.fspath(path)))
     if header.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{npz.label} is not a Solver checkpoint (format "
+        raise CheckpointError(f"{f.label} is not a Solver checkpoint (format "
                               f"{header.get('format')!r}); load models with load_model")
-    f.expect(f.dict(header, "model", "model").get("class") == model_class, "model.class",
+    f.expect(f.mapping(header, "model", "model").get("class") == model_class, "model.class",
              f"{model_class!r}, this Solver's model", header["model"].get("class"))
-    settings = f.dict(header, "solver", "solver")
-    metadata = dict(f.dict(header, "metadata", "metadata"))
-    st = f.dict(header, "state", "state")
+    settings = f.mapping(header, "solver", "solver")
+    metadata = dict(f.mapping(header, "metadata", "metadata"))
+    st = f.mapping(header, "state", "state")
 
     groups: dict[str, dict[str, np.ndarray]] = {}
     rest: dict[str, np.ndarray] = {}
@@ -290,7 +276,7 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
     f.expect(bool(best_params) or "best_state/" not in groups, "best_state",
              "nothing before best_params exist", sorted(groups.get("best_state/", {})))
 
-    configs_h = f.dict(st, "optim_configs", "state.optim_configs")
+    configs_h = f.mapping(st, "optim_configs", "state.optim_configs")
     f.expect(set(configs_h) == set(params), "state.optim_configs",
              f"one config per parameter {sorted(params)}", sorted(configs_h))
     lists = st.get("optim_lists", {})
@@ -317,7 +303,7 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
                  f"optim/{key}", f"a float array of shape {shape}", f"{value.dtype} {value.shape}")
         configs[p][name] = value
 
-    base_lrs = f.dict(st, "base_lrs", "state.base_lrs")
+    base_lrs = f.mapping(st, "base_lrs", "state.base_lrs")
     f.expect(set(base_lrs) == set(params), "state.base_lrs", f"keys {sorted(params)}",
              sorted(base_lrs))
     counters = {}
@@ -340,12 +326,12 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
         f.expect(f.vector(order, "order", num_train, "iu") is not None and np.array_equal(
             np.sort(order), np.arange(num_train)), "order", f"a permutation of {num_train}", order)
 
-    rng = f.dict(st, "rng", "state.rng")
+    rng = f.mapping(st, "rng", "state.rng")
     try:
         np.random.PCG64().state = rng  # a scratch generator: nothing of the Solver changes
     except (TypeError, ValueError, KeyError) as exc:
         raise f.fail("state.rng", f"not a PCG64 state: {exc}") from None
-    g = f.dict(st, "global_rng", "state.global_rng")
+    g = f.mapping(st, "global_rng", "state.global_rng")
     keys = f.vector(rest.get("global_rng/keys"), "global_rng/keys", 624, "u")
     f.expect(g.get("name") == "MT19937" and type(g.get("pos")) is int and 0 <= g["pos"] <= 624
              and g.get("has_gauss") in (0, 1) and isinstance(g.get("cached"), (int, float)),
@@ -408,17 +394,22 @@ class CheckpointingMixin:
             "early_stopping": self.early_stopping,
         }
 
-    def _save_checkpoint(self) -> None:
-        """CS231n's hook: ``f"{checkpoint_name}_epoch_{epoch}.npz"`` when a name is set."""
-        if self.checkpoint_name is not None:
-            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
-
-    def save_checkpoint(self, path: str) -> str:
+    def save_checkpoint(self, path: str | os.PathLike) -> str:
         """Write the complete training state to ``path`` (``.npz``, atomically) and return it.
 
         Holds the model (params, ``get_state()``, architecture), the best params and state,
         every optimiser state array, the random states, counters and histories; nothing is
         pickled (the layout is described in :mod:`fastnn.checkpoint`).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            Target file (``.npz`` appended when missing).
+
+        Returns
+        -------
+        str
+            The path written (also ``last_checkpoint``).
         """
         rng_state, global_state = self._rng_snapshot
         state = TrainingState(
@@ -436,15 +427,28 @@ class CheckpointingMixin:
                                                     self._unsaved_config_keys)
         return self.last_checkpoint
 
-    def load_checkpoint(self, path: str) -> None:
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore the training state saved by :meth:`save_checkpoint` into this Solver.
 
         The Solver must have been built with the same model architecture, training set size,
         batch size and update rule; ``train()`` then continues where the checkpoint was taken.
         NumPy's global random state and ``metadata`` are restored as well (dropout without a
-        seed draws from the global state). All or nothing: every field is checked first, and a
-        damaged file raises :class:`~fastnn.checkpoint.CheckpointError` naming the file and the
-        field (a checkpoint of another setup a ``ValueError``) with the Solver and model unchanged.
+        seed draws from the global state). All or nothing: every field is checked first.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            A checkpoint written by :meth:`save_checkpoint`.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        CheckpointError
+            A damaged or foreign file, naming the file and the field.
+        ValueError
+            A checkpoint of another setup (batch size, update rule, training set size, shuffle).
+            In every case the Solver and the model are unchanged.
         """
         loaded = read_training_state(
             path, params=self.model.params, model_state=get_model_state(self.model),
@@ -477,7 +481,13 @@ class CheckpointingMixin:
         self._row_start = (time.perf_counter(), len(self.loss_history))
         self.last_checkpoint = str(path)
 
-    def resume(self, path: str) -> None:
-        """Load the checkpoint at ``path`` and continue training to ``num_epochs``."""
+    def resume(self, path: str | os.PathLike) -> None:
+        """Load the checkpoint at ``path`` and continue training to ``num_epochs``.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            As for :meth:`load_checkpoint`.
+        """
         self.load_checkpoint(path)
         self.train()

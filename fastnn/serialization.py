@@ -283,9 +283,11 @@ def save_model(path: str | os.PathLike, model: Any, *,
 def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:
     """Rebuild a model saved by :func:`save_model` (or from a Solver checkpoint).
 
-    Everything is checked before the model or any array is allocated: the header, the class
-    (whitelisted), the member names, the parameters' dtypes (real floating) and, for classes with
-    ``parameter_shapes``, their shapes against the architecture.
+    Checked before the model or any array is allocated: the header (a JSON object of a known
+    version), the class (whitelisted), the member names, every member's declared size against
+    the file, the parameters' dtypes (real floating) and, for classes with ``parameter_shapes``,
+    the parameters' names and shapes against the architecture (which also bounds its size). The
+    state entries are checked against the model once it is built, before any data are read.
 
     Parameters
     ----------

@@ -478,6 +478,11 @@ class Solver(CheckpointingMixin):
         self._loop_t = 0
         self._restore_best()
 
+    def _save_checkpoint(self) -> None:
+        """CS231n's hook: ``f"{checkpoint_name}_epoch_{epoch}.npz"`` when a name is set."""
+        if self.checkpoint_name is not None:
+            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+
     def _restore_best(self) -> None:
         if not self.best_params:
             return

@@ -6,9 +6,8 @@ Both follow the model contract the Solver relies on: a ``params`` dict of arrays
 model-state protocol of :mod:`fastnn.serialization` (``get_state``/``set_state``: the batch-norm
 running averages), through which the Solver, its checkpoints and ``save_model`` reach that state.
 
-Sizes are bounded: the parameters, counted at 8 bytes each (initial weights are drawn in
-float64), must fit in this machine's physical memory (2**47 bytes where it cannot be read), so an
-absurd ``hidden_dim`` is a ValueError naming it instead of a MemoryError or a frozen machine.
+Sizes are bounded: the parameters at 8 bytes each (initial weights are drawn in float64) must fit
+in physical memory (2**47 bytes where unknown): an absurd ``hidden_dim`` is a ValueError naming it.
 """
 
 from __future__ import annotations
@@ -71,12 +70,10 @@ def _layer_shapes(
     hidden_dims: Any, input_dim: Any, num_classes: Any, normalization: Any, sizes: str
 ) -> dict[str, tuple[int, ...]]:
     """Validated sizes -> the shapes of ``params``, checked to fit in memory before anything is
-    allocated; ``sizes`` names the size arguments in the error (``"hidden_dim"`` or
-    ``"hidden_dims"``)."""
+    allocated; ``sizes`` is the name of the hidden size argument, for errors."""
     if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence | np.ndarray):
-        raise TypeError(
-            f"hidden_dims must be a sequence of positive ints, got {type(hidden_dims).__name__}"
-        )
+        raise TypeError(f"hidden_dims must be a sequence of positive ints, got "
+                        f"{type(hidden_dims).__name__}")
     if len(hidden_dims) == 0:
         raise ValueError("hidden_dims must list at least one hidden layer size, got []")
     hidden = [check_int(h, f"{sizes}[{i}]", minimum=1) for i, h in enumerate(hidden_dims)]
@@ -85,8 +82,7 @@ def _layer_shapes(
     check_choice(normalization, "normalization", NORMALIZATIONS)
     shapes: dict[str, tuple[int, ...]] = {}
     for i in range(1, len(dims)):
-        shapes[f"W{i}"] = (dims[i - 1], dims[i])
-        shapes[f"b{i}"] = (dims[i],)
+        shapes[f"W{i}"], shapes[f"b{i}"] = (dims[i - 1], dims[i]), (dims[i],)
         if normalization is not None and i < len(dims) - 1:
             shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (dims[i],)
     count = sum(math.prod(shape) for shape in shapes.values())
@@ -170,10 +166,8 @@ class FullyConnectedNet:
         ``beta1..beta{L-1}`` when ``normalization`` is set.
     reg : float
     bn_params : list of dict
-        One per hidden layer when ``normalization`` is set (else empty). For batchnorm the
-        running averages live here: ``bn_params[i]["running_mean"]`` and ``["running_var"]``
-        (shape (hidden_dims[i],), created at construction): save them with ``params`` to
-        restore a trained model.
+        One per hidden layer when ``normalization`` is set (else empty), CS231n's; the batchnorm
+        running averages in it are read and restored through :meth:`get_state`/:meth:`set_state`.
     dropout_param : dict
         ``{"mode", "p"[, "seed"]}`` when dropout is used, else empty.
     num_layers, normalization, use_dropout, dtype, activation
@@ -261,23 +255,18 @@ class FullyConnectedNet:
         Parameters
         ----------
         **config
-            Constructor arguments, as :meth:`get_config` returns them.
+            Constructor arguments, as :meth:`get_config` returns them. Unknown arguments are a
+            TypeError, sizes the constructor would reject (too large too) a ValueError.
 
         Returns
         -------
         dict of str -> tuple of int
-
-        Raises
-        ------
-        TypeError, ValueError
-            Unknown arguments, or sizes the constructor would reject (including too large).
         """
-        args = inspect.signature(cls.__init__).bind(None, **config)
-        args.apply_defaults()
-        args = args.arguments
-        hidden = args["hidden_dim"] if cls._hidden_name == "hidden_dim" else args["hidden_dims"]
-        if cls._hidden_name == "hidden_dim":
-            hidden = [check_int(hidden, "hidden_dim", minimum=1)]
+        bound = inspect.signature(cls.__init__).bind(None, **config)
+        bound.apply_defaults()
+        args = bound.arguments
+        hidden = (args["hidden_dims"] if "hidden_dims" in args
+                  else [check_int(args["hidden_dim"], "hidden_dim", minimum=1)])
         return _layer_shapes(hidden, args["input_dim"], args["num_classes"],
                              args.get("normalization"), cls._hidden_name)
 
@@ -295,9 +284,7 @@ class FullyConnectedNet:
         if self.normalization == "batchnorm":
             for i, bn_param in enumerate(self.bn_params, start=1):
                 for key in _RUNNING:
-                    value = bn_param.get(key)
-                    state[f"{key}{i}"] = (np.zeros(self.hidden_dims[i - 1], dtype=self.dtype)
-                                          if value is None else np.array(value, copy=True))
+                    state[f"{key}{i}"] = np.array(bn_param[key], copy=True)
         return state
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
@@ -312,8 +299,8 @@ class FullyConnectedNet:
         Raises
         ------
         TypeError, ValueError
-            Naming the entry that is missing, unknown, or of the wrong shape or dtype; the model
-            is unchanged then.
+            Naming an entry that is missing, unknown, or of the wrong shape or dtype (and then
+            nothing is changed).
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
@@ -330,10 +317,8 @@ class FullyConnectedNet:
             if value.shape != shape:
                 raise ValueError(f"state[{name!r}] must have shape {shape}, got {value.shape}")
             converted[name] = value.astype(self.dtype, copy=True)
-        for i, bn_param in enumerate(self.bn_params, start=1):
-            for key in _RUNNING:
-                if f"{key}{i}" in converted:
-                    bn_param[key] = converted[f"{key}{i}"]
+        for i, bn_param in enumerate(self.bn_params if converted else [], start=1):
+            bn_param.update({key: converted[f"{key}{i}"] for key in _RUNNING})
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as a JSON-serialisable dict (``reg`` is its current value)."""
