@@ -14,7 +14,7 @@ starts with the file concerned.
 
 from fastnn.data._errors import DatasetError
 from fastnn.data.cifar import get_CIFAR10_data, load_CIFAR10, load_CIFAR_batch
-from fastnn.data.datasets import DATASET_NAMES, add_dataset_arguments, load_dataset, load_sample
+from fastnn.data.datasets import DATASET_NAMES, load_dataset, load_sample
 from fastnn.data.mnist import load_mnist, read_idx
 from fastnn.data.registry import (
     DATASETS,
@@ -29,7 +29,6 @@ __all__ = [
     "DATASETS",
     "DATASET_NAMES",
     "DatasetError",
-    "add_dataset_arguments",
     "find_dataset",
     "get_CIFAR10_data",
     "get_data_dir",

@@ -7,7 +7,6 @@ the packaged sample runs unchanged on Fashion-MNIST or CIFAR-10.
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ from fastnn.data.cifar import load_CIFAR10, load_cifar10_meta
 from fastnn.data.mnist import load_mnist
 from fastnn.data.registry import SAMPLE_DIR, find_dataset, get_dataset_info, verify_dataset
 
-__all__ = ["DATASET_NAMES", "add_dataset_arguments", "load_dataset", "load_sample"]
+__all__ = ["DATASET_NAMES", "load_dataset", "load_sample"]
 
 DATASET_NAMES = ("sample", "fashion-mnist", "cifar10")
 
@@ -96,31 +95,3 @@ def load_sample() -> dict[str, Any]:
         The data set, as :func:`load_dataset` returns it.
     """
     return load_dataset("sample", SAMPLE_DIR)
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser, default: str = "sample") -> None:
-    """Add the shared ``--dataset`` and ``--data-dir`` options to an argparse parser.
-
-    Use with ``load_dataset(args.dataset, args.data_dir)`` so every ``fastnn`` command takes
-    its data the same way.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The parser (or subparser) to extend.
-    default : str
-        The data set used when ``--dataset`` is not given.
-    """
-    parser.add_argument(
-        "--dataset",
-        choices=DATASET_NAMES,
-        default=default,
-        help="data set: the packaged offline sample, or a full one (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="folder holding the data set, or a data directory with it in a subfolder "
-        "(default: $FASTNN_DATA, else ~/.fastnn/data, then system folders)",
-    )

@@ -406,13 +406,13 @@ def test_load_dataset_unknown_and_missing(tmp_path):
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
 
 
-def test_add_dataset_arguments(samples_dir):
+def test_cli_data_options_load_what_they_name(samples_dir):
     import argparse
 
-    from fastnn.data import add_dataset_arguments
+    from fastnn.cli._options import add_data_options
 
     parser = argparse.ArgumentParser()
-    add_dataset_arguments(parser)
+    add_data_options(parser)
     args = parser.parse_args([])
     assert (args.dataset, args.data_dir) == ("sample", None)
     args = parser.parse_args(["--dataset", "cifar10", "--data-dir", str(samples_dir)])
