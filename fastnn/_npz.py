@@ -201,6 +201,8 @@ class NpzFile:
     """
 
     def __init__(self, path: str | os.PathLike):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         self.path = Path(path)
         self.label = repr(os.fspath(path))
         if not self.path.is_file():

@@ -84,6 +84,7 @@ MODEL_CLASSES: dict[str, str] = {
     "FullyConnectedNet": "fastnn.classifiers.fc_net:FullyConnectedNet",
 }
 _REGISTERED: dict[str, type] = {}
+_FORMATS = ("fastnn-model", "fastnn-solver-checkpoint")
 
 
 class StatefulModel(Protocol):
@@ -315,6 +316,13 @@ def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:
 
 def _load_model(npz: NpzFile) -> tuple[Any, dict[str, Any]]:
     header, label = npz.header, npz.label
+    if header.get("format") not in _FORMATS:
+        raise CheckpointError(f"{label}: header 'format' must be one of {_FORMATS}, got "
+                              f"{header.get('format')!r}")
+    if header["format"] == "fastnn-model":  # a Solver checkpoint's other arrays are its own
+        for key in npz.members:
+            if not key.startswith(("params/", "state/", "metadata/")):
+                raise CheckpointError(f"{label}: unexpected array {key!r} in a model file")
     header_model = header.get("model")
     if not isinstance(header_model, dict):
         raise CheckpointError(f"{label} holds no model description (header 'model' must be a "

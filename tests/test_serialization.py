@@ -319,3 +319,40 @@ def test_cnn_is_not_whitelisted_until_it_exists(saved):
     _rewrite(saved, lambda h, a: h["model"].update({"class": "ThreeLayerConvNet"}))
     with pytest.raises(CheckpointError, match="'ThreeLayerConvNet' is not one fastnn may load"):
         load_model(saved)
+
+
+@pytest.mark.parametrize("path", [None, 3, ["m.npz"]])
+def test_path_of_the_wrong_type_is_a_type_error_naming_it(path):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda h, a: a.update({"bn_params/x/running_mean": np.ones(3)}),
+     "unexpected array 'bn_params/x/running_mean' in a model file"),
+    (lambda h, a: a.update({"best_params/W1": np.ones((4, 3))}), "unexpected array"),
+    (lambda h, a: h.update(format="something-else"), "header 'format' must be one of"),
+    (lambda h, a: h.pop("format"), "header 'format' must be one of"),
+])
+def test_unknown_members_and_formats_are_refused(saved, edit, match):
+    _rewrite(saved, edit)
+    with pytest.raises(CheckpointError, match=match):
+        load_model(saved)
+
+
+def test_load_model_reads_the_model_from_a_solver_checkpoint(tmp_path):
+    from fastnn.solver import Solver
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
+    model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2)
+    solver = Solver(model, {"X_train": X, "y_train": y, "X_val": X, "y_val": y}, num_epochs=1,
+                    batch_size=20, verbose=False, seed=0, checkpoint_name=str(tmp_path / "c"))
+    solver.metadata = {"note": "n"}
+    solver.train()
+    loaded, meta = load_model(tmp_path / "c_epoch_1.npz", with_metadata=True)
+    _, arrays = serialization.read_npz(tmp_path / "c_epoch_1.npz")
+    assert type(loaded) is TwoLayerNet and set(loaded.params) == set(model.params)
+    for k, v in loaded.params.items():  # the parameters of the moment, not best_params
+        np.testing.assert_array_equal(v, arrays[f"params/{k}"])
+    assert meta == {"note": "n"}
