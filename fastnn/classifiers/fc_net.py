@@ -2,9 +2,8 @@
 
 Both follow the model contract the Solver relies on: a ``params`` dict of arrays, a public
 ``reg`` attribute, and ``loss(X, y=None)`` returning class scores (``y is None``, test mode) or
-``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode). They also implement the
-model-state protocol of :mod:`fastnn.serialization` (``get_state``/``set_state``: the batch-norm
-running averages), through which the Solver, its checkpoints and ``save_model`` reach that state.
+``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode); and the model-state protocol
+of :mod:`fastnn.serialization` (``get_state``/``set_state``: the batch-norm running averages).
 
 Sizes are bounded: the parameters at 8 bytes each (initial weights are drawn in float64) must fit
 in physical memory (2**47 bytes where unknown): an absurd ``hidden_dim`` is a ValueError naming it.
@@ -370,15 +369,16 @@ class FullyConnectedNet:
         n = X.shape[0]
         d = X.size // n
         if d != self.input_dim:
-            raise ValueError(
-                f"X must have input_dim={self.input_dim} features per example; got shape "
-                f"{X.shape} ({d} features)"
-            )
+            raise ValueError(f"X must have input_dim={self.input_dim} features per example; got "
+                             f"shape {X.shape} ({d} features)")
         params = self.params
         h = X.reshape(n, d).astype(params["W1"].dtype, copy=False)
         train = y is not None
         if train:
-            y = check_labels(y, "y", n=n, num_classes=self.num_classes)
+            y = check_labels(y, "y", num_classes=self.num_classes)
+            if len(y) != n:
+                raise ValueError(f"X and y must have one example per label: X has {n} examples, "
+                                 f"y has {len(y)} labels")
         mode = "train" if train else "test"
         if self.use_dropout:
             self.dropout_param["mode"] = mode

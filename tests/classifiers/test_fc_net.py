@@ -311,8 +311,10 @@ def test_bad_loss_inputs(rng):
         model.loss(X, [0, 1, 2, 3])
     with pytest.raises(ValueError, match="y must be non-negative"):
         model.loss(X, [0, 1, -1, 2])
-    with pytest.raises(ValueError, match="y must have 4 entries"):
+    with pytest.raises(ValueError, match="X has 4 examples, y has 3 labels"):
         model.loss(X, [0, 1, 2])
+    with pytest.raises(ValueError, match="X has 1 examples, y has 2 labels"):
+        model.loss(X[:1], [0, 1])  # names X too: either may be the wrong one
 
 
 # --------------------------------------------------------------------------- overfitting
