@@ -41,6 +41,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -303,6 +304,8 @@ def load_model(path: str | os.PathLike, *, with_metadata: bool = False) -> Any:
 
     Raises
     ------
+    TypeError
+        ``path`` is not a str or PathLike.
     FileNotFoundError, CheckpointError
         Missing file; corrupted/truncated file, unknown model class, or mismatched parameters.
     """
@@ -352,8 +355,8 @@ def _load_model(npz: NpzFile) -> tuple[Any, dict[str, Any]]:
             float_shapes = {k: Member(k, tuple(s), np.dtype(float)) for k, s in shapes.items()}
             check_arrays_like(params, float_shapes, "parameter")
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{label}: the file does not fit {cls.__name__}(**{config}): "
-                              f"{exc}") from None
+        raise CheckpointError(f"{label}: the file does not fit {cls.__name__}"
+                              f"(**{reprlib.repr(config)}): {exc}") from None
     # constructors draw initial weights from NumPy's global random state; loading must not
     # disturb the caller's random stream
     global_state = np.random.get_state()
@@ -362,15 +365,15 @@ def _load_model(npz: NpzFile) -> tuple[Any, dict[str, Any]]:
         check_arrays_like(params, model.params, "parameter")
         check_arrays_like(state, get_model_state(model), "state")
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{label}: cannot rebuild {cls.__name__}(**{config}): "
-                              f"{exc}") from None
+        raise CheckpointError(f"{label}: cannot rebuild {cls.__name__}"
+                              f"(**{reprlib.repr(config)}): {exc}") from None
     finally:
         np.random.set_state(global_state)
     values = npz.read([f"params/{name}" for name in params])
     new_params = {name: values[f"params/{name}"].astype(np.asarray(model.params[name]).dtype)
                   for name in params}
     try:
-        set_model_state(model, {k[6:]: v for k, v in npz.read(
+        set_model_state(model, {k[len("state/"):]: v for k, v in npz.read(
             [f"state/{name}" for name in state]).items()})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{label}: {exc}") from None

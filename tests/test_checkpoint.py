@@ -282,3 +282,31 @@ def test_bad_headers_are_checkpoint_errors(tmp_path, header):
     path = atomic_savez(tmp_path / "h.npz", {"__fastnn__": np.array(header)})
     with pytest.raises(CheckpointError, match="h.npz"):
         read_npz(path)
+
+
+def test_checkpoint_of_another_setup_is_a_value_error_and_changes_nothing(checkpoint):
+    solver = _solver(_data(), batch_size=30)
+    before = _snapshot(solver)
+    with pytest.raises(ValueError, match="batch_size=20 but this Solver has batch_size=30"):
+        solver.load_checkpoint(checkpoint)
+    _assert_same(before, _snapshot(solver))
+
+
+def test_state_the_model_refuses_is_a_checkpoint_error_and_changes_nothing(checkpoint):
+    def set_state(self, state):  # a model-specific rule beyond names and shapes
+        if any(np.any(v != 0) for v in state.values()):
+            raise ValueError("this model only takes zero running averages")
+        FullyConnectedNet.set_state(self, state)
+
+    # a subclass under the name the checkpoint records
+    picky = type("FullyConnectedNet", (FullyConnectedNet,), {"set_state": set_state})
+    np.random.seed(0)
+    model = picky([6], input_dim=8, num_classes=3, normalization="batchnorm",
+                  dropout_keep_ratio=0.9, weight_scale="he")
+    solver = Solver(model, _data(), update_rule="adam", batch_size=20, num_epochs=2,
+                    verbose=False, seed=1, shuffle=True)
+    before = _snapshot(solver)
+    with pytest.raises(CheckpointError,
+                       match="the model refused the stored state: this model only takes zero"):
+        solver.load_checkpoint(checkpoint)
+    _assert_same(before, _snapshot(solver))
