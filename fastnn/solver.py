@@ -13,15 +13,15 @@ bar, a per-epoch history, atomic ``.npz`` checkpoints and exact resume::
 
 Ownership: the Solver owns the model's parameter arrays while it trains and updates them in place
 (the update rules' ``out=`` form); it never writes into ``data``. At the end of ``train()`` the
-model holds the parameters (and batchnorm running averages) with the best validation accuracy,
-as in CS231n.
+model holds the parameters (and model state, such as batchnorm running averages) with the best
+validation accuracy, as in CS231n.
 
 Randomness: minibatches (and the subsampling in ``check_accuracy``) come from a Solver-owned
 ``np.random.Generator`` (PCG64; ``seed`` keyword; when omitted it is seeded from NumPy's global
 random state, so ``np.random.seed(...)`` before building the Solver still fixes everything). The
 minibatch sequence is therefore reproducible but not the one CS231n's global ``np.random.choice``
 gives. Dropout without a fixed seed draws from NumPy's global random state, so the Solver copies
-that state after every step (~25 us), checkpoints store it and :meth:`Solver.resume` restores it:
+that state after every step (cheap next to a step), checkpoints store it and :meth:`Solver.resume` restores it:
 a resumed run reproduces the uninterrupted one.
 
 Models reach the Solver through ``params``, ``loss`` and, for state that is not a parameter (batch
