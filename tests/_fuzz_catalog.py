@@ -9,11 +9,40 @@ mutations; every mutation carries an *expectation*:
            class) whose message names the argument (for a dict key: the key);
 ``SAME``   the mutated input is a valid spelling of the same input (a list, a non-contiguous view,
            a read-only array, a numpy scalar ...): the call must succeed with the same result;
+``SAME_OR_ERROR`` either a clear error or the valid call's result (e.g. a cache holding
+           non-contiguous arrays: compiled code must not read them as if they were contiguous);
 ``ANY``    valid-but-different or arguably valid (an int8 array converted to float, an empty batch
            in a layer): the call may succeed or raise a *clear* error; it must not crash, hang, or
            raise an unclear error (MemoryError, IndexError, a message not naming the argument).
 
 Argument names starting with ``_`` (the object a method is called on) are not mutated.
+
+Default policy per mutation kind (an entry overrides it where its contract differs; the override
+is the place to change a decision):
+
+- arrays: None, 0-d, empty, an extra or a missing axis, a wrong length, complex, object, str,
+  ragged nested lists, a string -> ERROR; NaN/inf -> ERROR where the function needs finite data
+  (kernels, classifiers, preprocessing, features), ANY where NaN propagates by IEEE rules
+  (layers, update rules); int8/uint64/float16/bool -> ANY (converted to float by design,
+  ``fastnn._validation.check_array``), but ERROR for arrays updated in place and for the
+  gradient checker's ``x`` (an integer ``x + h`` silently gives zero gradients);
+  a list, a non-contiguous view, a Fortran-ordered or a read-only copy -> SAME;
+- labels: fractional, negative, out of range (>= the classes the other arguments imply), huge,
+  wrong length, 2-D, empty, NaN, complex/object/str -> ERROR; integral floats, int8, uint64,
+  lists, views -> SAME;
+- integers: None, 0 or -1 below the minimum, 10**12 (unless a huge value is legitimate, e.g. a
+  schedule's total_steps; ``num_iters`` is not fuzzed with it: a valid but endless run), 2.5,
+  NaN, inf, "3", True, [3], complex -> ERROR; 3.0 -> ANY; numpy integers -> SAME;
+- reals: None, NaN, +-inf, out-of-range values, "0.1", True, complex, [x], arrays -> ERROR;
+  0 and 1e12 -> ANY unless a bound forbids them; numpy floats -> SAME;
+- choices: None (unless documented), unknown, int, list, bytes -> ERROR; upper case -> ANY;
+- dicts (bn_param, config ...): not a dict -> ERROR; a missing required key -> ERROR; each key is
+  fuzzed with its own kind; caches: None, (), a string, a short tuple, arrays cut short -> ERROR,
+  arrays non-contiguous or of the other float dtype -> SAME_OR_ERROR;
+- files: every damage (missing, empty, truncated, garbage, wrong magic, header announcing 2**31
+  images, unsafe pickle, wrong shapes/dtypes/labels, damaged JSON header, unknown model class,
+  huge or negative sizes in a model config ...) -> ERROR naming the file; a path of the wrong type
+  -> ERROR naming the argument; a ``str`` path -> SAME.
 """
 
 from __future__ import annotations
@@ -34,6 +63,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 ERROR, SAME, ANY, SKIP = "error", "same", "any", "skip"
+SAME_OR_ERROR = "same_or_error"  # a clear error, or success with the valid call's result
 HUGE = 10**12
 
 
@@ -358,6 +388,44 @@ CHOICE_MUTATIONS = [
     ("bytes", lambda v, r: v.encode() if isinstance(v, str) else _na(True), ERROR),
 ]
 
+def _map_cache(v, fn):
+    """``v`` (a cache: nested tuples/lists) with ``fn`` applied to every float array in it."""
+    if isinstance(v, np.ndarray):
+        return fn(v) if v.dtype.kind == "f" else v
+    if isinstance(v, (tuple, list)):
+        return type(v)(_map_cache(x, fn) for x in v)
+    return v
+
+
+def _cache_arrays(fn):
+    def m(v, r):
+        changed = _map_cache(v, fn)
+        _na(not _has_array(v))
+        return changed
+    return m
+
+
+def _has_array(v) -> bool:
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind == "f"
+    return isinstance(v, (tuple, list)) and any(_has_array(x) for x in v)
+
+
+def _short(a):
+    return a[..., :-1].copy() if a.ndim and a.shape[-1] > 1 else np.concatenate([a, a], axis=-1)
+
+
+def _other_float(a):
+    return a.astype(np.float32 if a.dtype == np.float64 else np.float64)
+
+
+def _noncontig_or_same(a):
+    return _m_noncontig(a, None) if a.ndim and a.size else a
+
+
+#: names an error about a bad cache may use instead of "cache" (the arrays it holds)
+CACHE_PARTS = ("x", "w", "b", "x_hat", "gamma", "inv_std", "mask", "out", "alpha", "dout")
+
 CACHE_MUTATIONS = [
     ("None", lambda v, r: None, ERROR),
     ("empty_tuple", lambda v, r: (), ERROR),
@@ -365,6 +433,11 @@ CACHE_MUTATIONS = [
     ("short", lambda v, r: tuple(v)[:-1] if isinstance(v, tuple) and len(v) > 1 else _na(True),
      ERROR),
     ("int", lambda v, r: 3, ERROR),
+    # hand-built or corrupted caches: compiled backward kernels must not index past them
+    ("arrays_short", _cache_arrays(_short), ERROR),
+    ("arrays_noncontig", _cache_arrays(_noncontig_or_same), SAME_OR_ERROR),
+    ("arrays_other_float", _cache_arrays(_other_float), SAME_OR_ERROR),
+    ("arrays_int", _cache_arrays(lambda a: np.round(a).astype(np.int64)), ANY),
 ]
 
 INTSEQ_MUTATIONS = [

@@ -223,6 +223,8 @@ class _Executor:
             arg, key, key_spec = cat.find_spec(entry, path)
             rng = np.random.default_rng([cfg.get("seed", 0), zlib.crc32(f"{path}:{mut}".encode())])
             names, plain = [key if key is not None else arg.name], False
+            if (key_spec or arg).kind == "cache":
+                names += list(cat.CACHE_PARTS)
             try:
                 if mut.startswith("damage:"):
                     args, names = cat.damage(entry, arg, mut[len("damage:"):], args, rng)
@@ -254,7 +256,7 @@ class _Executor:
         if exc is None:
             if expect == cat.ERROR:
                 return {"outcome": "silent_acceptance", "detail": "accepted without error"}
-            if expect == cat.SAME:
+            if expect in (cat.SAME, cat.SAME_OR_ERROR):
                 if _same(result, base, entry.rtol):
                     return {"outcome": "same"}
                 return {"outcome": "wrong_result", "detail": "result differs from the valid call"}
@@ -526,6 +528,36 @@ def format_report(all_results: dict[str, list[dict]], per_function: bool = True,
     return "\n".join(rows)
 
 
+def _problem(r: dict) -> str:
+    if r["outcome"] != "unclear_error":
+        return r["outcome"]
+    why = r.get("why", "")
+    if why == "class":
+        return "unclear_error (" + r.get("detail", "").split(":")[0] + ")"
+    return "unclear_error (" + why + ")"
+
+
+def format_compact(all_results: dict[str, list[dict]]) -> str:
+    """Failing cases grouped by module, function, argument and kind of problem, listing the
+    mutations and one example message per group."""
+    groups: dict[str, dict] = collections.defaultdict(dict)
+    for res in all_results.values():
+        for r in res:
+            if r["outcome"] not in FAIL:
+                continue
+            k = (r["function"].replace("fastnn.", ""), r["argument"], _problem(r))
+            g = groups[r["module"]].setdefault(k, {"mutations": [], "example": r.get("detail", "")})
+            if r["mutation"] not in g["mutations"]:
+                g["mutations"].append(r["mutation"])
+    lines = []
+    for module in sorted(groups):
+        lines.append(f"[{module}]")
+        for (fn, arg, problem), g in groups[module].items():
+            lines.append(f"  {fn} | {arg} | {', '.join(g['mutations'])} -> {problem}; "
+                         f"e.g. {g['example'][:110]}")
+    return "\n".join(lines)
+
+
 def format_failures(results: list[dict]) -> str:
     lines = []
     seen = set()
@@ -621,6 +653,8 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=int, default=EXAMPLES,
                         help="configurations per function")
     parser.add_argument("--json", default="", help="also write all results to this JSON file")
+    parser.add_argument("--full", action="store_true",
+                        help="list every failing (function, argument, mutation) separately")
     args = parser.parse_args(argv)
     if args.worker:
         worker_main()
@@ -634,7 +668,10 @@ def main(argv=None) -> int:
             runner.run(entry.name)
     finally:
         runner.close()
-    print(format_report(runner.results))
+    print(format_report(runner.results, failures=args.full))
+    if not args.full:
+        print("\nfailing cases, grouped (module / function | argument | mutations -> problem):")
+        print(format_compact(runner.results))
     print(f"\n{time.monotonic() - t0:.1f} s, worker restarts: {runner.restarts}")
     if args.json:
         Path(args.json).write_text(json.dumps(runner.results, indent=1))
