@@ -23,7 +23,11 @@ applies and stores in the model file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from fastnn._validation import check_array, check_float, check_int
 
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 
-def add_bias_column(X) -> np.ndarray:
+def add_bias_column(X: ArrayLike) -> np.ndarray:
     """Append a constant-1 feature to every row (the bias trick).
 
     A linear score ``x W + b`` equals ``[x, 1] W'`` with ``W' = [W; b]``, so one matrix product
@@ -86,13 +90,13 @@ class _Transform:
         # explicit width: reshape(0, -1) cannot infer it when there are no rows
         return X.reshape(X.shape[0], n_features)
 
-    def fit(self, X) -> _Transform:  # pragma: no cover - every subclass overrides
+    def fit(self, X: ArrayLike) -> _Transform:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
-    def transform(self, X) -> np.ndarray:  # pragma: no cover - every subclass overrides
+    def transform(self, X: ArrayLike) -> np.ndarray:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X: ArrayLike) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
@@ -103,14 +107,14 @@ class _ElementwiseScaler(_Transform):
     offset_: np.ndarray
     scale_: np.ndarray
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Apply the fitted offset and scale; returns the shape and float dtype of ``X``."""
         shape = np.shape(X)
         flat = self._check_transform_input(X)
         out = (flat - self.offset_.astype(flat.dtype)) / self.scale_.astype(flat.dtype)
         return out.reshape(shape)
 
-    def inverse_transform(self, X) -> np.ndarray:
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Undo :meth:`transform`."""
         shape = np.shape(X)
         flat = self._check_transform_input(X)
@@ -127,7 +131,7 @@ class MeanSubtraction(_ElementwiseScaler):
         Per-feature mean of the data given to :meth:`fit` (float64).
     """
 
-    def fit(self, X) -> MeanSubtraction:
+    def fit(self, X: ArrayLike) -> MeanSubtraction:
         """Learn the per-feature mean of ``X`` (N, ...)."""
         flat = self._check_fit_input(X)
         self.mean_ = flat.mean(axis=0, dtype=np.float64)
@@ -155,7 +159,7 @@ class StandardScaler(_ElementwiseScaler):
     def __init__(self, eps: float = 1e-8) -> None:
         self.eps = check_float(eps, "eps", minimum=0.0)
 
-    def fit(self, X) -> StandardScaler:
+    def fit(self, X: ArrayLike) -> StandardScaler:
         """Learn the per-feature mean and standard deviation of ``X`` (N, ...)."""
         flat = self._check_fit_input(X)
         self.mean_ = flat.mean(axis=0, dtype=np.float64)
@@ -191,7 +195,7 @@ class MinMaxScaler(_ElementwiseScaler):
             raise ValueError(f"feature_range must satisfy low < high, got {feature_range!r}")
         self.feature_range = (low, high)
 
-    def fit(self, X) -> MinMaxScaler:
+    def fit(self, X: ArrayLike) -> MinMaxScaler:
         """Learn the per-feature minimum and maximum of ``X`` (N, ...)."""
         flat = self._check_fit_input(X)
         self.data_min_ = flat.min(axis=0).astype(np.float64)
@@ -264,7 +268,7 @@ class PCA(_Transform):
         self._total_variance = float(np.trace(cov))
         return U, S
 
-    def fit(self, X) -> PCA:
+    def fit(self, X: ArrayLike) -> PCA:
         """Learn the mean and principal directions of ``X`` (N, ...)."""
         U, S = self._fit_eigen(X)
         k = self.n_components if self.n_components is not None else U.shape[1]
@@ -278,7 +282,7 @@ class PCA(_Transform):
         self.explained_variance_ratio_ = S[:k] / total if total > 0 else np.zeros(k)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Project (and optionally whiten) ``X``; returns (N, k) in the float dtype of ``X``."""
         flat = self._check_transform_input(X)
         dtype = flat.dtype
@@ -287,7 +291,7 @@ class PCA(_Transform):
             out /= np.sqrt(self.explained_variance_ + self.epsilon).astype(dtype)
         return out
 
-    def inverse_transform(self, Z) -> np.ndarray:
+    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
         """Map (N, k) coordinates back to the (N, D) input space (a projection if k < D)."""
         if self._n_features is None:
             raise ValueError("PCA is not fitted yet: call fit(X_train) before inverse_transform")
@@ -324,7 +328,7 @@ class ZCAWhitening(_Transform):
     def __init__(self, epsilon: float = 1e-5) -> None:
         self.epsilon = check_float(epsilon, "epsilon", minimum=0.0)
 
-    def fit(self, X) -> ZCAWhitening:
+    def fit(self, X: ArrayLike) -> ZCAWhitening:
         """Learn the mean and the whitening matrix from ``X`` (N, ...)."""
         pca = PCA(epsilon=self.epsilon)
         U, S = pca._fit_eigen(X)
@@ -338,7 +342,7 @@ class ZCAWhitening(_Transform):
         self.whitening_matrix_ = (U / np.sqrt(S + self.epsilon)) @ U.T
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Whiten ``X``; returns (N, D) in the float dtype of ``X``."""
         flat = self._check_transform_input(X)
         dtype = flat.dtype
@@ -377,14 +381,14 @@ class ScaleAndCenter(_Transform):
     def input_shape_(self) -> tuple[int, ...] | None:
         return self._example_shape
 
-    def fit(self, X) -> ScaleAndCenter:
+    def fit(self, X: ArrayLike) -> ScaleAndCenter:
         """Learn the mean image of ``X * pixel_scale`` (X: (N, ...) raw training images)."""
         flat = self._check_fit_input(X)
         mean = flat.mean(axis=0, dtype=np.float64) * self.pixel_scale
         self.mean_ = mean.astype(np.float32)
         return self
 
-    def transform(self, X, dtype=None) -> np.ndarray:
+    def transform(self, X: ArrayLike, dtype: DTypeLike=None) -> np.ndarray:
         """``X.reshape(N, -1) * pixel_scale - mean_`` as (N, D).
 
         Parameters
@@ -406,7 +410,7 @@ class ScaleAndCenter(_Transform):
         out -= self.mean_.astype(dtype)
         return out
 
-    def inverse_transform(self, Z) -> np.ndarray:
+    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
         """Raw examples ``(Z + mean_) / pixel_scale`` in the fitted example shape."""
         flat = self._check_transform_input(Z, "Z")
         out = (flat + self.mean_.astype(flat.dtype)) / flat.dtype.type(self.pixel_scale)
@@ -420,7 +424,7 @@ class ScaleAndCenter(_Transform):
                 "input_shape": list(self._example_shape), "mean": self.mean_}
 
     @classmethod
-    def from_metadata(cls, metadata) -> ScaleAndCenter:
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> ScaleAndCenter:
         """Rebuild a fitted instance from :meth:`to_metadata`'s dict (e.g. a model file's).
 
         Raises

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_choice, check_int, check_labels
@@ -128,8 +129,8 @@ class CVResult:
 
 def cross_validate(
     score: Callable[[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray], float],
-    X,
-    y,
+    X: ArrayLike,
+    y: ArrayLike,
     param_values: Sequence[Any],
     num_folds: int = 5,
     *,
@@ -184,8 +185,8 @@ def cross_validate(
 
 
 def cross_validate_knn(
-    X,
-    y,
+    X: ArrayLike,
+    y: ArrayLike,
     k_choices: Sequence[int] = (1, 3, 5, 8, 10, 12, 15, 20, 50, 100),
     num_folds: int = 5,
     *,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
@@ -397,19 +398,28 @@ _COMMON_DOC = """
 """
 
 
-def random_search(model, space, X, y, *, num_trials: int = 20, **kwargs) -> SearchResult:
+def random_search(
+    model: Callable[..., Any], space: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *,
+    num_trials: int = 20, **kwargs: Any,
+) -> SearchResult:
     """Random search: ``num_trials`` points sampled from ``space`` (log-uniform for ranges)."""
     return _search("random", model, space, X, y, num_trials=num_trials, **kwargs)
 
 
-def grid_search(model, space, X, y, *, points_per_range: int = 4, **kwargs) -> SearchResult:
+def grid_search(
+    model: Callable[..., Any], space: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *,
+    points_per_range: int = 4, **kwargs: Any,
+) -> SearchResult:
     """Grid search: every combination of the listed values; ranges give ``points_per_range``
     points each (geometric spacing for log-uniform ranges).
     """
     return _search("grid", model, space, X, y, points_per_range=points_per_range, **kwargs)
 
 
-def hyperparameter_search(model, space, X, y, *, method: str = "random", **kwargs) -> SearchResult:
+def hyperparameter_search(
+    model: Callable[..., Any], space: Mapping[str, Any], X: ArrayLike, y: ArrayLike, *,
+    method: str = "random", **kwargs: Any,
+) -> SearchResult:
     """Search ``space`` for the best validation accuracy; random search by default.
 
     ``method="random"`` (default, as the course notes recommend) or ``"grid"``; the remaining
