@@ -108,7 +108,7 @@ def A(name, *, free=False, finite=True, n_free=False, d_free=False, io=False, **
         e["wrong_size_last"] = ANY
     if io:
         e.update({k: ERROR for k in ("list", "noncontig", "fortran", "readonly", "int8", "uint64",
-                                    "float16", "bool")})
+                                    "float16", "bool", "other_float")})
     e.update(overrides)
     return Arg(name, "array", e)
 
@@ -266,6 +266,12 @@ def _m_fortran(v, r):
     return np.asfortranarray(a)
 
 
+def _m_other_float(v, r):
+    a = _arr(v)
+    _na(a.dtype.kind != "f")
+    return a.astype(np.float32 if a.dtype == np.float64 else np.float64)
+
+
 def _m_readonly(v, r):
     a = _arr(v).copy()
     a.flags.writeable = False
@@ -307,6 +313,9 @@ ARRAY_MUTATIONS = [
     ("fortran", _m_fortran, SAME),
     ("readonly", _m_readonly, SAME),
     ("list", _m_list, SAME),
+    # float32 <-> float64 next to arguments of the other dtype: computed in the promoted dtype
+    # (or a clear error), never read with the wrong item size
+    ("other_float", _m_other_float, SAME_OR_ERROR),
     ("ragged", _m_ragged, ERROR),
     ("string", lambda v, r: "abc", ERROR),
 ]
@@ -1007,7 +1016,8 @@ def _build_kernels():
 
     # in-place update kernels: w and the states are IN/OUT (C-contiguous, same float dtype)
     IO = functools.partial(A, io=True, finite=False)
-    DW = A("dw", finite=False, list=ERROR, int8=ERROR, uint64=ERROR, float16=ERROR, bool=ERROR)
+    DW = A("dw", finite=False, list=ERROR, int8=ERROR, uint64=ERROR, float16=ERROR, bool=ERROR,
+           other_float=ERROR)
     unit = functools.partial(F, minimum=0.0, maximum=1.0, str=ERROR)
     for impl in ("compiled", "vectorized"):
         def st_make(cfg, tmp, states, hyper, impl=impl):
@@ -1346,7 +1356,8 @@ def _build_gradient_check():
     # x is perturbed in place: it must be a writeable float array; integer/bool arrays would
     # silently give zero gradients (x + 1e-5 truncated), so they are invalid
     GX = {"free": True, "finite": False, "list": ANY, "readonly": ERROR, "int8": ERROR,
-          "uint64": ERROR, "bool": ERROR, "float16": ANY, "complex": ANY, "object": ANY}
+          "uint64": ERROR, "bool": ERROR, "float16": ANY, "complex": ANY, "object": ANY,
+          "other_float": ANY}  # float32 differences are inaccurate by nature (docstring: float64)
     H = F("h", minimum=0.0, min_excl=True, negative=ANY)
     gcfg = base_config(dtype=st.just("float64"))
 
