@@ -45,6 +45,7 @@ from fastnn import optim
 from fastnn._progress import progress as _progress
 from fastnn._validation import check_array, check_float, check_int, check_labels
 from fastnn.checkpoint import CheckpointingMixin, deferred_interrupt
+from fastnn.metrics import accuracy
 from fastnn.serialization import get_model_state, set_model_state
 
 __all__ = ["Solver"]
@@ -353,7 +354,7 @@ class Solver(CheckpointingMixin):
         for i in range(num_batches):
             scores = self.model.loss(X[i * batch_size:(i + 1) * batch_size])
             y_pred.append(np.argmax(scores, axis=1))
-        return float(np.mean(np.hstack(y_pred) == y)) if N else 0.0
+        return accuracy(y, np.hstack(y_pred)) if N else 0.0
 
     def _evaluate(self, t: int, num_iterations: int, per_epoch: int) -> None:
         """Epoch-end book-keeping for iteration ``t`` (CS231n's order), committed at once."""
