@@ -370,6 +370,7 @@ INT_MUTATIONS = [
     ("np_int", lambda v, r: np.int64(v), SAME),
     ("list", lambda v, r: [v], ERROR),
     ("complex", lambda v, r: complex(v, 1), ERROR),
+    ("array_0d", lambda v, r: np.array(v), ANY),
 ]
 
 FLOAT_MUTATIONS = [
@@ -386,6 +387,7 @@ FLOAT_MUTATIONS = [
     ("np_float", lambda v, r: np.float64(v), SAME),
     ("list", lambda v, r: [v], ERROR),
     ("array_1d", lambda v, r: np.array([v, v]), ERROR),
+    ("array_0d", lambda v, r: np.array(v), ANY),
 ]
 
 CHOICE_MUTATIONS = [
