@@ -56,18 +56,25 @@ def config_info() -> dict[str, object]:
 
     import numpy as np
 
-    from fastnn._ext import _buildinfo
+    from fastnn.kernels import missing_extensions
 
+    try:
+        from fastnn._ext import _buildinfo
+    except ImportError:  # a source tree without a build: everything runs on NumPy
+        compiler, openmp = "not built", "off (not built)"
+    else:
+        compiler = _buildinfo.compiler()
+        openmp = (f"on (version {_buildinfo.openmp_version()})" if _buildinfo.openmp_enabled()
+                  else "off")
     return {
         "fastnn": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "numpy": np.__version__,
         "numpy BLAS": _blas_info(),
-        "compiler": _buildinfo.compiler(),
-        "OpenMP": (
-            f"on (version {_buildinfo.openmp_version()})" if _buildinfo.openmp_enabled() else "off"
-        ),
+        "compiler": compiler,
+        "OpenMP": openmp,
+        "missing compiled modules": ", ".join(missing_extensions()) or "none",
         "threads": get_num_threads(),
         "max threads": max_num_threads(),
     }

@@ -139,6 +139,7 @@ def test_cifar_l2_k1_accuracy(cifar_subset):
     assert clf.score(X_test, y_test, k=1) == 0.244
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("metric", ["l2", "l1"])
 def test_cifar_identical_to_sklearn_brute(cifar_subset, metric):
     neighbors = pytest.importorskip("sklearn.neighbors")

@@ -46,10 +46,12 @@ CHILD = textwrap.dedent(
                                 "y_val": y[50:]}, num_epochs=1, batch_size=10, verbose=False)
         solver.train()
     compiled = [op for op in operations() if "compiled" in available_impls(op)]
+    config = fastnn.config_info()
     messages = [str(w.message) for w in caught if "not built" in str(w.message)]
     print(json.dumps({"pred": pred.tolist(), "hog_shape": list(feats.shape),
                       "loss": solver.loss_history[-1], "compiled": compiled,
-                      "warnings": messages}))
+                      "warnings": messages, "compiler": config["compiler"],
+                      "missing": config["missing compiled modules"]}))
     """
 )
 
@@ -65,5 +67,7 @@ def test_no_build_falls_back_to_numpy_with_one_warning():
     assert report["hog_shape"] == [4, 2 * 2 * 9]
     assert report["loss"] > 0
     assert len(report["warnings"]) == 1, report["warnings"]
+    assert report["compiler"] == "not built"
     for module in ("_distances", "_hog", "_normalization", "_optim"):
         assert f"fastnn._ext.{module}" in report["warnings"][0]
+        assert f"fastnn._ext.{module}" in report["missing"]
