@@ -160,8 +160,3 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
-
-
-def check_same_dtype(*arrays: np.ndarray) -> np.dtype:
-    """Common float dtype of several float arrays (float64 if any is float64)."""
-    return np.result_type(*arrays)
