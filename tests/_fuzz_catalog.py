@@ -1424,6 +1424,65 @@ def _build_model_selection():
          I("seed", minimum=0, huge=ANY, none=ANY, list=ANY), B("show_progress")])
 
 
+# ======================================================================= fastnn.solver, metrics
+def _build_solver():
+    from fastnn import metrics as Me
+    from fastnn import solver as So
+    from fastnn.classifiers import TwoLayerNet
+
+    def data(cfg):
+        r, t, c = rng_of(cfg), cfg["dtype"], cfg["c"]
+        n = cfg["n"] + 6
+        return {"X_train": randn(r, (n, cfg["d"]), t), "y_train": labels(r, n, c),
+                "X_val": randn(r, (4, cfg["d"]), t), "y_val": labels(r, 4, c)}
+
+    def model(cfg):
+        return TwoLayerNet(input_dim=cfg["d"], hidden_dim=4, num_classes=cfg["c"],
+                           dtype=cfg["dtype"])
+
+    def make(cfg, tmp):
+        return {"_model": model(cfg), "data": data(cfg), "update_rule": "adam",
+                "optim_config": {"learning_rate": 1e-2}, "lr_decay": 0.9, "batch_size": 3,
+                "num_epochs": 2, "num_train_samples": 5, "num_val_samples": None,
+                "print_every": 2, "verbose": False, "seed": 3}
+
+    def call(a):
+        kwargs = {k: v for k, v in a.items() if k not in ("_model", "data")}
+        solver = So.Solver(a["_model"], a["data"], **kwargs)
+        solver.train()
+        return solver.loss_history, solver.train_acc_history, solver.val_acc_history
+
+    DATA = D("data", {"X_train": A("X_train", n_free=True), "y_train": L("y_train"),
+                      "X_val": A("X_val", n_free=True, empty=ANY), "y_val": L("y_val")},
+             required=("X_train", "y_train", "X_val", "y_val"))
+    add("fastnn.solver.Solver", make, call,
+        [DATA, C("update_rule", ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop",
+                                 "adam")),
+         D("optim_config", {"learning_rate": F("learning_rate", minimum=0.0)}),
+         F("lr_decay", minimum=0.0, min_excl=True), I("batch_size"),
+         I("num_epochs", minimum=0, huge=SKIP), I("num_train_samples", huge=ANY, none=ANY),
+         I("num_val_samples", huge=ANY, none=ANY), I("print_every", huge=ANY), B("verbose"),
+         I("seed", minimum=0, maximum=2**32 - 1, none=ANY)],
+        num_classes=lambda a: a["_model"].num_classes, rtol=1e-3)
+
+    def acc_make(cfg, tmp):
+        d = data(cfg)
+        solver = So.Solver(model(cfg), d, num_epochs=0, verbose=False, seed=1)
+        return {"_self": solver, "X": d["X_val"], "y": d["y_val"], "num_samples": None,
+                "batch_size": 2}
+    add("fastnn.solver.Solver.check_accuracy", acc_make,
+        method("check_accuracy", "X", "y", "num_samples", "batch_size"),
+        [A("X", wrong_size_last=ERROR), L("y", num_classes=False),
+         I("num_samples", none=ANY, huge=ANY), I("batch_size", huge=ANY)])
+
+    def m_make(cfg, tmp):
+        r = rng_of(cfg)
+        return {"y_true": labels(r, cfg["n"] + 3, cfg["c"]),
+                "y_pred": labels(r, cfg["n"] + 3, cfg["c"])}
+    add("fastnn.metrics.accuracy", m_make, kw(Me.accuracy, "y_true", "y_pred"),
+        [L("y_true", num_classes=False), L("y_pred", num_classes=False)])
+
+
 # ===================================================== damaged files (serialization, data)
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1720,7 +1779,7 @@ def build() -> list[Entry]:
     if not _BUILT:
         for b in (_build_layers, _build_optim, _build_kernels, _build_classifiers,
                   _build_preprocessing, _build_features, _build_gradient_check,
-                  _build_model_selection, _build_files):
+                  _build_model_selection, _build_solver, _build_files):
             b()
         _BUILT = True
     return ENTRIES
