@@ -1567,6 +1567,61 @@ MODEL_DAMAGES = {
 }
 
 
+_GENERIC_DAMAGES = ("missing", "empty", "truncated", "garbage", "directory", "no_header",
+                    "header_not_json", "header_list", "header_2d", "version_string",
+                    "version_newer", "param_missing", "param_shape", "param_string",
+                    "param_complex", "param_nan")
+
+
+def _ck(keys, value):
+    return lambda p, r: _rewrite_npz(p, _edit_header(lambda h: _set(h, keys, value)))
+
+
+def _ck_del(keys):
+    def edit(h):
+        d = h
+        for k in keys[:-1]:
+            d = d[k]
+        del d[keys[-1]]
+    return lambda p, r: _rewrite_npz(p, _edit_header(edit))
+
+
+def _ck_array(key, value):
+    return lambda p, r: _rewrite_npz(
+        p, lambda a: a.__setitem__(key, value(a[key]) if callable(value) else value))
+
+
+CHECKPOINT_DAMAGES = {
+    **{k: MODEL_DAMAGES[k] for k in _GENERIC_DAMAGES},
+    "format_model_file": _ck(["format"], "fastnn-model"),
+    "state_missing": _ck_del(["state"]),
+    "epoch_negative": _ck(["state", "epoch"], -1),
+    "epoch_string": _ck(["state", "epoch"], "1"),
+    "iteration_float": _ck(["state", "iteration"], 2.5),
+    "optim_t_string": _ck(["state", "optim_configs", "W1", "t"], "3"),
+    "optim_lr_nan": _ck(["state", "optim_configs", "W1", "learning_rate"], float("nan")),
+    "optim_configs_list": _ck(["state", "optim_configs"], [1, 2]),
+    "optim_config_missing": _ck_del(["state", "optim_configs", "W1"]),
+    "history_string": _ck(["state", "history"], "x"),
+    "rng_name": _ck(["state", "global_rng", "name"], "bogus"),
+    "rng_state_list": _ck(["state", "rng"], [1, 2, 3]),
+    "best_val_acc_string": _ck(["state", "best_val_acc"], "0.5"),
+    "optim_array_shape": _ck_array("optim/W1/m", np.ones((2, 2), np.float32)),
+    "optim_array_missing": lambda p, r: _rewrite_npz(p, lambda a: a.pop("optim/W1/m")),
+    "optim_array_string": _ck_array("optim/W1/m", lambda v: v.astype(str)),
+    "rng_keys_short": _ck_array("global_rng/keys", lambda v: v[:10]),
+    "rng_keys_float": _ck_array("global_rng/keys", lambda v: v.astype(np.float64) + 0.5),
+    "loss_history_2d": _ck_array("loss_history", lambda v: v[None, :]),
+    "loss_history_string": _ck_array("loss_history", lambda v: v.astype(str)),
+}
+
+#: entries whose path argument names one file that the damage edits in place
+FILE_DAMAGES = {
+    "fastnn.serialization.load_model": MODEL_DAMAGES,
+    "fastnn.solver.Solver.load_checkpoint": CHECKPOINT_DAMAGES,
+}
+
+
 def _idx_bytes(arr: np.ndarray) -> bytes:
     header = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
     return header + arr.astype(np.uint8).tobytes()
@@ -1755,13 +1810,39 @@ def _build_files():
         [I("num_training"), I("num_validation", minimum=0), I("num_test", minimum=0),
          B("subtract_mean"), P("root", (), **{"None": SKIP})], const)
 
+    from fastnn.solver import Solver
+
+    def solver_for(cfg):
+        r = rng_of(cfg)
+        data = {"X_train": randn(r, (10, 3), "float64"), "y_train": np.arange(10) % 2,
+                "X_val": randn(r, (4, 3), "float64"), "y_val": np.arange(4) % 2}
+        model = TwoLayerNet(input_dim=3, hidden_dim=4, num_classes=2)
+        return Solver(model, data, update_rule="adam", num_epochs=1, batch_size=3,
+                      verbose=False, seed=1)
+
+    def ck_make(cfg, tmp):
+        np.random.seed(cfg["seed"])
+        trained = solver_for(cfg)
+        trained.train()
+        path = trained.save_checkpoint(tmp / "checkpoint.npz")
+        return {"_self": solver_for(cfg), "path": path}
+
+    def ck_call(a):
+        solver = a["_self"]
+        solver.load_checkpoint(a["path"])
+        return (solver.loss_history, solver.epoch, dict(solver.model.params),
+                solver.best_val_acc)
+
+    add("fastnn.solver.Solver.load_checkpoint", ck_make, ck_call,
+        [P("path", CHECKPOINT_DAMAGES, **{"damage:param_nan": ANY})], const)
+
 
 def damage(entry: Entry, arg: Arg, name: str, args: dict, rng) -> tuple[dict, list[str]]:
     """Apply the file damage ``name`` to the valid arguments; returns (arguments, names the error
     message may use: the damaged file, its folder)."""
     path = Path(args[arg.name])
-    if entry.name == "fastnn.serialization.load_model":
-        MODEL_DAMAGES[name](path, rng)
+    if entry.name in FILE_DAMAGES:
+        FILE_DAMAGES[entry.name][name](path, rng)
         return args, [path.name, str(path)]
     table = MNIST_DAMAGES if "mnist" in entry.name else CIFAR_DAMAGES
     target = table[name](path, rng)
