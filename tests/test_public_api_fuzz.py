@@ -324,7 +324,7 @@ def worker_main() -> None:
     tmp_root = Path(tempfile.mkdtemp(prefix="fastnn-fuzz-"))
     os.chdir(tmp_root)
     executor = _Executor(tmp_root)
-    proto.write(json.dumps({"ready": True}) + "\n")
+    proto.write(json.dumps({"ready": True, "tmp": str(tmp_root)}) + "\n")
     try:
         for line in sys.stdin:
             req = json.loads(line)
@@ -372,6 +372,7 @@ class Runner:
         if not line or not json.loads(line).get("ready"):
             self._kill()
             raise RuntimeError(f"the fuzz worker did not start: {self._stderr_tail(raw=True)}")
+        self.worker_tmp = json.loads(line).get("tmp")
 
     def close(self):
         if self.proc is not None:
@@ -388,6 +389,13 @@ class Runner:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+        self._remove_worker_tmp()
+
+    def _remove_worker_tmp(self):
+        """A killed or crashed worker leaves its scratch folder behind."""
+        if getattr(self, "worker_tmp", None):
+            _rmtree(Path(self.worker_tmp))
+            self.worker_tmp = None
 
     def _readline(self, timeout: float):
         """A line from the worker, None on EOF, "" on timeout."""
@@ -452,6 +460,7 @@ class Runner:
                     code = self.proc.wait()
                     tail = self._stderr_tail()
                     self.proc = None
+                    self._remove_worker_tmp()
                     out[start] = {"outcome": "crash", "detail": f"worker exit {code}: {tail}"}
                     start += 1
                     self.restarts += 1
