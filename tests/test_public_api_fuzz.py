@@ -507,6 +507,12 @@ def format_report(all_results: dict[str, list[dict]], per_function: bool = True,
         for name, res in all_results.items():
             t = tally(res)
             rows.append(f"{name:<62}" + "".join(f"{t.get(k, 0):>8}" for k in COLUMNS))
+    modules: dict[str, list] = collections.defaultdict(list)
+    for r in flat:
+        modules[r["module"]].append(r)
+    for module in sorted(modules):
+        t = tally(modules[module])
+        rows.append(f"{'module ' + module:<62}" + "".join(f"{t.get(k, 0):>8}" for k in COLUMNS))
     rows.append(f"{'TOTAL':<62}" + "".join(f"{total.get(k, 0):>8}" for k in COLUMNS))
     n_fail = sum(total.get(k, 0) for k in FAIL)
     why = collections.Counter(
