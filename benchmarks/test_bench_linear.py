@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastnn.classifiers  # noqa: F401  (registers the svm_loss / softmax_loss kernels)
 from fastnn.kernels import available_impls, get_impl
 
 N, D, C = 500, 3073, 10
-CASES = [(op, impl) for op in ("svm_loss", "softmax_loss") for impl in available_impls(op)]
+OPS = ("linear_svm_loss", "linear_softmax_loss")
+CASES = [(op, impl) for op in OPS for impl in available_impls(op)]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_linear_loss(benchmark, dev_problem, op, impl):
     assert np.isfinite(loss) and grad.shape == (D, C)
 
 
-@pytest.mark.parametrize("op", ["svm_loss", "softmax_loss"])
+@pytest.mark.parametrize("op", OPS)
 def test_linear_loss_vectorized_float32(benchmark, dev_problem, op):
     W, X, y = dev_problem
     f = get_impl(op, "vectorized")

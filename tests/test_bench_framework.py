@@ -17,3 +17,16 @@ def test_format_table_speedup_relative_to_slowest():
     assert lines[0].split()[:3] == ["operation", "shape", "implementation"]
     assert "4.0x" in lines[3] and "2.0" in lines[3]  # 1e9 flops / 0.5 s = 2 GFLOP/s
     assert "1.0x" in lines[2]
+
+
+def test_every_bench_suite_runs_and_reports_every_kernel(capsys):
+    """`fastnn bench all --quick` runs end to end (timings are not checked, only that every
+    suite produces its table and no suite names an operation the registry does not know)."""
+    from fastnn.cli import main
+
+    assert main(["bench", "all", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for suite in ("[distances]", "[hog]", "[layers]", "[linear]", "[mlp]"):
+        assert suite in out
+    for row in ("svm_loss", "softmax_loss", "kernel batchnorm_forward_train", "adam step"):
+        assert row in out

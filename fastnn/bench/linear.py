@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 
-import fastnn.classifiers  # noqa: F401  (registers the svm_loss / softmax_loss kernels)
 from fastnn.bench import BenchRow, register_suite, time_call
 from fastnn.kernels import available_impls, get_impl
 
-OPS = ("svm_loss", "softmax_loss")
+#: kernel operation -> the CS231n name shown in the table
+OPS = {"linear_svm_loss": "svm_loss", "linear_softmax_loss": "softmax_loss"}
 
 
 def _problem(n: int, d: int, c: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _torch_rows(op: str, W, X, y, reg: float, shape: str, repeat: int) -> list[B
     def step():
         Wt.grad = None
         scores = Xt @ Wt
-        if op == "softmax_loss":
+        if op == "linear_softmax_loss":
             loss = torch.nn.functional.cross_entropy(scores, yt)
         else:
             correct = scores.gather(1, yt[:, None])
@@ -49,7 +49,7 @@ def _torch_rows(op: str, W, X, y, reg: float, shape: str, repeat: int) -> list[B
         loss.backward()
         return Wt.grad
 
-    return [BenchRow(op, shape, "torch autograd", time_call(step, repeat=repeat))]
+    return [BenchRow(OPS[op], shape, "torch autograd", time_call(step, repeat=repeat))]
 
 
 @register_suite("linear")
@@ -62,13 +62,13 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
         W, X, y = _problem(n, d, c, dtype)
         shape = f"{n}x{d}, C={c}, {np.dtype(dtype).name}"
         flops = 4.0 * n * d * c  # two GEMM-shaped products, X @ W and X^T @ dscores
-        for op in OPS:
+        for op, label in OPS.items():
             for impl in available_impls(op):
                 if impl == "naive" and dtype == np.float32:
                     continue  # the loops cost the same in either dtype; float64 is the reference
                 f = get_impl(op, impl)
                 seconds = time_call(lambda f=f, W=W, X=X, y=y: f(W, X, y, 0.5), repeat=repeat)
-                rows.append(BenchRow(op, shape, impl, seconds, flops))
+                rows.append(BenchRow(label, shape, impl, seconds, flops))
             if compare:
                 rows.extend(_torch_rows(op, W, X, y, 0.5, shape, repeat))
     if compare:
