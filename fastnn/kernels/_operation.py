@@ -113,6 +113,7 @@ class Operation:
         self.name = name
         self.check = check
         self._impls: dict[str, Callable[..., Any]] = {}
+        self._default: str | None = None
         _OPERATIONS[name] = self
 
     def register(self, impl: str, *, available: bool = True) -> Callable[[F], F]:
@@ -124,6 +125,8 @@ class Operation:
                 if impl in self._impls:
                     raise RuntimeError(f"implementation {impl!r} of {self.name!r} registered twice")
                 self._impls[impl] = func
+                self._default = next((n for n in PREFERENCE if n in self._impls),
+                                     next(iter(self._impls)))
             return func
 
         return decorator
@@ -135,11 +138,10 @@ class Operation:
 
     @property
     def default(self) -> str:
-        """What ``impl=None`` means: the best registered implementation."""
-        for name in PREFERENCE:
-            if name in self._impls:
-                return name
-        return next(iter(self._impls))
+        """What ``impl=None`` means: the best registered implementation (by ``PREFERENCE``)."""
+        if self._default is None:
+            raise RuntimeError(f"operation {self.name!r} has no implementation registered")
+        return self._default
 
     def resolve(self, impl: str | None) -> str:
         """``impl`` checked against the registry (None: :attr:`default`)."""
@@ -161,7 +163,7 @@ class Operation:
 
     def __call__(self, *args: Any, impl: str | None = None, **kwargs: Any) -> Any:
         """Validate the arguments, then compute with ``impl`` (None: the best available)."""
-        name = self.resolve(impl)
+        name = self._default if impl is None else self.resolve(impl)
         return self._impls[name](*self.check(name, *args, **kwargs))
 
     def bind(self, impl: str) -> Callable[..., Any]:

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _ext = load_extension("_normalization")
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _threads(size: int) -> int:
@@ -44,6 +45,13 @@ def _threads(size: int) -> int:
 def _common(arrays: dict[str, object]) -> list[np.ndarray]:
     """Check every array, then bring them to one float dtype (NumPy's promotion of the inputs)
     and C order, so compiled code can index them blindly."""
+    values = list(arrays.values())
+    dtype = getattr(values[0], "dtype", None)
+    if dtype in _FLOAT_DTYPES and all(
+        type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.size
+        for a in values
+    ):  # the common case (what the layers pass): nothing to convert
+        return values
     checked = [check_array(arr, name, finite=False) for name, arr in arrays.items()]
     dtype = np.result_type(*checked)
     return [np.ascontiguousarray(a, dtype=dtype) for a in checked]
@@ -55,17 +63,18 @@ def _check_2d(name: str, a: np.ndarray) -> tuple[int, int]:
     return a.shape
 
 
-def _check_vector(name: str, a: np.ndarray, length: int, reference: str) -> None:
+def _check_vector(name: str, a: np.ndarray, length: int, ref_name: str, ref: np.ndarray) -> None:
     if a.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},) to match {reference}, got {a.shape}")
+        raise ValueError(f"{name} must have shape ({length},) to match {ref_name} of shape "
+                         f"{ref.shape}, got {a.shape}")
 
 
 def _check_forward(impl: str, x, gamma, beta, eps=1e-5):
     """x (N, D), gamma and beta (D,), eps > 0."""
     x, gamma, beta = _common({"x": x, "gamma": gamma, "beta": beta})
     _, d = _check_2d("x", x)
-    _check_vector("gamma", gamma, d, f"x of shape {x.shape}")
-    _check_vector("beta", beta, d, f"x of shape {x.shape}")
+    _check_vector("gamma", gamma, d, "x", x)
+    _check_vector("beta", beta, d, "x", x)
     return x, gamma, beta, check_float(eps, "eps", minimum=0.0, min_inclusive=False)
 
 
@@ -75,14 +84,14 @@ def _check_backward(dout, x_hat, gamma, inv_std):
     _check_2d("dout", dout)
     if x_hat.shape != dout.shape:
         raise ValueError(f"x_hat must have the shape of dout {dout.shape}, got {x_hat.shape}")
-    _check_vector("gamma", gamma, dout.shape[1], f"dout of shape {dout.shape}")
+    _check_vector("gamma", gamma, dout.shape[1], "dout", dout)
     return dout, x_hat, gamma, inv_std
 
 
 def _check_bn_backward(impl: str, dout, x_hat, gamma, inv_std):
     """dout and x_hat (N, D), gamma and inv_std (D,)."""
     dout, x_hat, gamma, inv_std = _check_backward(dout, x_hat, gamma, inv_std)
-    _check_vector("inv_std", inv_std, dout.shape[1], f"dout of shape {dout.shape}")
+    _check_vector("inv_std", inv_std, dout.shape[1], "dout", dout)
     return dout, x_hat, gamma, inv_std
 
 
