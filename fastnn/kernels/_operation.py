@@ -147,7 +147,7 @@ class Operation:
         """``impl`` checked against the registry (None: :attr:`default`)."""
         if impl is None:
             return self.default
-        if impl not in self._impls:
+        if not isinstance(impl, str) or impl not in self._impls:
             choices = ", ".join(map(repr, self._impls))
             raise ValueError(
                 f"impl must be one of {choices} (or None) for {self.name}; got {impl!r}")
@@ -179,7 +179,7 @@ class Operation:
 
 def get_operation(op_name: str) -> Operation:
     """The :class:`Operation` registered as ``op_name``."""
-    if op_name not in _OPERATIONS:
+    if not isinstance(op_name, str) or op_name not in _OPERATIONS:
         known = ", ".join(sorted(_OPERATIONS)) or "none"
         raise ValueError(f"op_name must be a known operation ({known}); got {op_name!r}")
     return _OPERATIONS[op_name]

@@ -32,8 +32,9 @@ def _threads(size: int) -> int:
     return threads_for(size, _MIN_ELEMENTS_PER_THREAD)
 
 
-def _check_arrays(w: object, dw: object, states: dict[str, object]) -> None:
-    """Same shape, one float dtype, C-contiguous and writeable where written."""
+def _check_arrays(w: object, dw: object, states: dict[str, object]) -> np.ndarray:
+    """Same shape, one float dtype, C-contiguous and writeable where written; returns ``dw`` in
+    C order (it is only read, so a strided gradient is copied rather than refused)."""
     if not isinstance(w, np.ndarray) or w.dtype not in (np.float32, np.float64):
         raise TypeError("w must be a float32 or float64 ndarray, got "
                         f"{type(w).__name__} {getattr(w, 'dtype', '')}".rstrip())
@@ -49,6 +50,7 @@ def _check_arrays(w: object, dw: object, states: dict[str, object]) -> None:
             raise ValueError(f"{name} must be C-contiguous (it is updated in place)")
         if not arr.flags.writeable:
             raise ValueError(f"{name} must be writeable (it is updated in place)")
+    return np.ascontiguousarray(dw)
 
 
 def _rate(value: object, name: str) -> float:
@@ -65,18 +67,18 @@ def _epsilon(value: object) -> float:
 
 
 def _check_adam(impl, w, dw, m, v, learning_rate, beta1, beta2, epsilon, t):
-    _check_arrays(w, dw, {"m": m, "v": v})
+    dw = _check_arrays(w, dw, {"m": m, "v": v})
     return (w, dw, m, v, _rate(learning_rate, "learning_rate"), _fraction(beta1, "beta1"),
             _fraction(beta2, "beta2"), _epsilon(epsilon), check_int(t, "t", minimum=1))
 
 
 def _check_momentum(impl, w, dw, velocity, learning_rate, momentum):
-    _check_arrays(w, dw, {"velocity": velocity})
+    dw = _check_arrays(w, dw, {"velocity": velocity})
     return w, dw, velocity, _rate(learning_rate, "learning_rate"), _fraction(momentum, "momentum")
 
 
 def _check_rmsprop(impl, w, dw, cache, learning_rate, decay_rate, epsilon):
-    _check_arrays(w, dw, {"cache": cache})
+    dw = _check_arrays(w, dw, {"cache": cache})
     decay_rate = check_float(decay_rate, "decay_rate", minimum=0.0, maximum=1.0)
     return w, dw, cache, _rate(learning_rate, "learning_rate"), decay_rate, _epsilon(epsilon)
 

@@ -1,5 +1,8 @@
 """The kernel contract: whatever ``get_impl`` hands out validates its input.
 
+Every (operation, argument, mutation) case is run (three drawn sizes each, derandomized), so a
+case cannot be missed by sampling.
+
 Every registered implementation of every operation is driven with one argument of a valid call
 mutated (wrong shape, empty, wrong dtype, non-contiguous, list, None, NaN, out-of-range scalars).
 Each call must either raise a ValueError/TypeError that names the mutated argument, or return
@@ -216,12 +219,11 @@ CASES = [
 ]
 
 
-@settings(max_examples=1200, deadline=None, derandomize=True,
+@pytest.mark.parametrize(("op", "name", "mutation"), CASES)
+@settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(case=st.sampled_from(CASES), n=st.integers(1, 4), d=st.integers(1, 5),
-       seed=st.integers(0, 2**16))
-def test_every_impl_validates_or_agrees_with_naive(case, n, d, seed):
-    op, name, mutation = case
+@given(n=st.integers(1, 4), d=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_every_impl_validates_or_agrees_with_naive(op, name, mutation, n, d, seed):
     call = _mutate(CATALOGUE[op](_rng(seed), n, d), name, mutation)
     reference_kind, reference = _run(op, "naive", call)
     for impl in available_impls(op):
