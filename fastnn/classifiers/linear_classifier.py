@@ -30,8 +30,10 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
-from fastnn.kernels.linear import check_loss_inputs, softmax_loss_validated, svm_loss_validated
+from fastnn._validation import check_array, check_choice, check_float, check_int
+from fastnn.classifiers._checks import check_labels_for, check_seed
+from fastnn.classifiers.fc_net import _memory_limit_bytes
+from fastnn.kernels.linear import softmax_loss_validated, svm_loss_validated
 from fastnn.metrics import accuracy
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax"]
@@ -90,6 +92,7 @@ class LinearClassifier:
     ) -> None:
         self.regularization = check_choice(regularization, "regularization", REGULARIZATIONS)
         self.l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0, maximum=1.0)
+        seed = check_seed(seed)
         self.seed = seed
         # seed=None: the generator is drawn from the global state at each train() call
         self._rng = np.random.default_rng(seed) if seed is not None else None
@@ -152,7 +155,17 @@ class LinearClassifier:
         """
         if self.W is None:
             raise ValueError("the classifier has no weights yet: call train(X, y) first")
-        W, X, y, reg = check_loss_inputs(self.W, X_batch, y_batch, reg)
+        W = self.W
+        X = check_array(X_batch, "X_batch", ndim=2)
+        if X.shape[1] != W.shape[0]:
+            raise ValueError(
+                f"X_batch must have W.shape[0] = {W.shape[0]} columns (X_batch is (N, D), W is "
+                f"(D, C)); got X_batch with shape {X.shape} and W with shape {W.shape}"
+            )
+        y = check_labels_for(y_batch, "y_batch", X.shape[0], "X_batch", num_classes=W.shape[1])
+        reg = check_float(reg, "reg", minimum=0.0)
+        dtype = np.result_type(W, X)
+        W, X = W.astype(dtype, copy=False), X.astype(dtype, copy=False)
         return self._loss_unchecked(W, X, y, reg)
 
     # -- training ---------------------------------------------------------------------------
@@ -209,7 +222,7 @@ class LinearClassifier:
                 f"X must have W.shape[0] = {self.W.shape[0]} columns to continue training; "
                 f"got {dim}"
             )
-        y = check_labels(y, "y", n=num_train)
+        y = check_labels_for(y, "y", num_train, "X")
         learning_rate = check_float(
             learning_rate, "learning_rate", minimum=0.0, min_inclusive=False
         )
@@ -235,7 +248,17 @@ class LinearClassifier:
         if self.W is None:
             if num_classes is None:
                 num_classes = int(y.max()) + 1
-            num_classes = check_int(num_classes, "num_classes", minimum=1)
+                size_name = f"y (maximum label {num_classes - 1})"
+            else:
+                num_classes = check_int(num_classes, "num_classes", minimum=1)
+                size_name = f"num_classes={num_classes}"
+            nbytes = dim * num_classes * X.dtype.itemsize
+            if nbytes > _memory_limit_bytes():
+                raise ValueError(
+                    f"{size_name} asks for a weight matrix W of shape ({dim}, {num_classes}) "
+                    f"({nbytes / 2**30:.3g} GiB), more than this machine's memory; labels must "
+                    f"be class indices 0 <= c < C"
+                )
         else:
             num_classes = self.W.shape[1]
         if y.max() >= num_classes:
@@ -289,7 +312,7 @@ class LinearClassifier:
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``, scikit-learn style."""
         X = check_array(X, "X", ndim=2)
-        y = check_labels(y, "y", n=X.shape[0])
+        y = check_labels_for(y, "y", X.shape[0], "X")
         return accuracy(y, self.predict(X))
 
 

@@ -91,7 +91,7 @@ def test_bad_input(rng, blobs):
     clf = KNearestNeighbor()
     with pytest.raises(RuntimeError, match="not trained"):
         clf.predict(Xt)
-    with pytest.raises(ValueError, match="y must have 240 entries"):
+    with pytest.raises(ValueError, match="X has 240 rows but y has 10 labels"):
         clf.train(X, y[:10])
     with pytest.raises(ValueError, match="X contains NaN"):
         clf.train(np.full((3, 2), np.nan), [0, 1, 0])
@@ -186,3 +186,16 @@ def test_huge_label_values_vote_in_bounded_memory():
 def test_score_before_training_is_a_clear_error():
     with pytest.raises(RuntimeError, match="not trained"):
         KNearestNeighbor().score(np.zeros((2, 2)), [0, 1])
+
+
+def test_length_mismatch_names_x_and_y():
+    X = np.arange(12.0).reshape(4, 3)
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="X has 1 rows but y has 4 labels"):
+        KNearestNeighbor().train(X[None], y)
+    with pytest.raises(ValueError, match="X has 5 rows but y has 4 labels"):
+        KNearestNeighbor().fit(np.vstack([X, X[:1]]), y)
+    knn = KNearestNeighbor().fit(X.tolist(), y.tolist())
+    with pytest.raises(ValueError, match="X has 2 rows but y has 4 labels"):
+        knn.score(X[:2], y)
+    assert knn.score(np.asfortranarray(X), y) == 1.0

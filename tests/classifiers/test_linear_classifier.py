@@ -175,7 +175,7 @@ def test_bad_input(rng, cls):
     X_nan[4, 2] = np.nan
     with pytest.raises(ValueError, match="X contains NaN"):
         clf.train(X_nan, y, batch_size=10)
-    with pytest.raises(ValueError, match="y must have 30 entries"):
+    with pytest.raises(ValueError, match="X has 30 rows but y has 29 labels"):
         clf.train(X, y[:-1], batch_size=10)
     with pytest.raises(ValueError, match="y must be non-negative"):
         clf.train(X, np.full(30, -1), batch_size=10)
@@ -192,10 +192,69 @@ def test_bad_input(rng, cls):
         clf.train(X[:, :4], y, batch_size=10)
     with pytest.raises(ValueError, match=r"X must have W.shape\[0\] = 6 columns"):
         clf.predict(X[:, :4])
-    with pytest.raises(ValueError, match=r"X must have W.shape\[0\] = 6 columns"):
+    with pytest.raises(ValueError, match=r"X_batch must have W.shape\[0\] = 6 columns"):
         clf.loss(X[:, :4], y, 0.0)
-    with pytest.raises(ValueError, match=r"y must be class indices in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"y_batch must be class indices in \[0, 3\)"):
         clf.loss(X, np.full(30, 5), 0.0)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_loss_errors_name_the_cs231n_arguments(rng, cls):
+    X, y = _blobs(rng, n=30)
+    clf = cls(seed=0)
+    clf.train(X, y, num_iters=1, batch_size=10, num_classes=3)
+    with pytest.raises(TypeError, match="X_batch"):
+        clf.loss(None, y, 0.0)
+    with pytest.raises(ValueError, match="X_batch contains NaN"):
+        clf.loss(np.full_like(X, np.nan), y, 0.0)
+    with pytest.raises(ValueError, match="X_batch must be a 2-D"):
+        clf.loss(X[None], y, 0.0)
+    with pytest.raises(TypeError, match="y_batch"):
+        clf.loss(X, None, 0.0)
+    with pytest.raises(ValueError, match="y_batch must hold integers"):
+        clf.loss(X, y + 0.5, 0.0)
+    with pytest.raises(ValueError, match="X_batch has 30 rows but y_batch has 29 labels"):
+        clf.loss(X, y[:-1], 0.0)
+    with pytest.raises(ValueError, match="X_batch has 29 rows but y_batch has 30 labels"):
+        clf.loss(X[:-1], y, 0.0)
+    # lists and non-contiguous arrays give the same result as C-ordered arrays
+    loss, dW = clf.loss(X, y, 0.1)
+    loss_list, dW_list = clf.loss(X.tolist(), y.tolist(), 0.1)
+    Xf = np.asfortranarray(X)
+    loss_f, dW_f = clf.loss(Xf, y, 0.1)
+    # (a list of float32 values becomes float64, hence the float32 tolerance)
+    assert loss_list == pytest.approx(loss, rel=1e-5) and loss_f == pytest.approx(loss)
+    np.testing.assert_allclose(dW_list, dW, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dW_f, dW)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_train_errors_name_x_and_y(rng, cls):
+    X, y = _blobs(rng, n=30)
+    with pytest.raises(ValueError, match="X has 31 rows but y has 30 labels"):
+        cls(seed=0).train(np.vstack([X, X[:1]]), y, batch_size=10)
+    y_huge = y.copy()
+    y_huge[0] = 10**12
+    clf = cls(seed=0)
+    with pytest.raises(ValueError, match=r"^y \(maximum label 1000000000000\)"):
+        clf.train(X, y_huge, batch_size=10)
+    assert clf.W is None
+    with pytest.raises(ValueError, match="num_classes=1000000000000"):
+        clf.train(X, y, batch_size=10, num_classes=10**12)
+    clf.train(X, y, num_iters=1, batch_size=10)
+    with pytest.raises(ValueError, match="X has 30 rows but y has 29 labels"):
+        clf.score(X, y[:-1])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, 2.0, float("nan"), "3", 1j, np.array(-3), True, False])
+def test_seed_must_be_none_or_a_non_negative_int(seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        LinearClassifier(seed=seed)
+
+
+def test_seed_accepts_numpy_ints():
+    assert LinearClassifier(seed=np.int64(3)).seed == 3
+    assert LinearClassifier(seed=None).seed is None
 
 
 @pytest.mark.parametrize("cls", MODELS)
