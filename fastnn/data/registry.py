@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastnn.data._classes import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from fastnn.data._errors import DatasetError
+from fastnn.data._paths import as_path
 
 __all__ = [
     "DATASETS",
@@ -271,11 +272,13 @@ def search_locations(name: str, root: str | os.PathLike | None = None) -> list[P
     list of Path
         The folders, in search order (they need not exist).
     """
+    if root is not None:
+        root = as_path(root, "root")
     info = get_dataset_info(name)
     if info.name == "sample":
-        return [Path(root)] if root is not None else [SAMPLE_DIR]
+        return [root] if root is not None else [SAMPLE_DIR]
     if root is not None:
-        base = Path(root).expanduser()
+        base = root.expanduser()
         return [base] + [base / c for c in info.candidates]
     base = get_data_dir()
     return [base / c for c in info.candidates] + [Path(d) for d in info.system_dirs]

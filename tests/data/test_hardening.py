@@ -178,3 +178,34 @@ def test_data_modules_import_in_either_order(first):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split()[0] == second
+
+
+# ------------------------------------------------------------------------- path arguments
+@pytest.mark.parametrize("bad", [None, 3, ["a"]])
+def test_path_arguments_that_are_not_paths_name_the_argument(bad):
+    from fastnn.data import get_CIFAR10_data, load_CIFAR10, load_dataset
+
+    with pytest.raises(TypeError, match="^root must be a str or os.PathLike"):
+        load_mnist(bad)
+    with pytest.raises(TypeError, match="^path must be a str or os.PathLike"):
+        read_idx(bad)
+    with pytest.raises(TypeError, match="^root must be a str or os.PathLike"):
+        load_CIFAR10(bad)
+    with pytest.raises(TypeError, match="^filename must be a str or os.PathLike"):
+        load_CIFAR_batch(bad)
+    if bad is not None:  # root=None means "look in the data directory"
+        with pytest.raises(TypeError, match="^root must be a str or os.PathLike"):
+            get_CIFAR10_data(root=bad)
+        with pytest.raises(TypeError, match="^root must be a str or os.PathLike"):
+            load_dataset("cifar10", root=bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 9, 10**12, 1.5, float("nan"), "3", True, [3], 1j])
+def test_read_idx_checks_expected_ndim_before_opening_the_file(tmp_path, bad):
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(struct.pack(">HBBI", 0, 8, 1, 2) + bytes([1, 2]))
+    with pytest.raises((TypeError, ValueError), match="^expected_ndim must be"):
+        read_idx(path, expected_ndim=bad)
+    with pytest.raises((TypeError, ValueError), match="^expected_ndim must be"):
+        read_idx(tmp_path / "missing", expected_ndim=bad)
+    np.testing.assert_array_equal(read_idx(str(path), expected_ndim=np.int64(1)), [1, 2])
