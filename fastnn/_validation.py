@@ -57,7 +57,13 @@ def check_array(
     else:
         try:
             arr = np.asarray(x)
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
+            # ragged nesting: "setting an array element with a sequence ... inhomogeneous shape"
+            raise ValueError(
+                f"{name} must be a rectangular array (every row the same length), got a ragged "
+                f"{type(x).__name__}: {exc}"
+            ) from None
+        except TypeError as exc:
             raise TypeError(f"{name} must be array-like, got {type(x).__name__}: {exc}") from None
     if arr.dtype == object:
         raise TypeError(f"{name} must be a numeric array, got an object array")
@@ -100,12 +106,20 @@ def check_array(
     return arr
 
 
-def check_labels(y: Any, name: str, n: int | None = None, num_classes: int | None = None) -> np.ndarray:
-    """Check a 1-D array of integer class labels, optionally of length ``n`` and in ``[0, num_classes)``."""
+def check_labels(y: Any, name: str, n: int | None = None, num_classes: int | None = None,
+                 *, n_name: str | None = None) -> np.ndarray:
+    """Check a 1-D array of integer class labels, optionally of length ``n`` and in ``[0, num_classes)``.
+
+    ``n_name`` names the argument ``n`` comes from (``X``, ``y_true``): a length mismatch then
+    names both arguments, since either may be the wrong one.
+    """
     y = check_array(y, name, ndim=1, dtype="int", allow_empty=n == 0)
     if y.size and y.dtype.kind == "u" and y.max() > np.iinfo(np.intp).max:
         raise ValueError(f"{name} must be class indices that fit in {np.dtype(np.intp)}")
     if n is not None and y.shape[0] != n:
+        if n_name is not None:
+            raise ValueError(f"{name} must have {n} entries (one per example of {n_name}), got "
+                             f"{y.shape[0]}: {name} and {n_name} have different lengths")
         raise ValueError(f"{name} must have {n} entries (one per example), got {y.shape[0]}")
     if y.size and y.min() < 0:
         raise ValueError(f"{name} must be non-negative class indices, got minimum {y.min()}")
@@ -161,4 +175,31 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_seed(
+    seed: Any, name: str = "seed", *, allow_generator: bool = True
+) -> int | np.random.Generator | None:
+    """Check a random seed: None, a non-negative integer (bools rejected) or, when
+    ``allow_generator``, a :class:`numpy.random.Generator` (returned as it is, to be advanced).
+
+    ``np.random.default_rng`` would otherwise fail on a bad seed with a message that does not
+    name the argument (``"expected non-negative integer"``, ``"SeedSequence expects int ..."``).
+    Returns a plain ``int`` for integers (NumPy integers and 0-d integer arrays included).
+    """
+    if seed is None:
+        return None
+    if allow_generator and isinstance(seed, np.random.Generator):
+        return seed
+    want = "None, a non-negative integer" + (" or a numpy.random.Generator" if allow_generator
+                                              else "")
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {want}, got bool {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"{name} must be {want}, got {type(seed).__name__} {seed!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be {want}, got {value}")
     return value

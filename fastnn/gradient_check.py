@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_float, check_int
+from fastnn._validation import check_array, check_float, check_int, check_seed
 
 __all__ = [
     "eval_numerical_gradient",
@@ -50,21 +50,35 @@ def rel_error(x: Any, y: Any) -> float:
     Raises
     ------
     ValueError
-        The shapes differ.
+        The shapes differ, or an input is empty or ragged.
+    TypeError
+        An input is not real-valued (complex, object or strings).
     """
-    if np.shape(x) != np.shape(y):
-        raise ValueError(f"x and y must have the same shape, got {np.shape(x)} and {np.shape(y)}")
+    x = check_array(x, "x", dtype="float", finite=False)
+    y = check_array(y, "y", dtype="float", finite=False)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
     return float(np.max(_relative_error(x, y)))
 
 
 def _as_float_point(x: Any) -> np.ndarray:
     """``x`` itself when it is a float array (perturbed in place), else a float64 copy."""
     if isinstance(x, np.ndarray) and x.dtype.kind in "fc":
+        if not x.flags.writeable:
+            raise ValueError(
+                "x must be a writeable array: it is perturbed in place (and restored), got a "
+                "read-only array (pass x.copy() and let f compute from its argument)"
+            )
         return x
-    arr = np.asarray(x)
+    arr = check_array(x, "x", dtype=None, allow_empty=True, finite=False)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64)
+
+
+def _check_f(f: Any) -> None:
+    if not callable(f):
+        raise TypeError(f"f must be callable (f(x) -> value), got {type(f).__name__} {f!r}")
 
 
 def _step(h: Any) -> float:
@@ -98,8 +112,8 @@ def eval_numerical_gradient(
     f : callable
         Takes ``x`` and returns a scalar.
     x : ndarray
-        Point at which to evaluate; modified temporarily and restored. Integer input is
-        converted to a float64 copy (see the module docstring).
+        Point at which to evaluate (writeable); modified temporarily and restored. Integer
+        input is converted to a float64 copy (see the module docstring).
     verbose : bool
         Print each index and its gradient.
     h : float
@@ -109,17 +123,15 @@ def eval_numerical_gradient(
     -------
     grad : ndarray, same shape as ``x`` (float64 for integer ``x``)
     """
+    _check_f(f)
     h = _step(h)
     x = _as_float_point(x)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
+    for ix in np.ndindex(x.shape):
         fxph, fxmh = _values_around(f, x, ix, h)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
-        it.iternext()
     return grad
 
 
@@ -133,10 +145,10 @@ def eval_numerical_gradient_array(
     f : callable
         Takes ``x`` and returns an array shaped like ``df``.
     x : ndarray
-        Point at which to evaluate; modified temporarily and restored. Integer input is
-        converted to a float64 copy (see the module docstring).
-    df : ndarray
-        Upstream gradient, the shape of ``f(x)``.
+        Point at which to evaluate (writeable); modified temporarily and restored. Integer
+        input is converted to a float64 copy (see the module docstring).
+    df : array_like
+        Upstream gradient, real numbers, exactly the shape of ``f(x)``.
     h : float
         Step (> 0) for the centered differences.
 
@@ -146,16 +158,28 @@ def eval_numerical_gradient_array(
         ``sum(df * d f(x) / d x)`` for every entry of ``x``: what a backward pass computes for
         an output gradient ``df``.
     """
+    _check_f(f)
     h = _step(h)
     x = _as_float_point(x)
+    df = check_array(df, "df", dtype="float", allow_empty=True, finite=False)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        pos, neg = _values_around(f, x, ix, h, capture=lambda v: np.array(v, copy=True))
+    for ix in np.ndindex(x.shape):
+        pos, neg = _values_around(f, x, ix, h, capture=_capture)
+        if pos.shape != df.shape or neg.shape != df.shape:
+            raise ValueError(
+                f"df must have the shape of f(x) (no broadcasting): f(x) returned shape "
+                f"{pos.shape if pos.shape != df.shape else neg.shape}, df has shape {df.shape}"
+            )
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
     return grad
+
+
+def _capture(value: Any) -> np.ndarray:
+    """A copy of ``f(x)``'s array result (checked numeric; ``f`` may reuse its buffer)."""
+    value = np.array(value, copy=True)
+    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
+        raise TypeError(f"f(x) must return a numeric array, got dtype {value.dtype}")
+    return value
 
 
 def grad_check_sparse(
@@ -178,14 +202,15 @@ def grad_check_sparse(
         Takes ``x`` and returns a scalar.
     x : ndarray
         Point at which to check (perturbed and restored; integer input becomes a float64 copy).
-    analytic_grad : ndarray
-        The gradient to check, shape of ``x``.
+    analytic_grad : array_like
+        The gradient to check: real numbers, shape of ``x``.
     num_checks : int
         Entries to sample (with replacement), 0 to :data:`MAX_SPARSE_CHECKS`.
     h : float
         Step (> 0) for the centered differences.
-    seed : int, optional
-        Seed for the entry choice (default: Python's global ``random``, as CS231n).
+    seed : int or numpy.random.Generator, optional
+        Seed (a non-negative integer) for the entry choice (default: Python's global
+        ``random``, as CS231n).
     verbose : bool
         Print one line per check.
 
@@ -194,13 +219,17 @@ def grad_check_sparse(
     ndarray, shape (num_checks,)
         The relative errors.
     """
+    _check_f(f)
     num_checks = check_int(num_checks, "num_checks", minimum=0, maximum=MAX_SPARSE_CHECKS)
     h = _step(h)
-    if np.shape(analytic_grad) != np.shape(x):
-        raise ValueError(
-            f"analytic_grad must have the shape of x {np.shape(x)}, got {np.shape(analytic_grad)}"
-        )
+    seed = check_seed(seed, "seed")
     x = _as_float_point(x)
+    analytic_grad = check_array(analytic_grad, "analytic_grad", dtype="float", allow_empty=True,
+                                finite=False)
+    if analytic_grad.shape != x.shape:
+        raise ValueError(
+            f"analytic_grad must have the shape of x {x.shape}, got {analytic_grad.shape}"
+        )
     if num_checks and x.size == 0:
         raise ValueError(f"x must not be empty to check entries of it, got shape {x.shape}")
     rng = np.random.default_rng(seed) if seed is not None else None

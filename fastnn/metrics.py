@@ -52,7 +52,7 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
         Empty or differently sized inputs, or labels that are not class indices.
     """
     y_true = check_labels(y_true, "y_true")
-    y_pred = check_labels(y_pred, "y_pred", n=y_true.shape[0])
+    y_pred = check_labels(y_pred, "y_pred", n=y_true.shape[0], n_name="y_true")
     return float(np.mean(y_pred == y_true))
 
 
@@ -160,7 +160,7 @@ def model_accuracy(
         Fraction of examples whose predicted label equals ``y``.
     """
     X = check_array(X, "X", dtype=None, finite=False)
-    y = check_labels(y, "y", n=X.shape[0] if X.ndim else None)
+    y = check_labels(y, "y", n=X.shape[0] if X.ndim else None, n_name="X")
     y_pred = predict_in_batches(
         model, X, batch_size=batch_size, show_progress=show_progress, desc=desc,
         **predict_kwargs,

@@ -4,7 +4,8 @@ Update rules
 ------------
 Every rule has the CS231n signature ``rule(w, dw, config=None) -> (next_w, config)``:
 
-- ``w``: the current weights; ``dw``: the gradient of the loss with respect to ``w``;
+- ``w``: the current weights; ``dw``: the gradient of the loss with respect to ``w`` (real-valued;
+  in the functional form both may be lists or other array-likes, converted as arrays);
 - ``config``: a dict of hyperparameters (``learning_rate``, ``momentum``, ...) and of the state the
   rule carries from step to step (``velocity``, ``cache``, ``m``, ``v``, ``t``). Missing keys are
   filled with the defaults below; the same dict is returned, updated, and must be passed back on
@@ -41,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_float
+from fastnn._validation import check_array, check_float
 from fastnn.kernels import optim as kernels
 from fastnn.schedules import (
     SCHEDULES,
@@ -113,21 +114,31 @@ def _hyper(config: dict, key: str) -> float:
 
 
 def _prepare(w: Any, dw: Any, config: Any, out: Any, rule: str,
-             **defaults: float) -> tuple[dict, list[float]]:
+             **defaults: float) -> tuple[np.ndarray, np.ndarray, dict, list[float]]:
     """Validate the call and the config (defaults filled in).
 
-    Returns the config and the values of ``learning_rate`` and of the keys of ``defaults``
-    (except ``t``), in that order.
+    Returns ``w`` and ``dw`` (array-likes converted, in the functional form only), the config
+    and the values of ``learning_rate`` and of the keys of ``defaults`` (except ``t``), in that
+    order.
     """
     if config is None:
         config = {}
     elif not isinstance(config, dict):
         raise TypeError(f"config must be a dict or None, got {type(config).__name__}")
+    if out is None and not isinstance(w, np.ndarray):
+        # the functional form reads w only: a list (or other array-like) is converted, to float64
+        # when it holds no float dtype of its own
+        w = check_array(w, "w", dtype="float", allow_empty=True, finite=False)
     if not isinstance(w, np.ndarray) or w.dtype.kind != "f":
         raise TypeError(f"w must be a float ndarray, got {type(w).__name__} "
                         f"{getattr(w, 'dtype', '')}".rstrip())
     if not isinstance(dw, np.ndarray):
-        raise TypeError(f"dw must be an ndarray, got {type(dw).__name__}")
+        if out is not None:
+            raise TypeError(f"dw must be an ndarray, got {type(dw).__name__}")
+        dw = check_array(dw, "dw", dtype=None, allow_empty=True, finite=False)
+    if dw.dtype.kind not in "fiub":
+        raise TypeError(f"dw must be a real-valued (float, integer or bool) array, got dtype "
+                        f"{dw.dtype}")
     if dw.shape != w.shape:
         raise ValueError(f"dw must have the shape of w {w.shape}, got {dw.shape}")
     if out is not None:
@@ -145,7 +156,7 @@ def _prepare(w: Any, dw: Any, config: Any, out: Any, rule: str,
     values += [_hyper(config, key) for key in defaults if key != "t"]
     if "t" in defaults:
         config["t"] = _step_count(config["t"])
-    return config, values
+    return w, dw, config, values
 
 
 def _step_count(t: Any) -> int:
@@ -167,7 +178,8 @@ def _state(config: dict, key: str, w: np.ndarray, inplace: bool) -> np.ndarray:
         s = np.zeros_like(w, order="C")
         config[key] = s
         return s
-    s = np.asarray(s)
+    if not isinstance(s, np.ndarray):
+        s = check_array(s, f"config[{key!r}]", dtype=None, allow_empty=True, finite=False)
     if s.shape != w.shape:
         raise ValueError(f"config[{key!r}] must have the shape of w {w.shape}, got {s.shape}")
     if s.dtype.kind not in "fiub":
@@ -212,9 +224,9 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -227,7 +239,7 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr,) = _prepare(w, dw, config, out, "sgd")
+    w, dw, config, (lr,) = _prepare(w, dw, config, out, "sgd")
     if out is None:
         return w - lr * dw, config
     w = _weights_out(w, out)
@@ -247,9 +259,9 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -262,7 +274,7 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr, mu) = _prepare(w, dw, config, out, "sgd_momentum", momentum=0.9)
+    w, dw, config, (lr, mu) = _prepare(w, dw, config, out, "sgd_momentum", momentum=0.9)
     if not _kernel_ready(out):
         v = mu * _state(config, "velocity", w, False) - lr * dw
         config["velocity"] = v
@@ -286,9 +298,9 @@ def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -301,7 +313,7 @@ def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr, mu) = _prepare(w, dw, config, out, "nesterov_momentum", momentum=0.9)
+    w, dw, config, (lr, mu) = _prepare(w, dw, config, out, "nesterov_momentum", momentum=0.9)
     if out is None:
         v_prev = _state(config, "velocity", w, False)
         v = mu * v_prev - lr * dw
@@ -328,9 +340,9 @@ def adagrad(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -343,7 +355,7 @@ def adagrad(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr, eps) = _prepare(w, dw, config, out, "adagrad", epsilon=1e-8)
+    w, dw, config, (lr, eps) = _prepare(w, dw, config, out, "adagrad", epsilon=1e-8)
     if out is None:
         cache = _state(config, "cache", w, False) + dw**2
         config["cache"] = cache
@@ -369,9 +381,9 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -384,8 +396,8 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr, rho, eps) = _prepare(w, dw, config, out, "rmsprop", decay_rate=0.99,
-                                      epsilon=1e-8)
+    w, dw, config, (lr, rho, eps) = _prepare(w, dw, config, out, "rmsprop", decay_rate=0.99,
+                                             epsilon=1e-8)
     if not _kernel_ready(out):
         cache = rho * _state(config, "cache", w, False) + (1 - rho) * dw**2
         config["cache"] = cache
@@ -413,9 +425,9 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     Parameters
     ----------
     w : ndarray of float
-        The current weights.
+        The current weights (without ``out``, any array-like: a list is converted).
     dw : ndarray
-        The gradient, shape of ``w``.
+        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
     config : dict, optional
         Hyperparameters and state (listed above); updated and returned.
     out : ndarray, optional
@@ -428,8 +440,8 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     config : dict
         The updated config, to pass to the next step.
     """
-    config, (lr, b1, b2, eps) = _prepare(w, dw, config, out, "adam", beta1=0.9, beta2=0.999,
-                                         epsilon=1e-8, t=0)
+    w, dw, config, (lr, b1, b2, eps) = _prepare(w, dw, config, out, "adam", beta1=0.9,
+                                                beta2=0.999, epsilon=1e-8, t=0)
     config["t"] = t = config["t"] + 1
     if not _kernel_ready(out):
         m = b1 * _state(config, "m", w, False) + (1 - b1) * dw
@@ -476,6 +488,6 @@ def get_update_rule(name: str) -> Callable[..., tuple[np.ndarray, dict]]:
     if not isinstance(name, str) or name not in UPDATE_RULES:
         raise ValueError(
             f"update_rule must be one of {', '.join(map(repr, UPDATE_RULES))} (or a callable "
-            f"rule(w, dw, config)); got {name!r}"
+            f"rule(w, dw, config)); got name={name!r}"
         )
     return UPDATE_RULES[name]

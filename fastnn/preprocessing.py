@@ -75,6 +75,12 @@ class _Transform:
         return X.reshape(X.shape[0], -1)
 
     def _check_transform_input(self, X, name: str = "X") -> np.ndarray:
+        """``X`` checked against the fitted width, flattened to (N, D)."""
+        return self._check_transform_shaped(X, name)[0]
+
+    def _check_transform_shaped(self, X, name: str = "X") -> tuple[np.ndarray, tuple[int, ...]]:
+        """``(X flattened to (N, D), X's shape)``: the shape of the checked array, so a ragged
+        list fails in check_array (naming ``name``), not in ``np.shape``."""
         if self._n_features is None:
             raise ValueError(
                 f"{type(self).__name__} is not fitted yet: call fit(X_train) before transform"
@@ -88,7 +94,7 @@ class _Transform:
                 f"(shape {X.shape})"
             )
         # explicit width: reshape(0, -1) cannot infer it when there are no rows
-        return X.reshape(X.shape[0], n_features)
+        return X.reshape(X.shape[0], n_features), X.shape
 
     def fit(self, X: ArrayLike) -> _Transform:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -109,15 +115,13 @@ class _ElementwiseScaler(_Transform):
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Apply the fitted offset and scale; returns the shape and float dtype of ``X``."""
-        shape = np.shape(X)
-        flat = self._check_transform_input(X)
+        flat, shape = self._check_transform_shaped(X)
         out = (flat - self.offset_.astype(flat.dtype)) / self.scale_.astype(flat.dtype)
         return out.reshape(shape)
 
     def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Undo :meth:`transform`."""
-        shape = np.shape(X)
-        flat = self._check_transform_input(X)
+        flat, shape = self._check_transform_shaped(X)
         out = flat * self.scale_.astype(flat.dtype) + self.offset_.astype(flat.dtype)
         return out.reshape(shape)
 

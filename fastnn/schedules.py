@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from fastnn._validation import check_float
+
 __all__ = [
     "SCHEDULES",
     "ConstantSchedule",
@@ -35,9 +37,13 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _factor(value: Any, name: str, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or (
+        isinstance(value, (complex, np.complexfloating))
+    ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
     if not (low <= value <= high):
         raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
     return value
@@ -89,7 +95,7 @@ class StepSchedule(Schedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         self.step_size = _positive_int(step_size, "step_size")
-        self.gamma = _factor(gamma, "gamma", 0.0, math.inf)
+        self.gamma = _factor(gamma, "gamma", 0.0, math.inf)  # finite: inf**0 would be 1
 
     def factor(self, step: int) -> float:
         """``gamma ** (step // step_size)``."""
@@ -185,7 +191,8 @@ def make_schedule(
     warmup_steps : int
         Linear warm-up length; 0 for none.
     step_epochs : float, optional
-        For ``"step"``: decay every ``step_epochs`` epochs (default: a third of the run).
+        For ``"step"``: decay every ``step_epochs`` epochs, a finite number > 0 (fractions are
+        rounded to whole steps; default: a third of the run).
     gamma : float
         For ``"step"``: the decay factor.
     min_factor : float
@@ -196,9 +203,9 @@ def make_schedule(
     Schedule
         The schedule, wrapped in :class:`LinearWarmup` when ``warmup_steps > 0``.
     """
-    if name not in SCHEDULES:
+    if not isinstance(name, str) or name not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, SCHEDULES))}; "
-                         f"got {name!r}")
+                         f"got name={name!r}")
     total_steps = _positive_int(total_steps, "total_steps")
     steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or (
@@ -213,8 +220,8 @@ def make_schedule(
         if step_epochs is None:
             size = max(1, remaining // 3)
         else:
-            if not step_epochs > 0:
-                raise ValueError(f"step_epochs must be > 0, got {step_epochs!r}")
+            step_epochs = check_float(step_epochs, "step_epochs", minimum=0.0,
+                                      min_inclusive=False)
             size = max(1, round(step_epochs * steps_per_epoch))
         schedule = StepSchedule(size, gamma)
     elif name == "cosine":

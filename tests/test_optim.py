@@ -223,7 +223,9 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(TypeError, match="learning_rate"):
         optim.sgd(w, w, {"learning_rate": "fast"})
     with pytest.raises(TypeError, match="w must be a float ndarray"):
-        optim.sgd([1.0, 2.0], w)
+        optim.sgd(np.zeros(3, dtype=np.int64), w)  # an integer ndarray cannot hold the update
+    with pytest.raises(TypeError, match="w must be a float ndarray"):
+        optim.sgd([1.0, 2.0, 3.0], w, out=w)  # the in-place form keeps its ndarray requirement
     with pytest.raises(ValueError, match=r"config\['velocity'\] must have the shape"):
         optim.sgd_momentum(w, w, {"velocity": np.zeros(5)})
     with pytest.raises(ValueError, match="out must be"):

@@ -25,10 +25,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastnn._progress import progress
-from fastnn._validation import check_array, check_choice, check_int, check_labels
+from fastnn._validation import check_array, check_choice, check_int, check_labels, check_seed
 from fastnn.metrics import accuracy
 
 __all__ = ["CVResult", "cross_validate", "cross_validate_knn", "k_fold_split"]
+
+#: Largest ``n`` of :func:`k_fold_split`: the folds hold about ``num_folds * n`` int64 indices,
+#: so a larger n is a mistake (or a MemoryError) rather than a split.
+MAX_SPLIT_SIZE = 2**31 - 1
 
 
 def k_fold_split(
@@ -39,22 +43,24 @@ def k_fold_split(
     Parameters
     ----------
     n : int
-        Number of examples.
+        Number of examples, ``2 <= n <= MAX_SPLIT_SIZE`` (2**31 - 1).
     num_folds : int
         Number of folds, ``2 <= num_folds <= n``. Fold sizes differ by at most one
         (``np.array_split``), so every example is validated exactly once.
     shuffle : bool
         Permute the examples before splitting (default: contiguous folds, as in CS231n).
-    seed : int, optional
-        Seed of the permutation when ``shuffle`` is true.
+    seed : int or numpy.random.Generator, optional
+        Seed of the permutation when ``shuffle`` is true (checked either way: a non-negative
+        integer, a Generator or None).
 
     Returns
     -------
     list of (train_idx, val_idx)
         One pair of index arrays per fold.
     """
-    n = check_int(n, "n", minimum=2)
+    n = check_int(n, "n", minimum=2, maximum=MAX_SPLIT_SIZE)
     num_folds = check_int(num_folds, "num_folds", minimum=2, maximum=n)
+    seed = check_seed(seed, "seed")
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     folds = np.array_split(order, num_folds)
     splits = []
@@ -62,6 +68,17 @@ def k_fold_split(
         train_idx = np.concatenate([f for j, f in enumerate(folds) if j != i])
         splits.append((train_idx, val_idx))
     return splits
+
+
+def _as_list(values: Any, name: str) -> list[Any]:
+    """``list(values)`` for a sequence of candidates; a TypeError naming ``name`` otherwise."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        return list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of candidate values, got "
+                        f"{type(values).__name__} {values!r}") from None
 
 
 @dataclass
@@ -168,8 +185,8 @@ def cross_validate(
     CVResult
     """
     X = check_array(X, "X", ndim=range(1, 8), dtype=None)
-    y = check_labels(y, "y", n=X.shape[0])
-    values = list(param_values)
+    y = check_labels(y, "y", n=X.shape[0], n_name="X")
+    values = _as_list(param_values, "param_values")
     if not values:
         raise ValueError("param_values must contain at least one value")
     splits = k_fold_split(X.shape[0], num_folds, shuffle=shuffle, seed=seed)
@@ -231,8 +248,8 @@ def cross_validate_knn(
     metric = check_choice(metric, "metric", ("l2", "l1"))
     X = check_array(X, "X", ndim=range(2, 8), dtype="float")
     X = X.reshape(X.shape[0], -1)
-    y = check_labels(y, "y", n=X.shape[0])
-    ks = [check_int(k, "k_choices entries", minimum=1) for k in k_choices]
+    y = check_labels(y, "y", n=X.shape[0], n_name="X")
+    ks = [check_int(k, "k_choices entries", minimum=1) for k in _as_list(k_choices, "k_choices")]
     if not ks:
         raise ValueError("k_choices must contain at least one k")
     splits = k_fold_split(X.shape[0], num_folds, shuffle=shuffle, seed=seed)

@@ -43,7 +43,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastnn._progress import progress
-from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
+from fastnn._validation import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_labels,
+    check_seed,
+)
 from fastnn.metrics import model_accuracy
 from fastnn.model_selection._split import train_validation_split
 
@@ -277,7 +284,8 @@ def _search(
     if not callable(model):
         raise TypeError(f"model must be a class or a zero-argument factory, got {model!r}")
     X = check_array(X, "X", ndim=2)
-    y = check_labels(y, "y", n=X.shape[0])
+    y = check_labels(y, "y", n=X.shape[0], n_name="X")
+    seed = check_seed(seed, "seed")
     rng = np.random.default_rng(seed)
     if (X_val is None) != (y_val is None):
         raise ValueError("X_val and y_val must be given together (or neither, to split X)")
@@ -290,7 +298,7 @@ def _search(
             raise ValueError(
                 f"X_val must have {X.shape[1]} columns like X; got shape {X_val.shape}"
             )
-        y_val = check_labels(y_val, "y_val", n=X_val.shape[0])
+        y_val = check_labels(y_val, "y_val", n=X_val.shape[0], n_name="X_val")
     train_kwargs = dict(train_kwargs or {})
     overlap = set(train_kwargs) & set(space)
     if overlap:

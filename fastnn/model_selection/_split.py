@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_array, check_float, check_int
+from fastnn._validation import check_array, check_float, check_int, check_seed
 
 __all__ = ["train_validation_split"]
 
@@ -83,6 +83,7 @@ def train_validation_split(
     if y.shape[0] != n:
         raise ValueError(f"y must have {n} entries (one per row of X), got {y.shape[0]}")
     n_val = _validation_count(validation_size, n)
+    seed = check_seed(seed, "seed")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     order = rng.permutation(n)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
