@@ -96,3 +96,107 @@ def test_num_checks_must_be_an_integer():
 
 def test_zero_checks_give_an_empty_result():
     assert grad_check_sparse(np.sum, np.ones(3), np.ones(3), num_checks=0).shape == (0,)
+
+
+# --------------------------------------------------------------------------- bad input (fuzz)
+
+
+def _square_sum(x):
+    return float(np.sum(np.asarray(x, dtype=np.float64) ** 2))
+
+
+def _double(x):
+    return np.asarray(x) * 2.0
+
+
+@pytest.mark.parametrize("f", [None, 3, "f"])
+def test_f_must_be_callable(f):
+    x = np.ones((2, 2))
+    with pytest.raises(TypeError, match=r"\bf must be callable"):
+        eval_numerical_gradient(f, x, verbose=False)
+    with pytest.raises(TypeError, match=r"\bf must be callable"):
+        eval_numerical_gradient_array(f, x, np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"\bf must be callable"):
+        grad_check_sparse(f, x, 2 * x, verbose=False)
+
+
+def test_read_only_x_is_a_value_error_naming_x():
+    x = np.ones((2, 2))
+    x.flags.writeable = False
+    for call in (lambda: eval_numerical_gradient(_square_sum, x, verbose=False),
+                 lambda: eval_numerical_gradient_array(_double, x, np.ones((2, 2))),
+                 lambda: grad_check_sparse(_square_sum, x, 2 * x, seed=0, verbose=False)):
+        with pytest.raises(ValueError, match=r"x must be a writeable array"):
+            call()
+
+
+def test_ragged_inputs_name_their_argument():
+    ragged = [[1.0, 2.0], [3.0]]
+    x = np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        eval_numerical_gradient(_square_sum, ragged, verbose=False)
+    with pytest.raises(ValueError, match=r"\bdf\b"):
+        eval_numerical_gradient_array(_double, x, ragged)
+    with pytest.raises(ValueError, match=r"\banalytic_grad\b"):
+        grad_check_sparse(_square_sum, x, ragged, verbose=False)
+    with pytest.raises(ValueError, match=r"\by\b"):
+        rel_error(x, ragged)
+
+
+def test_empty_x_gives_an_empty_gradient():
+    x = np.zeros((0, 3))
+    assert eval_numerical_gradient(_square_sum, x, verbose=False).shape == (0, 3)
+    assert eval_numerical_gradient_array(_double, x, np.zeros((0, 3))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("df_shape", [(), (0, 2), (2, 2, 1), (2,), (2, 3), (3, 2)])
+def test_df_must_have_the_shape_of_f_of_x(df_shape):
+    """No broadcasting: a df of another shape (or an x of another shape) names df and f(x)."""
+    x = np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"df must have the shape of f\(x\)"):
+        eval_numerical_gradient_array(_double, x, np.ones(df_shape))
+    with pytest.raises(ValueError, match=r"df must have the shape of f\(x\)"):
+        eval_numerical_gradient_array(_double, np.ones((3, 2)), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, object, str])
+def test_non_real_df_and_analytic_grad_are_type_errors(dtype):
+    x = np.ones((2, 2))
+    bad = np.ones((2, 2)).astype(dtype)
+    with pytest.raises(TypeError, match=r"\bdf\b"):
+        eval_numerical_gradient_array(_double, x, bad)
+    with pytest.raises(TypeError, match=r"\banalytic_grad\b"):
+        grad_check_sparse(_square_sum, x, bad, verbose=False)
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        rel_error(bad, x)
+    with pytest.raises(TypeError, match=r"\by\b"):
+        rel_error(x, bad)
+
+
+def test_list_analytic_grad_and_df_equal_the_array_call(rng):
+    x = rng.standard_normal((3, 2))
+    df = rng.standard_normal((3, 2))
+    np.testing.assert_allclose(eval_numerical_gradient_array(_double, x, df.tolist()),
+                               eval_numerical_gradient_array(_double, x, df))
+    np.testing.assert_allclose(
+        grad_check_sparse(_square_sum, x, (2 * x).tolist(), num_checks=4, seed=1, verbose=False),
+        grad_check_sparse(_square_sum, x, 2 * x, num_checks=4, seed=1, verbose=False))
+
+
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (2.5, TypeError), (0.0, TypeError),
+                                      (float("nan"), TypeError), ("0", TypeError),
+                                      (True, TypeError), (1j, TypeError)])
+def test_bad_seed_names_seed(seed, exc):
+    x = np.ones((2, 2))
+    with pytest.raises(exc, match=r"\bseed\b"):
+        grad_check_sparse(_square_sum, x, 2 * x, seed=seed, verbose=False)
+
+
+def test_integer_seeds_and_generators_are_accepted():
+    x = np.ones((2, 2))
+    a = grad_check_sparse(_square_sum, x, 2 * x, num_checks=3, seed=np.int64(7), verbose=False)
+    b = grad_check_sparse(_square_sum, x, 2 * x, num_checks=3, seed=np.array(7), verbose=False)
+    c = grad_check_sparse(_square_sum, x, 2 * x, num_checks=3,
+                          seed=np.random.default_rng(7), verbose=False)
+    np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(a, c)

@@ -98,3 +98,20 @@ def test_model_accuracy_progress_bar_is_labelled(rng, capsys):
     assert model_accuracy(_ScoresModel(np.eye(2)), X, y, batch_size=2, show_progress=True,
                           desc="scoring") == 1.0
     assert "scoring" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_true,n_pred", [(5, 4), (4, 5)])
+def test_accuracy_length_mismatch_names_both_arguments(n_true, n_pred):
+    with pytest.raises(ValueError, match=r"y_pred and y_true have different lengths"):
+        accuracy(np.zeros(n_true, dtype=int), np.zeros(n_pred, dtype=int))
+
+
+def test_model_accuracy_length_mismatch_names_X_and_y():
+    model = KNearestNeighbor().fit(np.eye(3), [0, 1, 2])
+    with pytest.raises(ValueError, match=r"y and X have different lengths"):
+        model_accuracy(model, np.eye(3), [0, 1])
+
+
+def test_accuracy_ragged_labels_are_a_value_error_naming_them():
+    with pytest.raises(ValueError, match=r"\by_pred\b"):
+        accuracy([0, 1], [[0], [1, 2]])

@@ -361,3 +361,65 @@ def test_inplace_with_gradient_of_another_dtype(rng):
     expect, _ = optim.adam(w.copy(), dw.astype(np.float32), {})
     optim.adam(w, dw, {}, out=w)
     np.testing.assert_allclose(w, expect, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- bad input (fuzz)
+
+_RULES = ["sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam"]
+
+
+@pytest.mark.parametrize("name", _RULES)
+def test_functional_form_accepts_lists_like_arrays(name):
+    """w and dw as lists (functional form): converted, same result as the array call."""
+    rule = optim.get_update_rule(name)
+    w = np.array([[0.5, -1.0], [2.0, 0.25]])
+    dw = np.array([[0.1, -0.2], [0.3, 0.4]])
+    expected, cfg_a = rule(w, dw, {})
+    got, cfg_l = rule(w.tolist(), dw.tolist(), {})
+    np.testing.assert_allclose(got, expected)
+    # a second step from the list call's config matches too
+    np.testing.assert_allclose(rule(got.tolist(), dw.tolist(), cfg_l)[0],
+                               rule(expected, dw, cfg_a)[0])
+    # a non-contiguous gradient too
+    big = np.repeat(dw, 2, axis=1)
+    np.testing.assert_allclose(rule(w, big[:, ::2], {})[0], expected)
+
+
+@pytest.mark.parametrize("name", _RULES)
+@pytest.mark.parametrize("bad", [
+    np.array([0.1, 0.2, 0.3]) + 0.5j,
+    np.array([0.1, 0.2, 0.3], dtype=object),
+    np.array(["0.1", "0.2", "0.3"]),
+])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_non_real_dw_is_a_type_error_naming_dw(name, bad, inplace):
+    rule = optim.get_update_rule(name)
+    w = np.zeros(3)
+    with pytest.raises(TypeError, match=r"\bdw\b"):
+        rule(w, bad, {}, out=w if inplace else None)
+    np.testing.assert_array_equal(w, 0)
+
+
+def test_ragged_lists_name_their_argument():
+    w = np.zeros(2)
+    with pytest.raises(ValueError, match=r"\bw\b"):
+        optim.sgd([[1.0, 2.0], [3.0]], w)
+    with pytest.raises(ValueError, match=r"\bdw\b"):
+        optim.sgd(w, [[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("name,key", [("sgd_momentum", "velocity"), ("nesterov_momentum", "velocity"),
+                                      ("adagrad", "cache"), ("rmsprop", "cache"), ("adam", "m"),
+                                      ("adam", "v")])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_ragged_state_names_its_config_key(name, key, inplace):
+    rule = optim.get_update_rule(name)
+    w = np.zeros(2)
+    with pytest.raises(ValueError, match=rf"config\['{key}'\]"):
+        rule(w, np.ones(2), {key: [[0.0, 0.0], [0.0]]}, out=w if inplace else None)
+
+
+@pytest.mark.parametrize("bad", [None, "bogus", 3, "ADAM", ["adam"], b"adam"])
+def test_unknown_update_rule_names_the_name_argument(bad):
+    with pytest.raises(ValueError, match=r"update_rule must be one of.*got name="):
+        optim.get_update_rule(bad)

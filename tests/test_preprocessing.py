@@ -204,3 +204,14 @@ def test_scale_and_center_round_trips_through_metadata(rng):
         ScaleAndCenter.from_metadata({**meta, "input_shape": [3, 3]})
     with pytest.raises(ValueError, match="not fitted yet"):
         ScaleAndCenter().to_metadata()
+
+
+@pytest.mark.parametrize("cls", [MeanSubtraction, StandardScaler, MinMaxScaler])
+def test_ragged_transform_input_is_a_value_error_naming_X(cls):
+    t = cls().fit(np.arange(6.0).reshape(3, 2))
+    for method in (t.transform, t.inverse_transform):
+        with pytest.raises(ValueError, match=r"X must be a rectangular array"):
+            method([[1.0, 2.0], [3.0]])
+    # a list still equals the array call
+    X = np.array([[0.5, 1.0], [2.0, 4.0]])
+    np.testing.assert_allclose(t.transform(X.tolist()), t.transform(X))

@@ -74,3 +74,39 @@ def test_make_schedule_by_name():
 def test_schedule_rejects_bad_steps(bad):
     with pytest.raises(ValueError, match="step must be a non-negative integer"):
         schedules.StepSchedule(2)(bad)
+
+
+# --------------------------------------------------------------------------- bad input (fuzz)
+
+
+@pytest.mark.parametrize("gamma", [math.inf, math.nan])
+def test_gamma_must_be_finite(gamma):
+    with pytest.raises(ValueError, match="gamma must be finite"):
+        schedules.StepSchedule(3, gamma=gamma)
+    with pytest.raises(ValueError, match="gamma must be finite"):
+        schedules.make_schedule("step", total_steps=10, gamma=gamma)
+
+
+@pytest.mark.parametrize("bad,exc", [(math.inf, ValueError), (math.nan, ValueError),
+                                     (0, ValueError), (-1.0, ValueError), ("2", TypeError),
+                                     (True, TypeError), (2 + 1j, TypeError), ([2], TypeError),
+                                     (np.array([1.0, 2.0]), TypeError)])
+def test_bad_step_epochs_names_step_epochs(bad, exc):
+    with pytest.raises(exc, match="step_epochs"):
+        schedules.make_schedule("step", total_steps=100, steps_per_epoch=10, step_epochs=bad)
+
+
+def test_step_epochs_integer_or_fraction():
+    """Integers and fractions of an epoch (the CLI's --step-epochs 1.5) both work."""
+    assert schedules.make_schedule("step", total_steps=100, steps_per_epoch=10,
+                                   step_epochs=2).step_size == 20
+    assert schedules.make_schedule("step", total_steps=100, steps_per_epoch=10,
+                                   step_epochs=np.int64(2)).step_size == 20
+    assert schedules.make_schedule("step", total_steps=100, steps_per_epoch=10,
+                                   step_epochs=1.5).step_size == 15
+
+
+@pytest.mark.parametrize("bad", [None, "bogus", 3, "STEP", ["step"], b"step"])
+def test_unknown_schedule_names_the_name_argument(bad):
+    with pytest.raises(ValueError, match=r"lr_schedule must be one of.*got name="):
+        schedules.make_schedule(bad, total_steps=10)

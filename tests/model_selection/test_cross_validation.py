@@ -103,3 +103,44 @@ def test_cross_validation_bad_input(data):
         cross_validate_knn(X, y[:10], [1])
     with pytest.raises(ValueError, match="param_values must contain"):
         cross_validate(lambda *a: 0.0, X, y, [])
+
+
+# --------------------------------------------------------------------------- bad input (fuzz)
+
+
+def test_k_fold_split_huge_n_is_a_value_error_before_allocating():
+    with pytest.raises(ValueError, match=r"\bn must be <="):
+        k_fold_split(10**12, 3, shuffle=True, seed=0)
+
+
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (2.5, TypeError), (4.0, TypeError),
+                                      (float("nan"), TypeError), (float("inf"), TypeError),
+                                      ("4", TypeError), (True, TypeError), (4 + 1j, TypeError)])
+def test_k_fold_split_bad_seed_names_seed(seed, exc):
+    with pytest.raises(exc, match=r"\bseed\b"):
+        k_fold_split(10, 3, shuffle=True, seed=seed)
+
+
+def test_k_fold_split_seed_kinds_give_the_same_folds():
+    ref = k_fold_split(10, 3, shuffle=True, seed=4)
+    for seed in (np.int64(4), np.array(4), np.random.default_rng(4)):
+        for (tr, va), (tr_ref, va_ref) in zip(k_fold_split(10, 3, shuffle=True, seed=seed), ref):
+            np.testing.assert_array_equal(tr, tr_ref)
+            np.testing.assert_array_equal(va, va_ref)
+
+
+def test_cross_validate_knn_bad_input_names_the_argument(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"y and X have different lengths"):
+        cross_validate_knn(X[:-1], y, k_choices=[1], num_folds=3)
+    with pytest.raises(ValueError, match=r"y and X have different lengths"):
+        cross_validate_knn(X[None], y, k_choices=[1], num_folds=3)
+    for bad in (None, 3, "13"):
+        with pytest.raises(TypeError, match=r"\bk_choices\b"):
+            cross_validate_knn(X, y, k_choices=bad, num_folds=3)
+    with pytest.raises(TypeError, match=r"\bparam_values\b"):
+        cross_validate(lambda *a: 0.0, X, y, param_values=None, num_folds=3)
+    # a k array works like the list
+    np.testing.assert_array_equal(
+        cross_validate_knn(X, y, k_choices=np.array([1, 3]), num_folds=3).scores,
+        cross_validate_knn(X, y, k_choices=[1, 3], num_folds=3).scores)

@@ -53,3 +53,11 @@ def test_bad_validation_size(size, error, match):
 def test_mismatched_lengths_name_y():
     with pytest.raises(ValueError, match="y must have 20 entries"):
         train_validation_split(np.zeros((20, 2)), np.zeros(19), 5)
+
+
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (2.5, TypeError), (True, TypeError),
+                                      ("3", TypeError)])
+def test_bad_seed_names_seed(seed, exc):
+    X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    with pytest.raises(exc, match=r"\bseed\b"):
+        train_validation_split(X, y, 3, seed=seed)
