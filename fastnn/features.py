@@ -17,14 +17,20 @@ Example
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_float, check_int
 from fastnn.kernels import hog_descriptors
-from fastnn.kernels.hog import MAX_ORIENTATIONS, RGB_WEIGHTS
+from fastnn.kernels.hog import (
+    MAX_ABS_PIXEL,
+    MAX_ORIENTATIONS,
+    RGB_WEIGHTS,
+    check_hog_images,
+    gray_levels,
+)
 
 __all__ = [
     "FEATURE_KINDS",
@@ -90,7 +96,9 @@ def rgb2gray(rgb: np.ndarray) -> np.ndarray:
 
 def _as_batch(im: object, name: str) -> np.ndarray:
     """One image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as a batch of one."""
-    arr = check_array(im, name, ndim=(2, 3), dtype=None, finite=False)
+    # dtype="float": strings and complex numbers are rejected here, naming the argument (the
+    # kernel would convert integers to float64 anyway)
+    arr = check_array(im, name, ndim=(2, 3), dtype="float", finite=False)
     if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
         raise ValueError(
             f"{name} must be (H, W) or (H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA) "
@@ -127,7 +135,30 @@ def hog_feature(im: np.ndarray, pixels_per_cell: int = 8, orientations: int = 9)
     """
     p, o = _check_hog_args(pixels_per_cell, orientations)
     batch = _as_batch(im, "im")
-    return hog_descriptors(batch, p, o, num_threads=1)[0]
+    try:
+        return hog_descriptors(batch, p, o, num_threads=1)[0]
+    except ValueError:
+        # The kernel checks pixel values in the same pass as the gradients and names its own
+        # argument; say which of the caller's values is wrong instead.
+        _raise_bad_pixels(batch[0], "im")
+        raise
+
+
+def _raise_bad_pixels(image: np.ndarray, name: str) -> None:
+    """Raise the ValueError naming ``name`` if one image (H, W[, C]) has pixel values HOG
+    refuses (NaN, infinity, gray levels beyond ``MAX_ABS_PIXEL``); return if it has none."""
+    if image.ndim == 2:
+        image = image[..., None]
+    used = image if image.shape[-1] == 1 else image[..., :3]  # alpha is never read
+    if np.isnan(used).any():
+        raise ValueError(f"{name} contains NaN")
+    if np.isinf(used).any():
+        raise ValueError(f"{name} contains infinity")
+    if not (np.abs(gray_levels(image)) <= MAX_ABS_PIXEL).all():
+        raise ValueError(
+            f"{name} must have finite gray levels of magnitude <= {MAX_ABS_PIXEL:g}; got pixel "
+            f"values in [{float(used.min()):g}, {float(used.max()):g}]"
+        )
 
 
 def hog_features(
@@ -162,9 +193,8 @@ def hog_features(
     Fashion-MNIST (4-pixel cells) that lifted a quick linear SVM from 0.839 to 0.865 test
     accuracy.
     """
-    shape = np.shape(images)
-    size = shape[1:3] if len(shape) in (3, 4) else (None, None)
-    p, o = _check_hog_args(pixels_per_cell, orientations, *size)
+    images = check_hog_images(images, "images")
+    p, o = _check_hog_args(pixels_per_cell, orientations, *images.shape[1:3])
     return hog_descriptors(images, p, o, impl=impl)
 
 
@@ -247,6 +277,8 @@ def color_histogram_hsv(
         raise ValueError(f"im must be an RGB image of shape (H, W, 3), got shape {x.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise TypeError(f"im must be numeric, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"im must be real-valued, got dtype {x.dtype}")
     scaled = x / xmax  # CS231n: float32 stays float32, integers become float64
     if scaled.min() < 0 or scaled.max() > 1:
         raise ValueError(
@@ -310,16 +342,28 @@ def extract_features(
         Row ``i`` is the concatenation ``[f(imgs[i].squeeze()) for f in feature_fns]``.
     """
     x = check_array(imgs, "imgs", dtype=None, finite=False, allow_empty=True)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise TypeError(f"imgs must be a numeric array, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"imgs must be real-valued, got dtype {x.dtype}")
     if x.ndim < 2:
         raise ValueError(f"imgs must be a batch of images (N, ...), got shape {x.shape}")
     if x.shape[0] == 0:
         raise ValueError("imgs must contain at least one image, got an empty batch")
+    if (callable(feature_fns) or isinstance(feature_fns, (str, bytes))
+            or not isinstance(feature_fns, Iterable)):
+        raise TypeError(
+            f"feature_fns must be a sequence of feature functions (e.g. [hog_feature]), got "
+            f"{type(feature_fns).__name__}"
+        )
     fns = list(feature_fns)
     if not fns:
         raise ValueError("feature_fns must contain at least one feature function, got none")
-    for fn in fns:
+    for j, fn in enumerate(fns):
         if not callable(fn):
-            raise TypeError(f"feature_fns must hold callables, got {type(fn).__name__}")
+            raise TypeError(
+                f"feature_fns must hold callables; feature_fns[{j}] is {type(fn).__name__}"
+            )
 
     n_images = x.shape[0]
     batched = [_hog_kwargs(fn) if _hog_fast_path_ok(x) else None for fn in fns]
@@ -329,10 +373,22 @@ def extract_features(
                 kw.get("pixels_per_cell", 8), kw.get("orientations", 9), x.shape[1], x.shape[2]
             )
 
+    def features_of(j: int, i: int) -> np.ndarray:
+        """``feature_fns[j](imgs[i].squeeze())``; its ValueError/TypeError names both."""
+        try:
+            return np.asarray(fns[j](x[i].squeeze()))
+        except (ValueError, TypeError) as exc:
+            if type(exc) not in (ValueError, TypeError):
+                raise  # a subclass may not take a plain message
+            raise type(exc)(
+                f"feature_fns[{j}] ({getattr(fns[j], '__name__', type(fns[j]).__name__)}) "
+                f"failed on imgs[{i}]: {exc}"
+            ) from exc
+
     # Feature lengths from the first image, as CS231n does.
     first = []
-    for j, fn in enumerate(fns):
-        feats = np.asarray(fn(x[0].squeeze()))
+    for j in range(len(fns)):
+        feats = features_of(j, 0)
         if feats.ndim != 1:
             raise ValueError(
                 f"feature_fns[{j}] must return a 1-D array, got shape {feats.shape}"
@@ -350,10 +406,15 @@ def extract_features(
             for j, fn in enumerate(fns):
                 block = out[lo:hi, offsets[j]:offsets[j + 1]]
                 if batched[j] is not None:
-                    block[...] = hog_descriptors(x[lo:hi], **batched[j])
-                    continue
+                    try:
+                        block[...] = hog_descriptors(x[lo:hi], **batched[j])
+                        continue
+                    except ValueError:
+                        # Bad pixel values: the per-image path below finds the image and
+                        # raises naming it (the batch call names only its own argument).
+                        pass
                 for i in range(lo, hi):
-                    feats = first[j] if i == 0 else np.asarray(fn(x[i].squeeze()))
+                    feats = first[j] if i == 0 else features_of(j, i)
                     if feats.shape != (dims[j],):
                         raise ValueError(
                             f"feature_fns[{j}] returned shape {feats.shape} for image {i}, "

@@ -275,7 +275,7 @@ def test_extract_features_bad_input(rng):
         extract_features(imgs, [lambda im: np.zeros(next(lengths))])
     bad = imgs.copy()
     bad[2, 3, 3, 0] = np.nan
-    with pytest.raises(ValueError, match=r"contains NaN \(image 2\)"):
+    with pytest.raises(ValueError, match=r"failed on imgs\[2\]: im contains NaN"):
         extract_features(bad, [hog_feature])
     with pytest.raises(ValueError, match="pixels_per_cell"):
         extract_features(imgs, [functools.partial(hog_feature, pixels_per_cell=17)])
@@ -369,3 +369,61 @@ def test_build_features_concatenates_in_the_order_given(rng, cifar_sample):
 def test_build_features_bad_input(images, kinds, error, match):
     with pytest.raises(error, match=match):
         build_features(images, kinds)
+
+
+# ------------------------------------------------------------------- errors name the argument
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [(np.nan, ValueError, "^im contains NaN"), (np.inf, ValueError, "^im contains infinity"),
+     (1e300, ValueError, "^im must have finite gray levels")],
+)
+def test_hog_feature_bad_pixels_name_im(rng, value, error, message):
+    im = rng.uniform(0, 255, size=(16, 16, 3))
+    im[4, 5, 1] = value
+    with pytest.raises(error, match=message):
+        hog_feature(im)
+
+
+def test_hog_feature_rejects_complex_and_strings_naming_im():
+    with pytest.raises(TypeError, match="^im must be real-valued"):
+        hog_feature(np.ones((16, 16), complex))
+    with pytest.raises(TypeError, match="^im must be numeric"):
+        hog_feature(np.full((16, 16), "a"))
+
+
+def test_hog_feature_accepts_lists_and_non_contiguous_input(rng):
+    im = rng.uniform(0, 255, size=(16, 32, 3))
+    expected = hog_feature(np.ascontiguousarray(im[:, ::2]))
+    np.testing.assert_array_equal(hog_feature(im[:, ::2]), expected)
+    np.testing.assert_array_equal(hog_feature(im[:, ::2].tolist()), expected)
+
+
+def test_hog_features_ragged_images_names_images():
+    with pytest.raises((TypeError, ValueError), match="^images must be"):
+        hog_features([np.zeros((8, 8)), np.zeros((8, 9))])
+
+
+def test_color_histogram_rejects_complex_naming_im():
+    with pytest.raises(TypeError, match="^im must be real-valued"):
+        color_histogram_hsv(np.ones((4, 4, 3), complex))
+
+
+@pytest.mark.parametrize("fns", [None, 3, hog_feature, "hog_feature"])
+def test_extract_features_feature_fns_must_be_a_sequence(rng, fns):
+    imgs = rng.uniform(0, 255, size=(2, 8, 8, 3))
+    with pytest.raises(TypeError, match="^feature_fns must be a sequence"):
+        extract_features(imgs, fns)
+
+
+def test_extract_features_bad_imgs_name_imgs(rng):
+    imgs = rng.uniform(0, 255, size=(2, 8, 8, 3))
+    with pytest.raises(TypeError, match="^imgs must be real-valued"):
+        extract_features(imgs.astype(complex), [hog_feature])
+    with pytest.raises(TypeError, match="^imgs must be a numeric array"):
+        extract_features(np.full((2, 8, 8), "a"), [hog_feature])
+    with pytest.raises(ValueError, match=r"failed on imgs\[0\]: im must be a 2-D or 3-D"):
+        extract_features(np.stack([imgs, imgs], axis=-1), [hog_feature])
+    bad = imgs.copy()
+    bad[1, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"failed on imgs\[1\]: im contains infinity"):
+        extract_features(bad, [hog_feature, color_histogram_hsv])
