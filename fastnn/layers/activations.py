@@ -270,6 +270,10 @@ def elu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """
     out, alpha = unpack_cache(cache, "elu_forward", ("out", "alpha"))
     out = cached_array(out, "out", "elu_forward")
+    if out.dtype.kind != "f":
+        # elu_forward always returns floats; integers would also break the in-place sums below
+        raise TypeError(f"cache must come from elu_forward: its out must be a floating-point "
+                        f"array; got a {out.ndim}-D {out.dtype} array of shape {out.shape}")
     alpha = cached_number(alpha, "alpha", "elu_forward")
     dout = _check_dout(dout, out)
     # min(out, 0) + alpha is out + alpha where x <= 0 and alpha where x > 0, so adding

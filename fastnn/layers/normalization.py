@@ -49,7 +49,11 @@ def _check_inputs(x: Any, gamma: Any, beta: Any) -> tuple[np.ndarray, np.ndarray
 
 def _check_dout_shape(dout: Any, x_hat: np.ndarray) -> None:
     """dout must match the forward output (its other checks belong to whoever computes)."""
-    shape = np.shape(dout)
+    try:
+        shape = np.shape(dout)
+    except (ValueError, TypeError) as exc:  # a ragged nested list has no shape
+        raise ValueError(f"dout must be an array of the forward output's shape {x_hat.shape}; "
+                         f"got a ragged {type(dout).__name__}: {exc}") from None
     if shape != x_hat.shape:
         raise ValueError(f"dout must have the forward output's shape {x_hat.shape}; got {shape}")
 

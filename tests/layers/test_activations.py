@@ -152,3 +152,9 @@ def test_editing_out_in_place_does_not_corrupt_backward(rng, name, forward, back
     out -= 5.0
     out *= -3.0
     np.testing.assert_array_equal(backward(dout, cache), expected)
+
+
+def test_elu_backward_rejects_an_integer_cache_naming_cache():
+    with pytest.raises(TypeError, match="^cache must come from elu_forward: its out must be a "
+                                        "floating-point array"):
+        elu_backward(np.ones((2, 3)), (np.ones((2, 3), dtype=np.int64), 1.0))

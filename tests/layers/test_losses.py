@@ -81,9 +81,24 @@ def test_bad_labels_are_clear_errors(loss_fn):
         loss_fn(x, [0, 1, 4])
     with pytest.raises(ValueError, match="y must be non-negative"):
         loss_fn(x, [0, -1, 2])
-    with pytest.raises(ValueError, match="y must have 3 entries"):
+    with pytest.raises(ValueError, match="x has 3 rows but y has 2 labels"):
         loss_fn(x, [0, 1])
     with pytest.raises(ValueError, match="y must hold integers"):
         loss_fn(x, [0.5, 1, 2])
     with pytest.raises(ValueError, match="x must be a 2-D array"):
         loss_fn(np.zeros(4), [0])
+
+
+@pytest.mark.parametrize("loss_fn", [svm_loss, softmax_loss])
+def test_length_mismatch_names_x_and_y(loss_fn):
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="x has 2 rows but y has 1 labels"):
+        loss_fn(x, [0])
+    with pytest.raises(ValueError, match="x has 1 rows but y has 2 labels"):
+        loss_fn(x[:1], [0, 1])
+    # lists and non-contiguous scores are valid input with the same result
+    scores = np.arange(12.0).reshape(3, 4)[:, ::2] / 7
+    loss, dx = loss_fn(scores, np.array([0, 1, 1]))
+    loss_list, dx_list = loss_fn(scores.tolist(), [0, 1, 1])
+    assert loss_list == loss
+    np.testing.assert_array_equal(dx_list, dx)

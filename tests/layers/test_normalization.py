@@ -272,3 +272,20 @@ def test_zero_eps_is_refused_naming_the_param_key(mode):
         batchnorm_forward(x, np.ones(2), np.zeros(2), {"mode": mode, "eps": 0.0})
     with pytest.raises(ValueError, match=r"ln_param\['eps'\] must be > 0"):
         layernorm_forward(x, np.ones(2), np.zeros(2), {"eps": 0})
+
+
+@pytest.mark.parametrize("backward", [*BN_BACKWARDS, "layernorm"])
+def test_backward_with_a_ragged_dout_names_dout(rng, backward):
+    x = rng.standard_normal((2, 3))
+    gamma, beta = _gamma_beta(rng, 3)
+    if backward == "layernorm":
+        _, cache = layernorm_forward(x, gamma, beta, {})
+        backward = layernorm_backward
+    else:
+        _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    with pytest.raises(ValueError, match="^dout must be an array of the forward output's shape"):
+        backward([[1.0, 2.0, 3.0], [1.0, 2.0]], cache)
+    # a (regular) nested list is valid and gives the array's result
+    dout = rng.standard_normal((2, 3))
+    for got, want in zip(backward(dout.tolist(), cache), backward(dout, cache), strict=True):
+        np.testing.assert_allclose(got, want)
