@@ -98,6 +98,17 @@ class TrainingState:
 _COUNTERS = ("epoch", "iteration", "loop_t", "bad_evals")
 _HISTORY_KEYS = {"epoch", "iteration", "loss", "train_acc", "val_acc", "lr", "seconds"}
 _SCALARS = (bool, int, float, str, type(None))
+# The state each built-in update rule (fastnn.optim) keeps in a parameter's config: arrays of
+# the parameter's shape and integer step counters. A rule sets all of them at its first step,
+# so a checkpoint written after any update must hold every one.
+_RULE_STATE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sgd": ((), ()),
+    "sgd_momentum": (("velocity",), ()),
+    "nesterov_momentum": (("velocity",), ()),
+    "adagrad": (("cache",), ()),
+    "rmsprop": (("cache",), ()),
+    "adam": (("m", "v"), ("t",)),
+}
 
 
 def _numeric_array_or_none(value: Any) -> np.ndarray | None:
@@ -208,6 +219,28 @@ class _Fields:
         return value
 
 
+def _check_rule_state(f: _Fields, rule: Any, configs: Mapping[str, dict[str, Any]],
+                      params: Mapping[str, np.ndarray], iteration: int) -> None:
+    """A built-in rule's state in every parameter's config: step counters are ints >= 0 and,
+    once any update was made, every state array and counter is there (a missing one would
+    silently restart the optimiser from zeros)."""
+    arrays, counters = _RULE_STATE.get(rule, ((), ())) if isinstance(rule, str) else ((), ())
+    for p, config in configs.items():
+        for key in counters:
+            if key in config:
+                value = config[key]
+                f.expect(type(value) is int and value >= 0, f"state.optim_configs.{p}.{key}",
+                         "an int >= 0 (steps taken)", value)
+            elif iteration:
+                raise f.fail(f"state.optim_configs.{p}.{key}", f"missing: the {rule} update "
+                             f"rule's step counter must be stored after {iteration} update(s)")
+        for key in arrays:
+            if key not in config and iteration:
+                raise f.fail(f"optim/{p}/{key}", f"missing: the {rule} update rule's state "
+                             f"array (a float array of shape {np.shape(params[p])}) must be "
+                             f"stored after {iteration} update(s)")
+
+
 def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndarray],
                         model_state: Mapping[str, np.ndarray], model_class: str,
                         num_train: int, optim_shapes: bool) -> TrainingState:
@@ -312,6 +345,8 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
                                  "an int >= 0", st.get(key))
     pending = f.expect(isinstance(st.get("pending_eval"), bool), "state.pending_eval", "a bool",
                        st.get("pending_eval"))
+    if optim_shapes:
+        _check_rule_state(f, settings.get("update_rule"), configs, params, counters["iteration"])
     history = st.get("history")
     f.expect(isinstance(history, list) and all(
         isinstance(row, dict) and set(row) == _HISTORY_KEYS and all(

@@ -33,6 +33,7 @@ norm running averages), the model-state protocol of :mod:`fastnn.serialization`
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -49,6 +50,24 @@ from fastnn.metrics import accuracy
 from fastnn.serialization import get_model_state, set_model_state
 
 __all__ = ["Solver"]
+
+
+def _memory_limit_bytes() -> int:
+    """Physical memory of this machine in bytes, or 2**47 (64-bit user address space) if unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 2**47
+
+
+def _labels_for(y: Any, y_name: str, n: int, x_name: str) -> np.ndarray:
+    """Labels ``y`` with one entry per row of the ``n``-row ``x_name``; a length mismatch names
+    both."""
+    y = check_array(y, y_name, ndim=1, dtype="int", allow_empty=n == 0)
+    if y.shape[0] != n:
+        raise ValueError(f"{x_name} has {n} rows but {y_name} has {y.shape[0]} labels; they "
+                         f"must have one label per row")
+    return check_labels(y, y_name, n=n)
 
 _CS231N_KWARGS = (
     "update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs", "num_train_samples",
@@ -146,15 +165,20 @@ class Solver(CheckpointingMixin):
             raise ValueError(f"data is missing the key(s) {', '.join(missing)} (expected "
                              f"X_train, y_train, X_val, y_val; got {', '.join(map(str, data))})")
         self.X_train = check_array(data["X_train"], "data['X_train']", dtype="float")
-        self.y_train = check_labels(data["y_train"], "data['y_train']", n=len(self.X_train))
-        self.X_val = check_array(data["X_val"], "data['X_val']", dtype="float")
-        self.y_val = check_labels(data["y_val"], "data['y_val']", n=len(self.X_val))
         if self.X_train.ndim < 2:
             raise ValueError(f"data['X_train'] must have one row per example (ndim >= 2), got "
                              f"shape {self.X_train.shape}")
+        self.X_val = check_array(data["X_val"], "data['X_val']", dtype="float")
+        if self.X_val.ndim < 2:
+            raise ValueError(f"data['X_val'] must have one row per example (ndim >= 2), got "
+                             f"shape {self.X_val.shape}")
         if self.X_val.shape[1:] != self.X_train.shape[1:]:
             raise ValueError(f"data['X_val'] examples must have the shape of data['X_train'] "
                              f"examples {self.X_train.shape[1:]}, got {self.X_val.shape[1:]}")
+        self.y_train = _labels_for(data["y_train"], "data['y_train']", self.X_train.shape[0],
+                                   "data['X_train']")
+        self.y_val = _labels_for(data["y_val"], "data['y_val']", self.X_val.shape[0],
+                                 "data['X_val']")
 
         unknown = set(kwargs) - set(_CS231N_KWARGS) - set(_EXTRA_KWARGS)
         if unknown:
@@ -176,6 +200,16 @@ class Solver(CheckpointingMixin):
         self.lr_decay = check_float(kwargs.pop("lr_decay", 1.0), "lr_decay", minimum=0,
                                     min_inclusive=False)
         self.batch_size = check_int(kwargs.pop("batch_size", 100), "batch_size", minimum=1)
+        # Minibatches are drawn with replacement (CS231n), so batch_size may exceed N; but one
+        # that cannot be held in memory (indices plus the rows gathered) is a mistake, not a
+        # request to fail with MemoryError at the first step.
+        row_bytes = self.X_train.itemsize * math.prod(self.X_train.shape[1:]) + 16
+        if self.batch_size * row_bytes > _memory_limit_bytes():
+            raise ValueError(
+                f"batch_size={self.batch_size} is too large: a minibatch of data['X_train'] "
+                f"rows would need {self.batch_size * row_bytes / 2**30:.3g} GiB, more than this "
+                f"machine's memory (the training set has {self.X_train.shape[0]} examples)"
+            )
         self.num_epochs = check_int(kwargs.pop("num_epochs", 10), "num_epochs", minimum=0)
         self.num_train_samples = self._optional_int(kwargs.pop("num_train_samples", 1000),
                                                     "num_train_samples")
@@ -341,8 +375,25 @@ class Solver(CheckpointingMixin):
                        batch_size: int = 100) -> float:
         """Accuracy of the model on ``(X, y)``, on a random subsample of ``num_samples``
         examples (drawn with replacement from the Solver's random state, as CS231n does) when
-        given, computed ``batch_size`` examples at a time."""
+        given, computed ``batch_size`` examples at a time.
+
+        ``X`` (N, ...) must have finite values and as many per example as ``data['X_train']``
+        (usually its example shape), ``y`` (N,) integer labels; lists are accepted.
+        """
+        X = check_array(X, "X", dtype="float")
+        # the model sees X as it is: any example shape with data['X_train']'s number of values
+        if X.ndim < 2 or math.prod(X.shape[1:]) != math.prod(self.X_train.shape[1:]):
+            raise ValueError(f"X must be (N, ...) with examples of data['X_train']'s example "
+                             f"shape {self.X_train.shape[1:]}; got shape {X.shape}")
+        y = _labels_for(y, "y", X.shape[0], "X")
+        if num_samples is not None:
+            num_samples = check_int(num_samples, "num_samples", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        return self._accuracy(X, y, num_samples, batch_size)
+
+    def _accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None,
+                  batch_size: int) -> float:
+        """:meth:`check_accuracy` on validated arrays (the Solver's own data)."""
         N = X.shape[0]
         if num_samples is not None and N > num_samples:
             mask = self._rng.integers(0, N, num_samples)
@@ -363,12 +414,9 @@ class Solver(CheckpointingMixin):
         evaluate = t == 0 or t == num_iterations - 1 or epoch_end
         row = None
         if evaluate:
-            train_acc = self.check_accuracy(self.X_train, self.y_train,
-                                            num_samples=self.num_train_samples,
-                                            batch_size=_EVAL_BATCH)
-            val_acc = self.check_accuracy(self.X_val, self.y_val,
-                                          num_samples=self.num_val_samples,
-                                          batch_size=_EVAL_BATCH)
+            train_acc = self._accuracy(self.X_train, self.y_train, self.num_train_samples,
+                                       _EVAL_BATCH)
+            val_acc = self._accuracy(self.X_val, self.y_val, self.num_val_samples, _EVAL_BATCH)
             now = time.perf_counter()
             start_time, start_it = self._row_start
             losses = self.loss_history[start_it:]

@@ -169,6 +169,17 @@ DAMAGES = {
     "global-keys-float": (_array("global_rng/keys", lambda k: k.astype(float)),
                           "'global_rng/keys'"),
     "unknown-array": (_array("junk", np.zeros(1)), "'junk'"),
+    # the optimiser's state must be complete and well typed, or resuming would restart Adam
+    # from zeros (a missing array) or fail at the first step (a string step counter)
+    "optim-t-string": (_set(["state", "optim_configs", "W1", "t"], "3"),
+                       "'state.optim_configs.W1.t'"),
+    "optim-t-negative": (_set(["state", "optim_configs", "b1", "t"], -1),
+                         "'state.optim_configs.b1.t'"),
+    "optim-t-bool": (_set(["state", "optim_configs", "W1", "t"], True),
+                     "'state.optim_configs.W1.t'"),
+    "optim-t-missing": (_del("state", "optim_configs", "W2", "t"), "'state.optim_configs.W2.t'"),
+    "optim-array-missing": (_array("optim/W1/m"), "'optim/W1/m'"),
+    "optim-array-v-missing": (_array("optim/b2/v"), "'optim/b2/v'"),
 }
 
 
@@ -310,3 +321,12 @@ def test_state_the_model_refuses_is_a_checkpoint_error_and_changes_nothing(check
                        match="the model refused the stored state: this model only takes zero"):
         solver.load_checkpoint(checkpoint)
     _assert_same(before, _snapshot(solver))
+
+
+def test_checkpoint_before_any_update_needs_no_optimiser_state(tmp_path):
+    # Adam creates m, v and t at its first step: a checkpoint taken before it has none
+    solver = _solver(_data())
+    path = solver.save_checkpoint(tmp_path / "fresh.npz")
+    other = _solver(_data())
+    other.load_checkpoint(path)
+    assert other.optim_configs == solver.optim_configs

@@ -452,7 +452,7 @@ def test_bad_input_gives_clear_errors(data):
         Solver(model, data, learning_rate=0.1)
     with pytest.raises(ValueError, match="missing the key"):
         Solver(model, {"X_train": data["X_train"], "y_train": data["y_train"]})
-    with pytest.raises(ValueError, match=r"y_train'\] must have 300 entries"):
+    with pytest.raises(ValueError, match=r"data\['X_train'\] has 300 rows but data\['y_train'\] has 10 labels"):
         Solver(model, {**data, "y_train": data["y_train"][:10]})
     with pytest.raises(ValueError, match=r"X_val'\] examples must have the shape"):
         Solver(model, {**data, "X_val": data["X_val"][:, :4]})
@@ -552,3 +552,53 @@ def test_load_checkpoint_restores_metadata(data, tmp_path):
     other.load_checkpoint(tmp_path / "c_epoch_1.npz")
     assert other.metadata["note"] == "scaled"
     np.testing.assert_array_equal(other.metadata["mean"], np.arange(3.0))
+
+
+@pytest.mark.parametrize("key", ["X_train", "X_val"])
+def test_data_arrays_of_the_wrong_rank_name_their_key(data, key):
+    model = SoftmaxModel()
+    for bad in (np.float64(1.0), data[key][:, 0]):
+        with pytest.raises(ValueError, match=rf"data\['{key}'\] must"):
+            Solver(model, {**data, key: bad})
+    y_key = "y" + key[1:]
+    n = len(data[y_key])
+    with pytest.raises(ValueError, match=rf"data\['{key}'\] has {n - 1} rows but "
+                                         rf"data\['{y_key}'\] has {n} labels"):
+        Solver(model, {**data, key: data[key][:-1]})
+
+
+def test_absurd_batch_size_is_a_value_error_not_a_memory_error(data):
+    with pytest.raises(ValueError, match=r"^batch_size=1000000000000 is too large"):
+        Solver(SoftmaxModel(), data, batch_size=10**12)
+    # larger than the training set is fine: minibatches are drawn with replacement (CS231n)
+    solver = Solver(SoftmaxModel(), data, batch_size=400, num_epochs=1, verbose=False, seed=0)
+    solver.train()
+    assert len(solver.loss_history) == 1
+
+
+def test_check_accuracy_validates_x_and_y_and_accepts_lists(data):
+    solver = Solver(SoftmaxModel(), data, num_epochs=0, verbose=False, seed=0)
+    X, y = data["X_val"], data["y_val"]
+    expected = solver.check_accuracy(X, y)
+    assert solver.check_accuracy(X.tolist(), y.tolist()) == expected
+    assert solver.check_accuracy(np.asfortranarray(X), y) == expected
+    for bad_x, error, message in [
+        (None, TypeError, "^X must"), (np.float64(1.0), ValueError, "^X must"),
+        ([[1.0, 2.0], [3.0]], (TypeError, ValueError), "^X must"),
+        (X[:0], ValueError, "^X must not be empty"), (np.full_like(X, np.nan), ValueError,
+                                                        "^X contains NaN"),
+        (X[:, :4], ValueError, "^X must be"), (np.full(X.shape, "a"), TypeError, "^X must"),
+    ]:
+        with pytest.raises(error, match=message):
+            solver.check_accuracy(bad_x, y)
+    with pytest.raises(ValueError, match=f"X has {len(X) - 1} rows but y has {len(y)} labels"):
+        solver.check_accuracy(X[:-1], y)
+    for bad_y, error, message in [
+        (None, TypeError, "^y must"), (y + 0.5, ValueError, "^y must hold integers"),
+        (-np.ones_like(y), ValueError, "^y must be non-negative"),
+        (y[:, None], ValueError, "^y must be a 1-D"), (y.astype(complex), TypeError, "^y must"),
+    ]:
+        with pytest.raises(error, match=message):
+            solver.check_accuracy(X, bad_y)
+    with pytest.raises(ValueError, match="^num_samples must be >= 0"):
+        solver.check_accuracy(X, y, num_samples=-1)
