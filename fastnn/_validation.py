@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,12 +115,12 @@ def check_labels(y: Any, name: str, n: int | None = None, num_classes: int | Non
     names both arguments, since either may be the wrong one.
     """
     y = check_array(y, name, ndim=1, dtype="int", allow_empty=n == 0)
+    if n is not None and n_name is not None and y.shape[0] != n:
+        raise ValueError(f"{n_name} has {n} rows but {name} has {y.shape[0]} labels: {name} and "
+                         f"{n_name} have different lengths (one label per row)")
     if y.size and y.dtype.kind == "u" and y.max() > np.iinfo(np.intp).max:
         raise ValueError(f"{name} must be class indices that fit in {np.dtype(np.intp)}")
     if n is not None and y.shape[0] != n:
-        if n_name is not None:
-            raise ValueError(f"{name} must have {n} entries (one per example of {n_name}), got "
-                             f"{y.shape[0]}: {name} and {n_name} have different lengths")
         raise ValueError(f"{name} must have {n} entries (one per example), got {y.shape[0]}")
     if y.size and y.min() < 0:
         raise ValueError(f"{name} must be non-negative class indices, got minimum {y.min()}")
@@ -128,6 +129,24 @@ def check_labels(y: Any, name: str, n: int | None = None, num_classes: int | Non
             f"{name} must be class indices in [0, {num_classes}), got maximum {y.max()}"
         )
     return y.astype(np.intp, copy=False)
+
+
+def memory_limit_bytes() -> int:
+    """Physical memory of this machine in bytes, or 2**47 (64-bit user address space) if unknown:
+    the bound for "can this ever be allocated" checks made before allocating."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 2**47
+
+
+def check_fits_in_memory(nbytes: float, name: str, what: str) -> None:
+    """ValueError naming ``name`` when ``what`` needs more bytes than this machine's memory
+    (checked before allocating, so an absurd size is an error instead of a MemoryError)."""
+    limit = memory_limit_bytes()
+    if nbytes > limit:
+        raise ValueError(f"{name} is too large: {what} would need {nbytes / 2**30:.3g} GiB, more "
+                         f"than this machine's memory ({limit / 2**30:.3g} GiB)")
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -203,3 +222,35 @@ def check_seed(
     if value < 0:
         raise ValueError(f"{name} must be {want}, got {value}")
     return value
+
+
+def check_data_dict(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A CS231n data dict: ``X_train``/``X_val`` (one row per example, the same example shape,
+    float) and ``y_train``/``y_val`` labels, one per row; errors name the key (``data['X_val']``).
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val : ndarray
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data must be a dict with X_train, y_train, X_val, y_val; got "
+                        f"{type(data).__name__}")
+    missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
+    if missing:
+        raise ValueError(f"data is missing the key(s) {', '.join(missing)} (expected "
+                         f"X_train, y_train, X_val, y_val; got {', '.join(map(str, data))})")
+    X_train = check_array(data["X_train"], "data['X_train']", dtype="float")
+    if X_train.ndim < 2:
+        raise ValueError(f"data['X_train'] must have one row per example (ndim >= 2), got "
+                         f"shape {X_train.shape}")
+    X_val = check_array(data["X_val"], "data['X_val']", dtype="float")
+    if X_val.ndim < 2:
+        raise ValueError(f"data['X_val'] must have one row per example (ndim >= 2), got "
+                         f"shape {X_val.shape}")
+    if X_val.shape[1:] != X_train.shape[1:]:
+        raise ValueError(f"data['X_val'] examples must have the shape of data['X_train'] "
+                         f"examples {X_train.shape[1:]}, got {X_val.shape[1:]}")
+    y_train = check_labels(data["y_train"], "data['y_train']", n=X_train.shape[0],
+                           n_name="data['X_train']")
+    y_val = check_labels(data["y_val"], "data['y_val']", n=X_val.shape[0], n_name="data['X_val']")
+    return X_train, y_train, X_val, y_val

@@ -21,12 +21,9 @@ from __future__ import annotations
 import math
 import os
 import reprlib
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +38,7 @@ from fastnn._npz import (
     header_array,
     read_npz,
 )
+from fastnn.optim import RULE_STATE
 from fastnn.serialization import get_model_state, model_header, set_model_state
 
 __all__ = [
@@ -50,7 +48,6 @@ __all__ = [
     "TrainingState",
     "atomic_savez",
     "check_arrays_like",
-    "deferred_interrupt",
     "header_array",
     "read_npz",
     "read_training_state",
@@ -98,17 +95,6 @@ class TrainingState:
 _COUNTERS = ("epoch", "iteration", "loop_t", "bad_evals")
 _HISTORY_KEYS = {"epoch", "iteration", "loss", "train_acc", "val_acc", "lr", "seconds"}
 _SCALARS = (bool, int, float, str, type(None))
-# The state each built-in update rule (fastnn.optim) keeps in a parameter's config: arrays of
-# the parameter's shape and integer step counters. A rule sets all of them at its first step,
-# so a checkpoint written after any update must hold every one.
-_RULE_STATE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "sgd": ((), ()),
-    "sgd_momentum": (("velocity",), ()),
-    "nesterov_momentum": (("velocity",), ()),
-    "adagrad": (("cache",), ()),
-    "rmsprop": (("cache",), ()),
-    "adam": (("m", "v"), ("t",)),
-}
 
 
 def _numeric_array_or_none(value: Any) -> np.ndarray | None:
@@ -224,7 +210,7 @@ def _check_rule_state(f: _Fields, rule: Any, configs: Mapping[str, dict[str, Any
     """A built-in rule's state in every parameter's config: step counters are ints >= 0 and,
     once any update was made, every state array and counter is there (a missing one would
     silently restart the optimiser from zeros)."""
-    arrays, counters = _RULE_STATE.get(rule, ((), ())) if isinstance(rule, str) else ((), ())
+    arrays, counters = RULE_STATE.get(rule, ((), ())) if isinstance(rule, str) else ((), ())
     for p, config in configs.items():
         for key in counters:
             if key in config:
@@ -385,25 +371,6 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
         val_acc_history=val_acc.tolist(), order=order, rng=rng, global_rng=global_rng,
         metadata=metadata, settings=settings,
     )
-
-
-@contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so parameters, optimiser state and the book-keeping a
-    checkpoint stores are never left half-updated (the interrupt is re-raised after the block)."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- the Solver's methods

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from fastnn._color import rgb_to_hsv
 from fastnn._progress import progress
 from fastnn._validation import check_array, check_float, check_int
 from fastnn.kernels import hog_descriptors
@@ -128,10 +129,8 @@ def hog_feature(im: np.ndarray, pixels_per_cell: int = 8, orientations: int = 9)
 
     Notes
     -----
-    Gray conversion with :func:`rgb2gray`, forward-difference gradients, orientation
-    ``atan2(gy, gx + 1e-15)`` in degrees plus 90 binned over (0, 180) (so, as in CS231n, only
-    gradients with ``gx >= 0`` count), magnitudes averaged per cell. The exact definition is in
-    :mod:`fastnn.kernels.hog`. For many images use :func:`hog_features` (one compiled call).
+    The exact definition is in :mod:`fastnn.kernels.hog`; for many images use
+    :func:`hog_features` (one compiled call).
     """
     p, o = _check_hog_args(pixels_per_cell, orientations)
     batch = _as_batch(im, "im")
@@ -196,49 +195,6 @@ def hog_features(
     images = check_hog_images(images, "images")
     p, o = _check_hog_args(pixels_per_cell, orientations, *images.shape[1:3])
     return hog_descriptors(images, p, o, impl=impl)
-
-
-def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] to HSV in [0, 1], the same arithmetic as ``matplotlib.colors.rgb_to_hsv``.
-
-    Parameters
-    ----------
-    rgb : array_like, shape (..., 3)
-        Values in [0, 1]. float32 stays float32; other dtypes are computed in float64.
-
-    Returns
-    -------
-    ndarray, shape (..., 3)
-        Hue, saturation, value. Where several channels are the maximum, the later one (blue,
-        then green) defines the hue, as in matplotlib.
-    """
-    x = check_array(rgb, "rgb", dtype="float", allow_empty=True)
-    if x.ndim < 1 or x.shape[-1] != 3:
-        raise ValueError(f"rgb must have 3 channels in its last axis, got shape {x.shape}")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"rgb values must be in [0, 1], got values in [{x.min():g}, {x.max():g}]"
-        )
-    out = np.zeros_like(x)
-    value = x.max(-1)
-    delta = np.ptp(x, -1)
-    saturation = np.zeros_like(delta)
-    positive = value > 0
-    saturation[positive] = delta[positive] / value[positive]
-    hue = np.zeros_like(delta)
-    chroma = delta > 0
-    red, green, blue = x[..., 0], x[..., 1], x[..., 2]
-    # Later assignments win ties (blue over green over red), matching matplotlib.
-    idx = (red == value) & chroma
-    hue[idx] = (green[idx] - blue[idx]) / delta[idx]
-    idx = (green == value) & chroma
-    hue[idx] = 2.0 + (blue[idx] - red[idx]) / delta[idx]
-    idx = (blue == value) & chroma
-    hue[idx] = 4.0 + (red[idx] - green[idx]) / delta[idx]
-    out[..., 0] = (hue / 6.0) % 1.0
-    out[..., 1] = saturation
-    out[..., 2] = value
-    return out
 
 
 def color_histogram_hsv(

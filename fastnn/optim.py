@@ -58,6 +58,7 @@ from fastnn.schedules import (
 
 __all__ = [
     "DEFAULT_LEARNING_RATES",
+    "RULE_STATE",
     "SCHEDULES",
     "UPDATE_RULES",
     "ConstantSchedule",
@@ -84,6 +85,17 @@ DEFAULT_LEARNING_RATES = {
     "adagrad": 1e-2,
     "rmsprop": 1e-2,
     "adam": 1e-3,
+}
+
+#: The state each rule keeps in a parameter's config, set at its first step: names of arrays of
+#: the parameter's shape, and names of integer step counters (checkpoints check both).
+RULE_STATE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sgd": ((), ()),
+    "sgd_momentum": (("velocity",), ()),
+    "nesterov_momentum": (("velocity",), ()),
+    "adagrad": (("cache",), ()),
+    "rmsprop": (("cache",), ()),
+    "adam": (("m", "v"), ("t",)),
 }
 
 
@@ -213,14 +225,8 @@ def _finish(next_w: np.ndarray, config: dict, out: np.ndarray | None) -> tuple[n
     return out, config
 
 
-# --------------------------------------------------------------------------- update rules
-
-def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
-        out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Vanilla stochastic gradient descent: ``w <- w - learning_rate * dw``.
-
-    config: ``learning_rate`` (1e-2).
-
+#: The numpydoc sections every update rule shares, appended to each rule's own docstring.
+_RULE_SECTIONS = """
     Parameters
     ----------
     w : ndarray of float
@@ -238,6 +244,24 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
         The new weights (``out`` when given).
     config : dict
         The updated config, to pass to the next step.
+"""
+
+
+def _rule_doc(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Append the shared Parameters/Returns sections to an update rule's docstring."""
+    if func.__doc__ is not None:  # None under python -OO
+        func.__doc__ = f"{func.__doc__.rstrip()}\n{_RULE_SECTIONS}"
+    return func
+
+
+# --------------------------------------------------------------------------- update rules
+
+@_rule_doc
+def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
+        out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Vanilla stochastic gradient descent: ``w <- w - learning_rate * dw``.
+
+    config: ``learning_rate`` (1e-2).
     """
     w, dw, config, (lr,) = _prepare(w, dw, config, out, "sgd")
     if out is None:
@@ -247,6 +271,7 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     return w, config
 
 
+@_rule_doc
 def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
                  out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """SGD with momentum::
@@ -255,24 +280,6 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
         w <- w + v
 
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9), ``velocity`` (zeros like w).
-
-    Parameters
-    ----------
-    w : ndarray of float
-        The current weights (without ``out``, any array-like: a list is converted).
-    dw : ndarray
-        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
-    config : dict, optional
-        Hyperparameters and state (listed above); updated and returned.
-    out : ndarray, optional
-        Write the new weights here (usually ``w`` itself) and update the state arrays in place.
-
-    Returns
-    -------
-    next_w : ndarray
-        The new weights (``out`` when given).
-    config : dict
-        The updated config, to pass to the next step.
     """
     w, dw, config, (lr, mu) = _prepare(w, dw, config, out, "sgd_momentum", momentum=0.9)
     if not _kernel_ready(out):
@@ -285,6 +292,7 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     return w, config
 
 
+@_rule_doc
 def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
                       out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Nesterov momentum in the CS231n notes' form (gradient at the current ``w``)::
@@ -294,24 +302,6 @@ def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None,
         w <- w - momentum * v_prev + (1 + momentum) * v
 
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9), ``velocity`` (zeros like w).
-
-    Parameters
-    ----------
-    w : ndarray of float
-        The current weights (without ``out``, any array-like: a list is converted).
-    dw : ndarray
-        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
-    config : dict, optional
-        Hyperparameters and state (listed above); updated and returned.
-    out : ndarray, optional
-        Write the new weights here (usually ``w`` itself) and update the state arrays in place.
-
-    Returns
-    -------
-    next_w : ndarray
-        The new weights (``out`` when given).
-    config : dict
-        The updated config, to pass to the next step.
     """
     w, dw, config, (lr, mu) = _prepare(w, dw, config, out, "nesterov_momentum", momentum=0.9)
     if out is None:
@@ -328,6 +318,7 @@ def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None,
     return w, config
 
 
+@_rule_doc
 def adagrad(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
             out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Adagrad: per-parameter rates from the running sum of squared gradients::
@@ -336,24 +327,6 @@ def adagrad(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
         w <- w - learning_rate * dw / (sqrt(cache) + epsilon)
 
     config: ``learning_rate`` (1e-2), ``epsilon`` (1e-8), ``cache`` (zeros like w).
-
-    Parameters
-    ----------
-    w : ndarray of float
-        The current weights (without ``out``, any array-like: a list is converted).
-    dw : ndarray
-        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
-    config : dict, optional
-        Hyperparameters and state (listed above); updated and returned.
-    out : ndarray, optional
-        Write the new weights here (usually ``w`` itself) and update the state arrays in place.
-
-    Returns
-    -------
-    next_w : ndarray
-        The new weights (``out`` when given).
-    config : dict
-        The updated config, to pass to the next step.
     """
     w, dw, config, (lr, eps) = _prepare(w, dw, config, out, "adagrad", epsilon=1e-8)
     if out is None:
@@ -369,6 +342,7 @@ def adagrad(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     return w, config
 
 
+@_rule_doc
 def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
             out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """RMSProp: a moving average of squared gradients sets per-parameter rates::
@@ -377,24 +351,6 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
         w <- w - learning_rate * dw / (sqrt(cache) + epsilon)
 
     config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8), ``cache``.
-
-    Parameters
-    ----------
-    w : ndarray of float
-        The current weights (without ``out``, any array-like: a list is converted).
-    dw : ndarray
-        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
-    config : dict, optional
-        Hyperparameters and state (listed above); updated and returned.
-    out : ndarray, optional
-        Write the new weights here (usually ``w`` itself) and update the state arrays in place.
-
-    Returns
-    -------
-    next_w : ndarray
-        The new weights (``out`` when given).
-    config : dict
-        The updated config, to pass to the next step.
     """
     w, dw, config, (lr, rho, eps) = _prepare(w, dw, config, out, "rmsprop", decay_rate=0.99,
                                              epsilon=1e-8)
@@ -408,6 +364,7 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
     return w, config
 
 
+@_rule_doc
 def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
          out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Adam (Kingma & Ba) with bias correction; ``t`` is incremented *before* it is used::
@@ -421,24 +378,6 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None, *,
 
     config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
     ``m``, ``v`` (zeros like w), ``t`` (0).
-
-    Parameters
-    ----------
-    w : ndarray of float
-        The current weights (without ``out``, any array-like: a list is converted).
-    dw : ndarray
-        The gradient, shape of ``w``, real-valued (without ``out``, any array-like).
-    config : dict, optional
-        Hyperparameters and state (listed above); updated and returned.
-    out : ndarray, optional
-        Write the new weights here (usually ``w`` itself) and update the state arrays in place.
-
-    Returns
-    -------
-    next_w : ndarray
-        The new weights (``out`` when given).
-    config : dict
-        The updated config, to pass to the next step.
     """
     w, dw, config, (lr, b1, b2, eps) = _prepare(w, dw, config, out, "adam", beta1=0.9,
                                                 beta2=0.999, epsilon=1e-8, t=0)

@@ -16,24 +16,20 @@ Ownership: the Solver owns the model's parameter arrays while it trains and upda
 model holds the parameters (and model state, such as batchnorm running averages) with the best
 validation accuracy, as in CS231n.
 
-Randomness: minibatches (and the subsampling in ``check_accuracy``) come from a Solver-owned
-``np.random.Generator`` (PCG64; ``seed`` keyword; when omitted it is seeded from NumPy's global
-random state, so ``np.random.seed(...)`` before building the Solver still fixes everything). The
-minibatch sequence is therefore reproducible but not the one CS231n's global ``np.random.choice``
-gives. Dropout without a fixed seed draws from NumPy's global random state, so the Solver copies
-that state after every step (cheap next to a step), checkpoints store it and :meth:`Solver.resume` restores it:
-a resumed run reproduces the uninterrupted one.
+Randomness: minibatches (and ``check_accuracy``'s subsampling) come from a Solver-owned PCG64
+generator (``seed``; when omitted, drawn from NumPy's global state, so ``np.random.seed(...)``
+still fixes everything); the sequence is not CS231n's ``np.random.choice`` one. Dropout without a
+seed draws from NumPy's global state, which the Solver copies after every step and checkpoints
+store, so a resumed run reproduces the uninterrupted one.
 
-Models reach the Solver through ``params``, ``loss`` and, for state that is not a parameter (batch
-norm running averages), the model-state protocol of :mod:`fastnn.serialization`
-(``get_state``/``set_state``; models without it have no such state). The checkpoint format is
+Models reach the Solver through ``params``, ``loss`` and, for other state (batchnorm averages),
+the ``get_state``/``set_state`` protocol of :mod:`fastnn.serialization`; checkpoints are
 :mod:`fastnn.checkpoint`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import warnings
@@ -43,31 +39,22 @@ from typing import Any
 import numpy as np
 
 from fastnn import optim
+from fastnn._interrupt import deferred_interrupt
 from fastnn._progress import progress as _progress
-from fastnn._validation import check_array, check_float, check_int, check_labels
-from fastnn.checkpoint import CheckpointingMixin, deferred_interrupt
+from fastnn._validation import (
+    check_array,
+    check_data_dict,
+    check_fits_in_memory,
+    check_float,
+    check_int,
+    check_labels,
+)
+from fastnn.checkpoint import CheckpointingMixin
 from fastnn.metrics import accuracy
 from fastnn.serialization import get_model_state, set_model_state
 
 __all__ = ["Solver"]
 
-
-def _memory_limit_bytes() -> int:
-    """Physical memory of this machine in bytes, or 2**47 (64-bit user address space) if unknown."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return 2**47
-
-
-def _labels_for(y: Any, y_name: str, n: int, x_name: str) -> np.ndarray:
-    """Labels ``y`` with one entry per row of the ``n``-row ``x_name``; a length mismatch names
-    both."""
-    y = check_array(y, y_name, ndim=1, dtype="int", allow_empty=n == 0)
-    if y.shape[0] != n:
-        raise ValueError(f"{x_name} has {n} rows but {y_name} has {y.shape[0]} labels; they "
-                         f"must have one label per row")
-    return check_labels(y, y_name, n=n)
 
 _CS231N_KWARGS = (
     "update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs", "num_train_samples",
@@ -157,28 +144,7 @@ class Solver(CheckpointingMixin):
     def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any):
         self.model = model
         self._check_model(model)
-        if not isinstance(data, Mapping):
-            raise TypeError(f"data must be a dict with X_train, y_train, X_val, y_val; got "
-                            f"{type(data).__name__}")
-        missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
-        if missing:
-            raise ValueError(f"data is missing the key(s) {', '.join(missing)} (expected "
-                             f"X_train, y_train, X_val, y_val; got {', '.join(map(str, data))})")
-        self.X_train = check_array(data["X_train"], "data['X_train']", dtype="float")
-        if self.X_train.ndim < 2:
-            raise ValueError(f"data['X_train'] must have one row per example (ndim >= 2), got "
-                             f"shape {self.X_train.shape}")
-        self.X_val = check_array(data["X_val"], "data['X_val']", dtype="float")
-        if self.X_val.ndim < 2:
-            raise ValueError(f"data['X_val'] must have one row per example (ndim >= 2), got "
-                             f"shape {self.X_val.shape}")
-        if self.X_val.shape[1:] != self.X_train.shape[1:]:
-            raise ValueError(f"data['X_val'] examples must have the shape of data['X_train'] "
-                             f"examples {self.X_train.shape[1:]}, got {self.X_val.shape[1:]}")
-        self.y_train = _labels_for(data["y_train"], "data['y_train']", self.X_train.shape[0],
-                                   "data['X_train']")
-        self.y_val = _labels_for(data["y_val"], "data['y_val']", self.X_val.shape[0],
-                                 "data['X_val']")
+        self.X_train, self.y_train, self.X_val, self.y_val = check_data_dict(data)
 
         unknown = set(kwargs) - set(_CS231N_KWARGS) - set(_EXTRA_KWARGS)
         if unknown:
@@ -200,21 +166,14 @@ class Solver(CheckpointingMixin):
         self.lr_decay = check_float(kwargs.pop("lr_decay", 1.0), "lr_decay", minimum=0,
                                     min_inclusive=False)
         self.batch_size = check_int(kwargs.pop("batch_size", 100), "batch_size", minimum=1)
-        # Minibatches are drawn with replacement (CS231n), so batch_size may exceed N; but one
-        # that cannot be held in memory (indices plus the rows gathered) is a mistake, not a
-        # request to fail with MemoryError at the first step.
+        # drawn with replacement (CS231n), so batch_size may exceed N, but must fit in memory
         row_bytes = self.X_train.itemsize * math.prod(self.X_train.shape[1:]) + 16
-        if self.batch_size * row_bytes > _memory_limit_bytes():
-            raise ValueError(
-                f"batch_size={self.batch_size} is too large: a minibatch of data['X_train'] "
-                f"rows would need {self.batch_size * row_bytes / 2**30:.3g} GiB, more than this "
-                f"machine's memory (the training set has {self.X_train.shape[0]} examples)"
-            )
+        check_fits_in_memory(self.batch_size * row_bytes, f"batch_size={self.batch_size}",
+                             "a minibatch of data['X_train'] rows")
         self.num_epochs = check_int(kwargs.pop("num_epochs", 10), "num_epochs", minimum=0)
-        self.num_train_samples = self._optional_int(kwargs.pop("num_train_samples", 1000),
-                                                    "num_train_samples")
-        self.num_val_samples = self._optional_int(kwargs.pop("num_val_samples", None),
-                                                  "num_val_samples")
+        for key, default in (("num_train_samples", 1000), ("num_val_samples", None)):
+            value = kwargs.pop(key, default)  # None: every example
+            setattr(self, key, None if value is None else check_int(value, key, minimum=1))
         self.checkpoint_name = kwargs.pop("checkpoint_name", None)
         self.print_every = check_int(kwargs.pop("print_every", 10), "print_every", minimum=1)
         self.verbose = bool(kwargs.pop("verbose", True))
@@ -245,10 +204,6 @@ class Solver(CheckpointingMixin):
         self._reset()
 
     # ------------------------------------------------------------------ setup
-
-    @staticmethod
-    def _optional_int(value: Any, name: str) -> int | None:
-        return None if value is None else check_int(value, name, minimum=1)
 
     @staticmethod
     def _check_model(model: Any) -> None:
@@ -385,7 +340,7 @@ class Solver(CheckpointingMixin):
         if X.ndim < 2 or math.prod(X.shape[1:]) != math.prod(self.X_train.shape[1:]):
             raise ValueError(f"X must be (N, ...) with examples of data['X_train']'s example "
                              f"shape {self.X_train.shape[1:]}; got shape {X.shape}")
-        y = _labels_for(y, "y", X.shape[0], "X")
+        y = check_labels(y, "y", n=X.shape[0], n_name="X")
         if num_samples is not None:
             num_samples = check_int(num_samples, "num_samples", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)

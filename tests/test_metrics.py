@@ -17,7 +17,7 @@ def test_accuracy_counts_equal_labels():
 @pytest.mark.parametrize(
     ("y_true", "y_pred", "error", "match"),
     [
-        ([0, 1], [0], ValueError, "y_pred must have 2 entries"),
+        ([0, 1], [0], ValueError, "y_true has 2 rows but y_pred has 1 labels"),
         ([], [], ValueError, "y_true must not be empty"),
         ([0, -1], [0, 1], ValueError, "y_true must be non-negative class indices"),
         ([0, 1], [0.5, 1], ValueError, "y_pred must hold integers"),
@@ -81,7 +81,7 @@ def test_model_accuracy_bad_input(rng):
     model = _ScoresModel(np.eye(2))
     with pytest.raises(TypeError, match="model must have predict"):
         model_accuracy(object(), X, [0] * 5)
-    with pytest.raises(ValueError, match="y must have 5 entries"):
+    with pytest.raises(ValueError, match="X has 5 rows but y has 4 labels"):
         model_accuracy(model, X, [0] * 4)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         model_accuracy(model, X, [0] * 5, batch_size=0)

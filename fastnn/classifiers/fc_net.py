@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_array, check_choice, check_float, check_int, check_labels
+from fastnn._validation import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_labels,
+    memory_limit_bytes,
+)
 from fastnn.layers.activations import (
     elu_backward,
     elu_forward,
@@ -57,14 +63,6 @@ WEIGHT_SCALES = ("xavier", "he")
 _RUNNING = ("running_mean", "running_var")
 
 
-def _memory_limit_bytes() -> int:
-    """Physical memory of this machine in bytes, or 2**47 (64-bit user address space) if unknown."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return 2**47
-
-
 def _layer_shapes(
     hidden_dims: Any, input_dim: Any, num_classes: Any, normalization: Any, sizes: str
 ) -> dict[str, tuple[int, ...]]:
@@ -85,7 +83,7 @@ def _layer_shapes(
         if normalization is not None and i < len(dims) - 1:
             shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (dims[i],)
     count = sum(math.prod(shape) for shape in shapes.values())
-    limit = _memory_limit_bytes()
+    limit = memory_limit_bytes()
     if 8 * count > limit:
         shown = reprlib.repr(hidden[0] if sizes == "hidden_dim" else hidden)
         raise ValueError(

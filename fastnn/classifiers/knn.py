@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn._validation import check_array, check_choice, check_int
-from fastnn.classifiers._checks import check_labels_for
+from fastnn._validation import check_array, check_choice, check_int, check_labels
 from fastnn.kernels.distances import knn_search, pairwise_distances
 from fastnn.metrics import accuracy
 
@@ -100,7 +99,7 @@ class KNearestNeighbor:
             Labels, ``y[i]`` is the class of ``X[i]``.
         """
         X = self._rows(X, "X", finite=True)
-        self.y_train = check_labels_for(y, "y", X.shape[0], "X")
+        self.y_train = check_labels(y, "y", n=X.shape[0], n_name="X")
         self.X_train = np.ascontiguousarray(X)
         self.num_classes_ = int(self.y_train.max()) + 1
 
@@ -151,7 +150,7 @@ class KNearestNeighbor:
         """Accuracy of ``predict(X, k)`` against labels ``y``."""
         self._check_trained()
         X = self._test_rows(X)
-        y = check_labels_for(y, "y", X.shape[0], "X")
+        y = check_labels(y, "y", n=X.shape[0], n_name="X")
         return accuracy(y, self.predict(X, k=k))
 
     # -- the CS231n distance computations ----------------------------------------------------

@@ -30,9 +30,15 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn._validation import check_array, check_choice, check_float, check_int
-from fastnn.classifiers._checks import check_labels_for, check_seed
-from fastnn.classifiers.fc_net import _memory_limit_bytes
+from fastnn._validation import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_labels,
+    check_seed,
+    memory_limit_bytes,
+)
 from fastnn.kernels.linear import softmax_loss_validated, svm_loss_validated
 from fastnn.metrics import accuracy
 
@@ -92,7 +98,7 @@ class LinearClassifier:
     ) -> None:
         self.regularization = check_choice(regularization, "regularization", REGULARIZATIONS)
         self.l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0, maximum=1.0)
-        seed = check_seed(seed)
+        seed = check_seed(seed, allow_generator=False)
         self.seed = seed
         # seed=None: the generator is drawn from the global state at each train() call
         self._rng = np.random.default_rng(seed) if seed is not None else None
@@ -162,7 +168,8 @@ class LinearClassifier:
                 f"X_batch must have W.shape[0] = {W.shape[0]} columns (X_batch is (N, D), W is "
                 f"(D, C)); got X_batch with shape {X.shape} and W with shape {W.shape}"
             )
-        y = check_labels_for(y_batch, "y_batch", X.shape[0], "X_batch", num_classes=W.shape[1])
+        y = check_labels(y_batch, "y_batch", n=X.shape[0], n_name="X_batch",
+                         num_classes=W.shape[1])
         reg = check_float(reg, "reg", minimum=0.0)
         dtype = np.result_type(W, X)
         W, X = W.astype(dtype, copy=False), X.astype(dtype, copy=False)
@@ -222,7 +229,7 @@ class LinearClassifier:
                 f"X must have W.shape[0] = {self.W.shape[0]} columns to continue training; "
                 f"got {dim}"
             )
-        y = check_labels_for(y, "y", num_train, "X")
+        y = check_labels(y, "y", n=num_train, n_name="X")
         learning_rate = check_float(
             learning_rate, "learning_rate", minimum=0.0, min_inclusive=False
         )
@@ -253,7 +260,7 @@ class LinearClassifier:
                 num_classes = check_int(num_classes, "num_classes", minimum=1)
                 size_name = f"num_classes={num_classes}"
             nbytes = dim * num_classes * X.dtype.itemsize
-            if nbytes > _memory_limit_bytes():
+            if nbytes > memory_limit_bytes():
                 raise ValueError(
                     f"{size_name} asks for a weight matrix W of shape ({dim}, {num_classes}) "
                     f"({nbytes / 2**30:.3g} GiB), more than this machine's memory; labels must "
@@ -312,7 +319,7 @@ class LinearClassifier:
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``, scikit-learn style."""
         X = check_array(X, "X", ndim=2)
-        y = check_labels_for(y, "y", X.shape[0], "X")
+        y = check_labels(y, "y", n=X.shape[0], n_name="X")
         return accuracy(y, self.predict(X))
 
 

@@ -15,11 +15,7 @@ __all__ = ["softmax_loss", "svm_loss"]
 
 def _check_scores_labels(x, y) -> tuple[np.ndarray, np.ndarray]:
     x = check_array(x, "x", ndim=2, finite=False)
-    y = check_array(y, "y", ndim=1, dtype="int", allow_empty=x.shape[0] == 0)
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]} labels; they must have "
-                         f"one label per row of scores")
-    y = check_labels(y, "y", n=x.shape[0], num_classes=x.shape[1])
+    y = check_labels(y, "y", n=x.shape[0], num_classes=x.shape[1], n_name="x")
     return x, y
 
 

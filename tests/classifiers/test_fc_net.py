@@ -387,17 +387,17 @@ def test_size_limit_counts_every_parameter(monkeypatch):
     from fastnn.classifiers import fc_net
 
     # W1 10x20 + b1 20 + W2 20x10 + b2 10 = 430 parameters = 3440 bytes at 8 bytes each
-    monkeypatch.setattr(fc_net, "_memory_limit_bytes", lambda: 3440)
+    monkeypatch.setattr(fc_net, "memory_limit_bytes", lambda: 3440)
     assert FullyConnectedNet([20], input_dim=10, num_classes=10).params["W2"].shape == (20, 10)
-    monkeypatch.setattr(fc_net, "_memory_limit_bytes", lambda: 3439)
+    monkeypatch.setattr(fc_net, "memory_limit_bytes", lambda: 3439)
     with pytest.raises(ValueError, match="gives 430 parameters"):
         FullyConnectedNet([20], input_dim=10, num_classes=10)
 
 
 def test_memory_limit_is_positive_and_plausible():
-    from fastnn.classifiers import fc_net
+    from fastnn._validation import memory_limit_bytes
 
-    assert 2**20 < fc_net._memory_limit_bytes() <= 2**60
+    assert 2**20 < memory_limit_bytes() <= 2**60
 
 
 @pytest.mark.parametrize("build", [

@@ -99,7 +99,7 @@ def test_cross_validation_bad_input(data):
         cross_validate_knn(X, y, [0, 1])
     with pytest.raises(ValueError, match="metric must be one of"):
         cross_validate_knn(X, y, [1], metric="cosine")
-    with pytest.raises(ValueError, match="y must have 120 entries"):
+    with pytest.raises(ValueError, match="X has 120 rows but y has 10 labels"):
         cross_validate_knn(X, y[:10], [1])
     with pytest.raises(ValueError, match="param_values must contain"):
         cross_validate(lambda *a: 0.0, X, y, [])
