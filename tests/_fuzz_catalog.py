@@ -1355,10 +1355,10 @@ def _double(x):
 def _build_gradient_check():
     from fastnn import gradient_check as G
 
-    # x is perturbed in place: it must be a writeable float array; integer/bool arrays would
-    # silently give zero gradients (x + 1e-5 truncated), so they are invalid
-    GX = {"free": True, "finite": False, "list": ANY, "readonly": ERROR, "int8": ERROR,
-          "uint64": ERROR, "bool": ERROR, "float16": ANY, "complex": ANY, "object": ANY,
+    # x is perturbed in place: a float x must be writeable; integer/bool x is differentiated as a
+    # float64 copy (issue 7: it used to be truncated to integer steps), so it is valid input
+    GX = {"free": True, "finite": False, "list": ANY, "readonly": ERROR, "int8": ANY,
+          "uint64": ANY, "bool": ANY, "float16": ANY, "complex": ANY, "object": ANY,
           "other_float": ANY}  # float32 differences are inaccurate by nature (docstring: float64)
     H = F("h", minimum=0.0, min_excl=True, negative=ANY)
     gcfg = base_config(dtype=st.just("float64"))
