@@ -1391,6 +1391,38 @@ def _build_gradient_check():
          A("analytic_grad", finite=False), I("num_checks", minimum=0), H,
          I("seed", minimum=0, huge=ANY, none=ANY, list=ANY), B("verbose")], gcfg, rtol=1e-4)
 
+    # The documented use (API.md): f is a closure that reads the caller's array x itself, so x
+    # must be perturbed in place. An x that cannot be (an integer/bool array differentiated as a
+    # copy, a list) would silently give zero gradients: invalid here.
+    GXC = {**GX, "int8": ERROR, "uint64": ERROR, "bool": ERROR, "list": ERROR, "object": ERROR}
+
+    def closure_call(func, *names):
+        def call(a):
+            x = a["x"]
+            def f(_):
+                return float(np.sum(np.asarray(x, dtype=np.float64) ** 2))
+            def f_arr(_):
+                return np.asarray(x, dtype=np.float64) * 2.0
+            chosen = f_arr if func is G.eval_numerical_gradient_array else f
+            return func(chosen, x, **{n: a[n] for n in names})
+        return call
+
+    add("fastnn.gradient_check.eval_numerical_gradient[closure]",
+        lambda cfg, tmp: {"x": x_of(cfg)[0], "verbose": False, "h": 1e-5},
+        closure_call(G.eval_numerical_gradient, "verbose", "h"), [A("x", **GXC)], gcfg, rtol=1e-4)
+    add("fastnn.gradient_check.eval_numerical_gradient_array[closure]",
+        lambda cfg, tmp: {"x": x_of(cfg)[0], "df": np.ones((cfg["n"], cfg["d"])), "h": 1e-5},
+        closure_call(G.eval_numerical_gradient_array, "df", "h"),
+        [A("x", **{**GXC, "empty": ERROR, "extra_dim": ERROR, "drop_dim": ERROR,
+                   "wrong_size_last": ERROR, "wrong_size_first": ERROR, "0-d": ERROR})],
+        gcfg, rtol=1e-4)
+    add("fastnn.gradient_check.grad_check_sparse[closure]",
+        lambda cfg, tmp: {"x": (x := x_of(cfg)[0]), "analytic_grad": 2 * x, "num_checks": 4,
+                          "h": 1e-5, "seed": 0, "verbose": False},
+        closure_call(G.grad_check_sparse, "analytic_grad", "num_checks", "h", "seed", "verbose"),
+        [A("x", **{**GXC, "0-d": ANY, "empty": ERROR, "extra_dim": ERROR, "drop_dim": ERROR,
+                   "wrong_size_last": ERROR, "wrong_size_first": ERROR})], gcfg, rtol=1e-4)
+
     def rel_make(cfg, tmp):
         r = rng_of(cfg)
         return {"x": randn(r, (cfg["n"], cfg["d"]), cfg["dtype"]),
