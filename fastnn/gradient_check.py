@@ -4,7 +4,9 @@ The functions perturb the caller's array ``x`` in place, one entry at a time, an
 afterwards: callers pass closures that read that same array, so a copy would not work.
 Use float64 inputs; float32 round-off swamps the differences. Integer (or bool) ``x`` cannot
 hold ``x + h``, so it is converted to a float64 copy first: then ``f`` must compute from its
-argument, not from a closure over the caller's integer array.
+argument, not from a closure over the caller's integer array. When a copy was differentiated and
+``f``'s value never changed, ``f`` evidently reads the caller's array, and the result would be a
+silent zero gradient: that is a ValueError naming ``x`` instead.
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def rel_error(x: Any, y: Any) -> float:
     return float(np.max(_relative_error(x, y)))
 
 
+def _perturbed_in_place(x: Any) -> bool:
+    """Whether ``x`` itself is perturbed (a float ndarray), rather than a float64 copy of it."""
+    return isinstance(x, np.ndarray) and x.dtype.kind in "fc"
+
+
 def _as_float_point(x: Any) -> np.ndarray:
     """``x`` itself when it is a float array (perturbed in place), else a float64 copy."""
-    if isinstance(x, np.ndarray) and x.dtype.kind in "fc":
+    if _perturbed_in_place(x):
         if not x.flags.writeable:
             raise ValueError(
                 "x must be a writeable array: it is perturbed in place (and restored), got a "
@@ -74,6 +81,17 @@ def _as_float_point(x: Any) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64)
+
+
+def _check_responded(copied: bool, responded: bool, x: np.ndarray) -> None:
+    """Refuse the silent zero gradient of a closure over a caller's array that was not perturbed."""
+    if copied and not responded and x.size:
+        raise ValueError(
+            "x must be a writeable float array when f reads the caller's array: x was "
+            "differentiated as a float64 copy (it is not a float ndarray) and f's value never "
+            "changed, so f does not compute from its argument; pass x.astype(np.float64) and "
+            "let f read that array (or compute from its argument)"
+        )
 
 
 def _check_f(f: Any) -> None:
@@ -125,13 +143,17 @@ def eval_numerical_gradient(
     """
     _check_f(f)
     h = _step(h)
+    copied = not _perturbed_in_place(x)
     x = _as_float_point(x)
     grad = np.zeros_like(x)
+    responded = False
     for ix in np.ndindex(x.shape):
         fxph, fxmh = _values_around(f, x, ix, h)
+        responded = responded or bool(fxph != fxmh)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
+    _check_responded(copied, responded, x)
     return grad
 
 
@@ -160,17 +182,24 @@ def eval_numerical_gradient_array(
     """
     _check_f(f)
     h = _step(h)
+    copied = not _perturbed_in_place(x)
     x = _as_float_point(x)
     df = check_array(df, "df", dtype="float", allow_empty=True, finite=False)
     grad = np.zeros_like(x)
+    if x.size == 0 and _capture(f(x)).shape != df.shape:  # no entry to perturb: check df once
+        raise ValueError(f"df must have the shape of f(x) (no broadcasting): f(x) returned shape "
+                         f"{_capture(f(x)).shape}, df has shape {df.shape}")
+    responded = False
     for ix in np.ndindex(x.shape):
         pos, neg = _values_around(f, x, ix, h, capture=_capture)
+        responded = responded or bool(np.any(pos != neg))
         if pos.shape != df.shape or neg.shape != df.shape:
             raise ValueError(
                 f"df must have the shape of f(x) (no broadcasting): f(x) returned shape "
                 f"{pos.shape if pos.shape != df.shape else neg.shape}, df has shape {df.shape}"
             )
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+    _check_responded(copied, responded, x)
     return grad
 
 
@@ -223,6 +252,7 @@ def grad_check_sparse(
     num_checks = check_int(num_checks, "num_checks", minimum=0, maximum=MAX_SPARSE_CHECKS)
     h = _step(h)
     seed = check_seed(seed, "seed")
+    copied = not _perturbed_in_place(x)
     x = _as_float_point(x)
     analytic_grad = check_array(analytic_grad, "analytic_grad", dtype="float", allow_empty=True,
                                 finite=False)
@@ -234,12 +264,14 @@ def grad_check_sparse(
         raise ValueError(f"x must not be empty to check entries of it, got shape {x.shape}")
     rng = np.random.default_rng(seed) if seed is not None else None
     errors = np.empty(num_checks)
+    responded = False
     for i in range(num_checks):
         if rng is None:
             ix = tuple(randrange(m) for m in x.shape)
         else:
             ix = tuple(int(rng.integers(m)) for m in x.shape)
         fxph, fxmh = _values_around(f, x, ix, h)
+        responded = responded or bool(fxph != fxmh)
         grad_numerical = (fxph - fxmh) / (2 * h)
         grad_analytic = analytic_grad[ix]
         errors[i] = _relative_error(grad_numerical, grad_analytic)
@@ -248,4 +280,6 @@ def grad_check_sparse(
                 f"numerical: {grad_numerical:f} analytic: {grad_analytic:f}, "
                 f"relative error: {errors[i]:e}"
             )
+    if num_checks:
+        _check_responded(copied, responded, x)
     return errors

@@ -200,3 +200,31 @@ def test_integer_seeds_and_generators_are_accepted():
                           seed=np.random.default_rng(7), verbose=False)
     np.testing.assert_allclose(a, b)
     np.testing.assert_allclose(a, c)
+
+
+def test_closure_over_an_integer_array_is_refused_not_a_silent_zero_gradient():
+    # CS231n's style: f ignores its argument and reads the caller's array. An integer array
+    # cannot be perturbed in place, so the gradient would silently be zero.
+    x_int = np.array([1, 2, 3])
+
+    def reads_caller(_):
+        return float(np.sum(x_int.astype(np.float64) ** 2))
+
+    for call in (lambda: eval_numerical_gradient(reads_caller, x_int, verbose=False),
+                 lambda: eval_numerical_gradient_array(lambda _: x_int * 2.0, x_int,
+                                                       np.ones(3)),
+                 lambda: grad_check_sparse(reads_caller, x_int, 2.0 * x_int, num_checks=3,
+                                           seed=0, verbose=False)):
+        with pytest.raises(ValueError, match="x must be a writeable float array"):
+            call()
+    # the same integer x with an f that computes from its argument is differentiated correctly
+    np.testing.assert_allclose(
+        eval_numerical_gradient(lambda v: float(np.sum(v**2)), x_int, verbose=False),
+        [2.0, 4.0, 6.0], rtol=1e-6)
+
+
+def test_empty_x_still_checks_df_against_f():
+    x = np.zeros((0, 3))
+    assert eval_numerical_gradient_array(lambda v: v * 2.0, x, np.ones((0, 3))).shape == (0, 3)
+    with pytest.raises(ValueError, match="df must have the shape of f"):
+        eval_numerical_gradient_array(lambda v: v * 2.0, x, np.ones((2, 3)))
