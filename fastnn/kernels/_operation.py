@@ -146,7 +146,7 @@ class Operation:
     def resolve(self, impl: str | None) -> str:
         """``impl`` checked against the registry (None: :attr:`default`)."""
         if impl is None:
-            return self.default
+            return self._default if self._default is not None else self.default
         if not isinstance(impl, str) or impl not in self._impls:
             choices = ", ".join(map(repr, self._impls))
             raise ValueError(
@@ -163,7 +163,7 @@ class Operation:
 
     def __call__(self, *args: Any, impl: str | None = None, **kwargs: Any) -> Any:
         """Validate the arguments, then compute with ``impl`` (None: the best available)."""
-        name = self._default if impl is None else self.resolve(impl)
+        name = self.resolve(impl)
         return self._impls[name](*self.check(name, *args, **kwargs))
 
     def bind(self, impl: str) -> Callable[..., Any]:
