@@ -110,7 +110,7 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would
-        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.chmod(tmp_name, 0o666 & ~current_umask())
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -121,7 +121,8 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     return path
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

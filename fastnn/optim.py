@@ -113,15 +113,9 @@ _BOUNDS: dict[str, tuple[float, float | None, bool, bool]] = {
 
 
 def _hyper(config: dict, key: str) -> float:
-    """``config[key]`` checked against its bounds (a plain float in range passes fast)."""
-    value = config[key]
+    """``config[key]`` checked against its bounds."""
     low, high, low_ok, high_ok = _BOUNDS[key]
-    if type(value) is float and (low < value or (low_ok and value == low)) and (
-        value < (high if high is not None else float("inf"))
-        or (high_ok and value == high)
-    ):
-        return value
-    return check_float(value, f"config[{key!r}]", minimum=low, maximum=high,
+    return check_float(config[key], f"config[{key!r}]", minimum=low, maximum=high,
                        min_inclusive=low_ok, max_inclusive=high_ok)
 
 

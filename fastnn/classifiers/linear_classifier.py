@@ -39,7 +39,11 @@ from fastnn._validation import (
     check_seed,
     memory_limit_bytes,
 )
-from fastnn.kernels.linear import softmax_loss_validated, svm_loss_validated
+from fastnn.kernels.linear import (
+    check_loss_inputs,
+    softmax_loss_validated,
+    svm_loss_validated,
+)
 from fastnn.metrics import accuracy
 
 __all__ = ["LinearClassifier", "LinearSVM", "Softmax"]
@@ -161,18 +165,8 @@ class LinearClassifier:
         """
         if self.W is None:
             raise ValueError("the classifier has no weights yet: call train(X, y) first")
-        W = self.W
-        X = check_array(X_batch, "X_batch", ndim=2)
-        if X.shape[1] != W.shape[0]:
-            raise ValueError(
-                f"X_batch must have W.shape[0] = {W.shape[0]} columns (X_batch is (N, D), W is "
-                f"(D, C)); got X_batch with shape {X.shape} and W with shape {W.shape}"
-            )
-        y = check_labels(y_batch, "y_batch", n=X.shape[0], n_name="X_batch",
-                         num_classes=W.shape[1])
-        reg = check_float(reg, "reg", minimum=0.0)
-        dtype = np.result_type(W, X)
-        W, X = W.astype(dtype, copy=False), X.astype(dtype, copy=False)
+        W, X, y, reg = check_loss_inputs(self.W, X_batch, y_batch, reg, x_name="X_batch",
+                                          y_name="y_batch")
         return self._loss_unchecked(W, X, y, reg)
 
     # -- training ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+from fastnn._npz import current_umask
 from fastnn._progress import progress
 from fastnn.data._errors import DatasetError
 from fastnn.data.registry import (
@@ -32,12 +33,6 @@ from fastnn.data.registry import (
 __all__ = ["download", "fetch_file", "safe_extract"]
 
 _CHUNK = 1 << 20
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _url_for(entry: Download, mirror: str | None) -> str:
@@ -119,7 +114,7 @@ def fetch_file(
             finally:
                 bar.close()
         _check(entry, url, sha256.hexdigest(), md5.hexdigest(), size)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, dest)  # atomic on one file system: dest is complete or absent
     except (urllib.error.URLError, OSError) as exc:
         tmp.unlink(missing_ok=True)

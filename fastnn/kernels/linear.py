@@ -32,7 +32,8 @@ __all__ = [
 
 
 def check_loss_inputs(
-    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float, *, check_x_finite: bool = True
+    W: ArrayLike, X: ArrayLike, y: ArrayLike, reg: float, *, check_x_finite: bool = True,
+    x_name: str = "X", y_name: str = "y",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Validate ``(W, X, y, reg)`` for a linear loss and bring W and X to one float dtype.
 
@@ -40,18 +41,17 @@ def check_loss_inputs(
     neither array may hold NaN or infinity. With ``check_x_finite=False`` the caller promises to
     check the scores ``X @ W`` instead (:func:`check_scores_finite`): with a finite W, a NaN or
     infinity anywhere in row ``i`` of X always makes row ``i`` of the scores non-finite, and the
-    (N, C) scores are ~D/C times cheaper to scan than X.
+    (N, C) scores are ~D/C times cheaper to scan than X. ``x_name`` and ``y_name`` are the
+    caller's names of X and y, for the messages (``LinearClassifier.loss`` says ``X_batch``).
     """
     W = check_array(W, "W", ndim=2)
-    X = check_array(X, "X", ndim=2, finite=check_x_finite)
+    X = check_array(X, x_name, ndim=2, finite=check_x_finite)
     if X.shape[1] != W.shape[0]:
         raise ValueError(
-            f"X must have W.shape[0] = {W.shape[0]} columns (X is (N, D), W is (D, C)); "
-            f"got X with shape {X.shape} and W with shape {W.shape}"
+            f"{x_name} must have W.shape[0] = {W.shape[0]} columns ({x_name} is (N, D), W is "
+            f"(D, C)); got {x_name} with shape {X.shape} and W with shape {W.shape}"
         )
-    y = check_labels(y, "y", num_classes=W.shape[1])
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have one label per row of X ({X.shape[0]}), got {y.shape[0]}")
+    y = check_labels(y, y_name, n=X.shape[0], n_name=x_name, num_classes=W.shape[1])
     reg = check_float(reg, "reg", minimum=0.0)
     dtype = np.result_type(W, X)
     return W.astype(dtype, copy=False), X.astype(dtype, copy=False), y, reg
