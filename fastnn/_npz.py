@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib import format as npformat
 
+from fastnn._validation import check_path
+
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 HEADER_KEY = "__fastnn__"
@@ -202,12 +204,10 @@ class NpzFile:
     """
 
     def __init__(self, path: str | os.PathLike):
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-        self.path = Path(path)
-        self.label = repr(os.fspath(path))
+        self.path = check_path(path, "path")
+        self.label = repr(os.fspath(self.path))
         if not self.path.is_file():
-            raise FileNotFoundError(f"checkpoint file {os.fspath(path)!r} does not exist")
+            raise FileNotFoundError(f"checkpoint file {os.fspath(self.path)!r} does not exist")
         try:
             self._zip = zipfile.ZipFile(self.path)
         except _READ_ERRORS as exc:

@@ -11,6 +11,7 @@ import numbers
 import operator
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,16 @@ def check_seed(
     if value < 0:
         raise ValueError(f"{name} must be {want}, got {value}")
     return value
+
+
+def check_path(value: Any, name: str) -> Path:
+    """``value`` as a :class:`~pathlib.Path`; anything but ``str``/``os.PathLike`` is a TypeError
+    naming the argument ``name`` (bytes paths are accepted too, as :mod:`os` does)."""
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    if isinstance(value, bytes):
+        return Path(os.fsdecode(value))
+    raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__} {value!r:.80}")
 
 
 def check_data_dict(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

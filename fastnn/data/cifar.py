@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_int
+from fastnn._validation import check_int, check_path
 from fastnn.data._classes import CIFAR10_CLASSES, NUM_CLASSES
 from fastnn.data._errors import DatasetError
-from fastnn.data._paths import as_path
 from fastnn.data._safe_pickle import UnsafePickleError, safe_load
 from fastnn.data.registry import find_dataset
 
@@ -86,7 +85,7 @@ def load_CIFAR_batch(filename: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
     DatasetError
         The file is missing, truncated, corrupt, unsafe, or its arrays have the wrong shape.
     """
-    path = as_path(filename, "filename")
+    path = check_path(filename, "filename")
     batch = _unpickle(path)
     for key in ("data", "labels"):
         if key not in batch:
@@ -156,7 +155,7 @@ def load_cifar10_meta(root: str | os.PathLike) -> tuple[str, ...]:
     DatasetError
         ``batches.meta`` exists but is corrupt, unsafe or does not hold ten names.
     """
-    path = as_path(root, "root") / META_FILE
+    path = check_path(root, "root") / META_FILE
     if not path.is_file():
         return CIFAR10_CLASSES
     meta = _unpickle(path)
@@ -193,7 +192,7 @@ def load_CIFAR10(
     DatasetError
         A batch is missing, truncated, corrupt or unsafe; the message names the file.
     """
-    root = as_path(root, "root")
+    root = check_path(root, "root")
     if not root.is_dir():
         raise DatasetError(f"{root}: CIFAR-10 folder not found (expected cifar-10-batches-py)")
     if not (root / TRAIN_BATCHES[0]).exists():
@@ -256,7 +255,7 @@ def get_CIFAR10_data(
     num_validation = check_int(num_validation, "num_validation", minimum=0)
     num_test = check_int(num_test, "num_test", minimum=0)
     if root is not None:
-        root = as_path(root, "root")
+        root = check_path(root, "root")
     if root is None:
         root = find_dataset("cifar10")
     X_train, y_train, X_test, y_test = load_CIFAR10(root)

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnn._validation import check_int
+from fastnn._validation import check_int, check_path
 from fastnn.data._classes import NUM_CLASSES
 from fastnn.data._errors import DatasetError
-from fastnn.data._paths import as_path
 
 __all__ = ["load_mnist", "mnist_files", "read_idx"]
 
@@ -96,7 +95,7 @@ def read_idx(path: str | os.PathLike, *, expected_ndim: int | None = None) -> np
         Missing file, wrong magic number, unexpected type or rank, truncated data, trailing
         bytes, or a corrupt gzip stream; the message names the file and the problem.
     """
-    path = as_path(path, "path")
+    path = check_path(path, "path")
     if expected_ndim is not None:
         expected_ndim = check_int(expected_ndim, "expected_ndim", minimum=1, maximum=8)
     if not path.is_file():
@@ -187,7 +186,7 @@ def load_mnist(
     ValueError
         ``kind`` is not one of the accepted names.
     """
-    root = as_path(root, "root")
+    root = check_path(root, "root")
     images_base, labels_base = mnist_files(kind)
     images_path = _find_idx(root, images_base)
     labels_path = _find_idx(root, labels_base)

@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastnn._validation import check_path
 from fastnn.data._classes import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from fastnn.data._errors import DatasetError
-from fastnn.data._paths import as_path
 
 __all__ = [
     "DATASETS",
@@ -273,7 +273,7 @@ def search_locations(name: str, root: str | os.PathLike | None = None) -> list[P
         The folders, in search order (they need not exist).
     """
     if root is not None:
-        root = as_path(root, "root")
+        root = check_path(root, "root")
     info = get_dataset_info(name)
     if info.name == "sample":
         return [root] if root is not None else [SAMPLE_DIR]
