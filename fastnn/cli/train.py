@@ -300,6 +300,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_progress_option(fc)
     fc.set_defaults(func=run_train_fc)
 
+    # other model families add ``fastnn train MODEL`` from their own modules of this package
+    # through ``register_train(models)``, so adding one never touches this file
+    import importlib
+    import pkgutil
+
+    import fastnn.cli
+
+    for info in sorted(pkgutil.iter_modules(fastnn.cli.__path__), key=lambda m: m.name):
+        if info.name != "train":
+            module = importlib.import_module(f"fastnn.cli.{info.name}")
+            register_train = getattr(module, "register_train", None)
+            if register_train is not None:
+                register_train(models)
+
     evaluate = subparsers.add_parser("evaluate", help="accuracy of a saved model on a data set")
     evaluate.add_argument("checkpoint", help="model.npz written by `fastnn train` (or a Solver "
                                              "checkpoint of it)")
