@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import reprlib
 import time
 import warnings
 from collections.abc import Mapping
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from fastnn._checkpoint_fields import Fields as _Fields
+from fastnn._checkpoint_fields import check_rule_state as _check_rule_state
 from fastnn._npz import (
     FORMAT_VERSION,
     HEADER_KEY,
@@ -38,7 +39,6 @@ from fastnn._npz import (
     header_array,
     read_npz,
 )
-from fastnn.optim import RULE_STATE
 from fastnn.serialization import get_model_state, model_header, set_model_state
 
 __all__ = [
@@ -65,7 +65,8 @@ class TrainingState:
     """Everything a Solver checkpoint holds besides the model's architecture.
 
     ``rng`` is the Solver generator's ``bit_generator.state`` (PCG64), ``global_rng`` NumPy's
-    ``np.random.get_state()``; ``settings`` are the Solver's keyword arguments that a resume must
+    ``np.random.get_state()``, ``augment_rng`` the augmenter's generator state (or None);
+    ``best_score`` the best ``selection_metric`` score (None before any); ``settings`` are the Solver's keyword arguments that a resume must
     match; ``optim_configs`` maps each parameter to its update rule's config.
     """
 
@@ -90,11 +91,15 @@ class TrainingState:
     global_rng: tuple
     metadata: dict[str, Any]
     settings: dict[str, Any]
+    best_score: float | None = None
+    augment_rng: dict[str, Any] | None = None
 
 
 _COUNTERS = ("epoch", "iteration", "loop_t", "bad_evals")
-_HISTORY_KEYS = {"epoch", "iteration", "loss", "train_acc", "val_acc", "lr", "seconds"}
+# every history row has these; the Solver's _epoch_scores hook adds its own numbers
+_HISTORY_KEYS = {"epoch", "iteration", "loss", "lr", "seconds"}
 _SCALARS = (bool, int, float, str, type(None))
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
 def _numeric_array_or_none(value: Any) -> np.ndarray | None:
@@ -166,65 +171,12 @@ def write_training_state(path: str | os.PathLike, state: TrainingState,
         "state": {**counters, "pending_eval": state.pending_eval,
                   "best_val_acc": float(state.best_val_acc), "base_lrs": state.base_lrs,
                   "optim_configs": configs, "optim_lists": as_list, "history": state.history,
+                  "best_score": state.best_score, "augment_rng": state.augment_rng,
                   "rng": state.rng, "global_rng": {"name": name, "pos": int(pos),
                                                   "has_gauss": int(has_gauss),
                                                   "cached": float(cached)}},
     })
     return str(atomic_savez(path, arrays))
-
-
-class _Fields:
-    """Checks the fields of one checkpoint; every failure names the file and the field."""
-
-    def __init__(self, label: str):
-        self.label = label
-
-    def fail(self, field: str, problem: str) -> CheckpointError:
-        return CheckpointError(f"{self.label} is a damaged Solver checkpoint: field {field!r}: "
-                               f"{problem}")
-
-    def expect(self, ok: bool, field: str, expected: str, value: Any) -> Any:
-        if not ok:
-            shown = value if isinstance(value, str) else reprlib.repr(value)
-            raise self.fail(field, f"expected {expected}, got {shown}")
-        return value
-
-    def mapping(self, mapping: Mapping, key: str, field: str) -> dict:
-        value = mapping.get(key)
-        return self.expect(isinstance(value, dict), field, "a dict", value)
-
-    def real(self, value: Any, field: str, high: float = math.inf) -> float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= high
-        return float(self.expect(ok, field, f"a number in [0, {high}]", value))
-
-    def vector(self, value: Any, field: str, length: int, kinds: str = "f") -> np.ndarray:
-        ok = (isinstance(value, np.ndarray) and value.dtype.kind in kinds
-              and value.shape == (length,))
-        shown = f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else "nothing"
-        self.expect(ok, field, f"a 1-D array of {length} entries", shown)
-        return value
-
-
-def _check_rule_state(f: _Fields, rule: Any, configs: Mapping[str, dict[str, Any]],
-                      params: Mapping[str, np.ndarray], iteration: int) -> None:
-    """A built-in rule's state in every parameter's config: step counters are ints >= 0 and,
-    once any update was made, every state array and counter is there (a missing one would
-    silently restart the optimiser from zeros)."""
-    arrays, counters = RULE_STATE.get(rule, ((), ())) if isinstance(rule, str) else ((), ())
-    for p, config in configs.items():
-        for key in counters:
-            if key in config:
-                value = config[key]
-                f.expect(type(value) is int and value >= 0, f"state.optim_configs.{p}.{key}",
-                         "an int >= 0 (steps taken)", value)
-            elif iteration:
-                raise f.fail(f"state.optim_configs.{p}.{key}", f"missing: the {rule} update "
-                             f"rule's step counter must be stored after {iteration} update(s)")
-        for key in arrays:
-            if key not in config and iteration:
-                raise f.fail(f"optim/{p}/{key}", f"missing: the {rule} update rule's state "
-                             f"array (a float array of shape {np.shape(params[p])}) must be "
-                             f"stored after {iteration} update(s)")
 
 
 def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndarray],
@@ -335,10 +287,10 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
         _check_rule_state(f, settings.get("update_rule"), configs, params, counters["iteration"])
     history = st.get("history")
     f.expect(isinstance(history, list) and all(
-        isinstance(row, dict) and set(row) == _HISTORY_KEYS and all(
+        isinstance(row, dict) and _HISTORY_KEYS <= set(row) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values())
-        for row in history), "state.history", f"a list of rows with keys {sorted(_HISTORY_KEYS)}",
-        history)
+        for row in history), "state.history", f"a list of rows of numbers with keys "
+        f"{sorted(_HISTORY_KEYS)} and the epoch scores", history)
     loss_history = f.vector(rest.get("loss_history"), "loss_history", counters["iteration"])
     train_acc = f.vector(rest.get("train_acc_history"), "train_acc_history", len(history))
     val_acc = f.vector(rest.get("val_acc_history"), "val_acc_history", len(history))
@@ -352,6 +304,20 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
         np.random.PCG64().state = rng  # a scratch generator: nothing of the Solver changes
     except (TypeError, ValueError, KeyError) as exc:
         raise f.fail("state.rng", f"not a PCG64 state: {exc}") from None
+    best_score = st.get("best_score")
+    f.expect(best_score is None or (isinstance(best_score, (int, float))
+                                    and not isinstance(best_score, bool)
+                                    and math.isfinite(best_score)),
+             "state.best_score", "None or a finite number", best_score)
+    augment_rng = st.get("augment_rng")
+    if augment_rng is not None:
+        kind = f.mapping(st, "augment_rng", "state.augment_rng").get("bit_generator")
+        f.expect(kind in _BIT_GENERATORS, "state.augment_rng.bit_generator",
+                 f"one of {_BIT_GENERATORS}", kind)
+        try:  # a scratch generator of the stored kind: nothing of the Solver changes
+            getattr(np.random, kind)().state = augment_rng
+        except (TypeError, ValueError, KeyError) as exc:
+            raise f.fail("state.augment_rng", f"not a bit generator state: {exc}") from None
     g = f.mapping(st, "global_rng", "state.global_rng")
     keys = f.vector(rest.get("global_rng/keys"), "global_rng/keys", 624, "u")
     f.expect(g.get("name") == "MT19937" and type(g.get("pos")) is int and 0 <= g["pos"] <= 624
@@ -370,6 +336,7 @@ def read_training_state(path: str | os.PathLike, *, params: Mapping[str, np.ndar
         loss_history=loss_history.tolist(), train_acc_history=train_acc.tolist(),
         val_acc_history=val_acc.tolist(), order=order, rng=rng, global_rng=global_rng,
         metadata=metadata, settings=settings,
+        best_score=None if best_score is None else float(best_score), augment_rng=augment_rng,
     )
 
 
@@ -413,7 +380,7 @@ class CheckpointingMixin:
         str
             The path written (also ``last_checkpoint``).
         """
-        rng_state, global_state = self._rng_snapshot
+        rng_state, global_state, augment_state = self._rng_snapshot
         state = TrainingState(
             params=self.model.params, model_state=get_model_state(self.model),
             best_params=self.best_params, best_state=self._best_state,
@@ -423,7 +390,8 @@ class CheckpointingMixin:
             history=self.history, loss_history=self.loss_history,
             train_acc_history=self.train_acc_history, val_acc_history=self.val_acc_history,
             order=self._order, rng=rng_state, global_rng=global_state,
-            metadata=self.metadata, settings=self._settings(),
+            metadata=self.metadata, settings=self._settings(), best_score=self.best_score,
+            augment_rng=augment_state,
         )
         self.last_checkpoint = write_training_state(path, state, model_header(self.model),
                                                     self._unsaved_config_keys)
@@ -479,6 +447,12 @@ class CheckpointingMixin:
         self._order = loaded.order
         self._rng.bit_generator.state = loaded.rng
         np.random.set_state(loaded.global_rng)
+        self.best_score = loaded.best_score
+        if self.best_score is None and loaded.best_params and self.selection_metric == "val_acc":
+            self.best_score = loaded.best_val_acc  # a checkpoint from before best_score existed
+        augment_rng = self._augment_rng()
+        if augment_rng is not None and loaded.augment_rng is not None:
+            augment_rng.bit_generator.state = loaded.augment_rng
         self._snapshot_rng()
         self._row_start = (time.perf_counter(), len(self.loss_history))
         self.last_checkpoint = str(path)

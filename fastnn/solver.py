@@ -24,7 +24,23 @@ store, so a resumed run reproduces the uninterrupted one.
 
 Models reach the Solver through ``params``, ``loss`` and, for other state (batchnorm averages),
 the ``get_state``/``set_state`` protocol of :mod:`fastnn.serialization`; checkpoints are
-:mod:`fastnn.checkpoint`.
+:mod:`fastnn.checkpoint`. A model may also have ``frozen`` (a collection of parameter names):
+the Solver never updates those, nor any parameter ``loss`` returns no gradient for (transfer
+learning: a frozen feature extractor need not compute its gradients at all).
+
+Hooks for subclasses (other training set-ups, e.g. language models), each with the CS231n
+behaviour by default:
+
+- ``_check_data(data) -> (X_train, y_train, X_val, y_val)``: validate ``data``
+  (default :func:`fastnn._validation.check_data_dict`);
+- ``_check_labels_against_model()``: check the labels fit the model's outputs;
+- ``_iterations_per_epoch() -> int``: default ``max(N_train // batch_size, 1)``;
+- ``_batch(t) -> (X_batch, y_batch)``: the minibatch of loop position ``t`` (default: the rows
+  ``_minibatch(t)`` picks, then the ``augment`` callable on ``X_batch``);
+- ``_epoch_scores() -> dict``: the scores merged into each ``history`` row (default
+  ``train_acc``, ``val_acc``); the best model is the one with the best ``selection_metric``
+  score (class attribute, default ``"val_acc"``), ``higher_is_better`` (default True) giving
+  the direction; both also drive early stopping.
 """
 
 from __future__ import annotations
@@ -41,8 +57,8 @@ import numpy as np
 from fastnn import optim
 from fastnn._interrupt import deferred_interrupt
 from fastnn._progress import progress as _progress
+from fastnn._solver_evaluation import EvaluationMixin
 from fastnn._validation import (
-    check_array,
     check_data_dict,
     check_fits_in_memory,
     check_float,
@@ -50,7 +66,6 @@ from fastnn._validation import (
     check_labels,
 )
 from fastnn.checkpoint import CheckpointingMixin
-from fastnn.metrics import accuracy
 from fastnn.serialization import get_model_state, set_model_state
 
 __all__ = ["Solver"]
@@ -60,16 +75,13 @@ _CS231N_KWARGS = (
     "update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs", "num_train_samples",
     "num_val_samples", "checkpoint_name", "print_every", "verbose",
 )
-# The Solver's own accuracy checks score this many examples per forward pass: predictions do
-# not depend on it (test mode is per example), and larger blocks mean fewer Python round trips.
-_EVAL_BATCH = 500
-
 _EXTRA_KWARGS = (
     "lr_schedule", "grad_clip", "early_stopping", "progress", "seed", "shuffle", "epoch_callback",
+    "augment",
 )
 
 
-class Solver(CheckpointingMixin):
+class Solver(CheckpointingMixin, EvaluationMixin):
     """Train a classification model with minibatch gradient descent.
 
     Parameters
@@ -121,16 +133,26 @@ class Solver(CheckpointingMixin):
         training set once in a random order.
     epoch_callback : callable or None
         Called with each new ``history`` row (a dict) after every evaluation.
+    augment : callable or None
+        ``augment(X_batch) -> X_batch'`` applied to every training minibatch (never to the
+        evaluation data), e.g. a :class:`fastnn.data.augment.Augmenter`. When it has an ``rng``
+        attribute (a ``np.random.Generator``), that generator's state is snapshotted with the
+        Solver's and stored in checkpoints, so a resumed run draws the same augmentations.
 
     Attributes
     ----------
     loss_history, train_acc_history, val_acc_history : list of float
     best_val_acc : float
+        Validation accuracy of the best model (CS231n); with another ``selection_metric``, the
+        ``val_acc`` of the row that was best, if the rows have one.
+    best_score : float or None
+        The best ``selection_metric`` score so far (None before any improvement).
     best_params : dict
     history : list of dict
         One row per evaluation (after the first iteration and after every epoch): ``epoch``,
         ``iteration``, ``loss`` (mean training loss since the previous row), ``train_acc``,
-        ``val_acc``, ``lr``, ``seconds`` (wall time since the previous row).
+        ``val_acc`` (the :meth:`_epoch_scores` hook's keys), ``lr``, ``seconds`` (wall time
+        since the previous row).
     stop_reason : str or None
         Why the last ``train()`` stopped before ``num_epochs`` (non-finite loss, early stopping).
     last_checkpoint : str or None
@@ -144,7 +166,7 @@ class Solver(CheckpointingMixin):
     def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any):
         self.model = model
         self._check_model(model)
-        self.X_train, self.y_train, self.X_val, self.y_val = check_data_dict(data)
+        self.X_train, self.y_train, self.X_val, self.y_val = self._check_data(data)
 
         unknown = set(kwargs) - set(_CS231N_KWARGS) - set(_EXTRA_KWARGS)
         if unknown:
@@ -198,12 +220,19 @@ class Solver(CheckpointingMixin):
         self.epoch_callback = kwargs.pop("epoch_callback", None)
         if self.epoch_callback is not None and not callable(self.epoch_callback):
             raise TypeError("epoch_callback must be callable or None")
+        self.augment = kwargs.pop("augment", None)
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"augment must be callable or None, got {type(self.augment).__name__}")
 
         self.metadata: dict[str, Any] = {}
         self._check_labels_against_model()
         self._reset()
 
     # ------------------------------------------------------------------ setup
+
+    def _check_data(self, data: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """Hook: validate ``data``; returns ``(X_train, y_train, X_val, y_val)``."""
+        return check_data_dict(data)
 
     @staticmethod
     def _check_model(model: Any) -> None:
@@ -214,7 +243,7 @@ class Solver(CheckpointingMixin):
         get_model_state(model)  # a half-implemented state protocol fails here, not mid-training
 
     def _check_labels_against_model(self) -> None:
-        """One tiny test-mode forward pass tells the number of classes; labels must fit."""
+        """Hook: one tiny test-mode forward pass tells the number of classes; labels must fit."""
         scores = np.asarray(self.model.loss(self.X_val[:2]))
         if scores.ndim != 2:
             return
@@ -226,6 +255,7 @@ class Solver(CheckpointingMixin):
         """Book-keeping variables (CS231n ``_reset``) plus the extension state."""
         self.epoch = 0
         self.best_val_acc = 0
+        self.best_score: float | None = None
         self.best_params: dict[str, np.ndarray] = {}
         self.loss_history: list[float] = []
         self.train_acc_history: list[float] = []
@@ -246,24 +276,44 @@ class Solver(CheckpointingMixin):
         self._bad_evals = 0  # evaluations without improvement (early stopping)
         self._order: np.ndarray | None = None  # this epoch's permutation (shuffle=True)
         self._row_start = (time.perf_counter(), 0)
-        self._rng_snapshot: tuple[dict, tuple] = ({}, ())
+        self._rng_snapshot: tuple[dict, tuple, dict | None] = ({}, (), None)
         self._snapshot_rng()
+
+    def _augment_rng(self) -> np.random.Generator | None:
+        """The ``augment`` callable's own generator, if it exposes one as ``rng``."""
+        rng = getattr(self.augment, "rng", None)
+        return rng if isinstance(rng, np.random.Generator) else None
 
     def _snapshot_rng(self) -> None:
         """Remember the random states at a consistent point (what a checkpoint stores)."""
-        self._rng_snapshot = (self._rng.bit_generator.state, np.random.get_state())
+        augment_rng = self._augment_rng()
+        self._rng_snapshot = (self._rng.bit_generator.state, np.random.get_state(),
+                              None if augment_rng is None else augment_rng.bit_generator.state)
 
     # ------------------------------------------------------------------ one iteration
 
+    def _iterations_per_epoch(self) -> int:
+        """Hook: parameter updates per epoch (default ``max(N_train // batch_size, 1)``)."""
+        return max(self.X_train.shape[0] // self.batch_size, 1)
+
     def _minibatch(self, t: int) -> np.ndarray:
+        """Row indices of loop position ``t``'s minibatch (with replacement unless shuffle)."""
         num_train = self.X_train.shape[0]
         if not self.shuffle:
             return self._rng.integers(0, num_train, self.batch_size)
-        per_epoch = max(num_train // self.batch_size, 1)
+        per_epoch = self._iterations_per_epoch()
         k = t % per_epoch
         if k == 0 or self._order is None:
             self._order = self._rng.permutation(num_train)
         return self._order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def _batch(self, t: int) -> tuple[Any, Any]:
+        """Hook: ``(X_batch, y_batch)`` of loop position ``t``, augmented when ``augment``."""
+        batch_mask = self._minibatch(t)
+        X_batch = self.X_train[batch_mask]
+        if self.augment is not None:
+            X_batch = self.augment(X_batch)
+        return X_batch, self.y_train[batch_mask]
 
     def _learning_rates(self, schedule: Callable[[int], float] | None) -> None:
         if schedule is None:
@@ -280,17 +330,18 @@ class Solver(CheckpointingMixin):
         """
         if t is None:
             t = self._iteration
-        batch_mask = self._minibatch(t)
-        X_batch = self.X_train[batch_mask]
-        y_batch = self.y_train[batch_mask]
+        X_batch, y_batch = self._batch(t)
         loss, grads = self.model.loss(X_batch, y_batch)
         loss = float(loss)
         if not math.isfinite(loss):
             self._stop_non_finite(loss)
             return False
-        if grads.keys() != self.model.params.keys():
+        if not grads.keys() <= self.model.params.keys():
             raise ValueError(f"model.loss returned gradients for {sorted(grads)}, but the model's "
                              f"params are {sorted(self.model.params)}")
+        # frozen parameters, and any the model gave no gradient for, are left as they are
+        frozen = frozenset(getattr(self.model, "frozen", ()))
+        grads = {p: g for p, g in grads.items() if p not in frozen}
         if self.grad_clip is not None:
             norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
             if norm > self.grad_clip:
@@ -299,6 +350,8 @@ class Solver(CheckpointingMixin):
         self._learning_rates(schedule)
         with deferred_interrupt():
             for p, w in self.model.params.items():
+                if p not in grads:
+                    continue
                 config = self.optim_configs[p]
                 if self._rule_takes_out and w.flags.writeable and w.dtype.kind == "f":
                     next_w, next_config = self.update_rule(w, grads[p], config, out=w)
@@ -324,105 +377,6 @@ class Solver(CheckpointingMixin):
         if self.verbose:
             print(self.stop_reason, file=sys.stderr)
 
-    # ------------------------------------------------------------------ evaluation
-
-    def check_accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None,
-                       batch_size: int = 100) -> float:
-        """Accuracy of the model on ``(X, y)``, on a random subsample of ``num_samples``
-        examples (drawn with replacement from the Solver's random state, as CS231n does) when
-        given, computed ``batch_size`` examples at a time.
-
-        ``X`` (N, ...) must have finite values and as many per example as ``data['X_train']``
-        (usually its example shape), ``y`` (N,) integer labels; lists are accepted.
-        """
-        X = check_array(X, "X", dtype="float")
-        # the model sees X as it is: any example shape with data['X_train']'s number of values
-        if X.ndim < 2 or math.prod(X.shape[1:]) != math.prod(self.X_train.shape[1:]):
-            raise ValueError(f"X must be (N, ...) with examples of data['X_train']'s example "
-                             f"shape {self.X_train.shape[1:]}; got shape {X.shape}")
-        y = check_labels(y, "y", n=X.shape[0], n_name="X")
-        if num_samples is not None:
-            num_samples = check_int(num_samples, "num_samples", minimum=0)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        return self._accuracy(X, y, num_samples, batch_size)
-
-    def _accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None,
-                  batch_size: int) -> float:
-        """:meth:`check_accuracy` on validated arrays (the Solver's own data)."""
-        N = X.shape[0]
-        if num_samples is not None and N > num_samples:
-            mask = self._rng.integers(0, N, num_samples)
-            N = num_samples
-            X = X[mask]
-            y = y[mask]
-        num_batches = -(-N // batch_size)
-        y_pred = []
-        for i in range(num_batches):
-            scores = self.model.loss(X[i * batch_size:(i + 1) * batch_size])
-            y_pred.append(np.argmax(scores, axis=1))
-        return accuracy(y, np.hstack(y_pred)) if N else 0.0
-
-    def _evaluate(self, t: int, num_iterations: int, per_epoch: int) -> None:
-        """Epoch-end book-keeping for iteration ``t`` (CS231n's order), committed at once."""
-        epoch_end = (t + 1) % per_epoch == 0
-        new_epoch = self.epoch + 1 if epoch_end else self.epoch
-        evaluate = t == 0 or t == num_iterations - 1 or epoch_end
-        row = None
-        if evaluate:
-            train_acc = self._accuracy(self.X_train, self.y_train, self.num_train_samples,
-                                       _EVAL_BATCH)
-            val_acc = self._accuracy(self.X_val, self.y_val, self.num_val_samples, _EVAL_BATCH)
-            now = time.perf_counter()
-            start_time, start_it = self._row_start
-            losses = self.loss_history[start_it:]
-            first = next(iter(self.optim_configs.values()), {})
-            row = {
-                "epoch": new_epoch,
-                "iteration": self._iteration,
-                "loss": float(np.mean(losses)) if losses else float("nan"),
-                "train_acc": train_acc,
-                "val_acc": val_acc,
-                "lr": float(first.get("learning_rate", float("nan"))),
-                "seconds": now - start_time,
-            }
-        with deferred_interrupt():
-            if epoch_end:
-                self.epoch = new_epoch
-                if self.lr_schedule is None:
-                    for k in self.optim_configs:
-                        self.optim_configs[k]["learning_rate"] *= self.lr_decay
-            if row is not None:
-                self.train_acc_history.append(row["train_acc"])
-                self.val_acc_history.append(row["val_acc"])
-                self.history.append(row)
-                self._row_start = (time.perf_counter(), len(self.loss_history))
-                if row["val_acc"] > self.best_val_acc:
-                    self.best_val_acc = row["val_acc"]
-                    self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-                    self._best_state = get_model_state(self.model)
-                    self._bad_evals = 0
-                else:
-                    self._bad_evals += 1
-            self._pending_eval = False
-            self._loop_t = t + 1
-            if row is not None:  # only an evaluation draws random numbers here
-                self._snapshot_rng()
-        if row is None:
-            return
-        self._save_checkpoint()
-        if self.verbose:
-            print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {row['train_acc']:f}; "
-                  f"val_acc: {row['val_acc']:f}")
-        if self.epoch_callback is not None:
-            self.epoch_callback(row)
-        if self.early_stopping is not None and self._bad_evals >= self.early_stopping:
-            self.stop_reason = (
-                f"early stopping: validation accuracy has not improved for "
-                f"{self._bad_evals} evaluations (best {self.best_val_acc:.4f})"
-            )
-            if self.verbose:
-                print(self.stop_reason)
-
     # ------------------------------------------------------------------ training loop
 
     def _resolve_schedule(self, num_iterations: int, per_epoch: int):
@@ -438,8 +392,7 @@ class Solver(CheckpointingMixin):
         KeyboardInterrupt propagates (a failed save only warns).
         At the end the model holds the best parameters seen.
         """
-        num_train = self.X_train.shape[0]
-        per_epoch = max(num_train // self.batch_size, 1)
+        per_epoch = self._iterations_per_epoch()
         num_iterations = self.num_epochs * per_epoch
         schedule = self._resolve_schedule(num_iterations, per_epoch)
         self.stop_reason = None

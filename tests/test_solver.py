@@ -487,7 +487,21 @@ def test_cs231n_private_hooks_still_work(data, tmp_path):
     assert solver.loss_history == [] and solver.epoch == 0
 
 
-def test_gradients_must_match_params(data):
+def test_gradients_must_name_params(data):
+    class Unknown(SoftmaxModel):
+        def loss(self, X, y=None):
+            out = super().loss(X, y)
+            if y is None:
+                return out
+            return out[0], {**out[1], "V": out[1]["W"]}
+
+    solver = Solver(Unknown(), data, verbose=False, seed=0)
+    with pytest.raises(ValueError, match=r"gradients for \['V', 'W', 'b'\], but the model's "
+                                         r"params are"):
+        solver.train()
+
+
+def test_params_without_gradient_are_not_updated(data):
     class Missing(SoftmaxModel):
         def loss(self, X, y=None):
             out = super().loss(X, y)
@@ -495,9 +509,13 @@ def test_gradients_must_match_params(data):
                 return out
             return out[0], {"W": out[1]["W"]}
 
-    solver = Solver(Missing(), data, verbose=False, seed=0)
-    with pytest.raises(ValueError, match=r"gradients for \['W'\], but the model's params are"):
-        solver.train()
+    model = Missing()
+    b_before = model.params["b"].copy()
+    W_before = model.params["W"].copy()
+    solver = Solver(model, data, verbose=False, seed=0, num_epochs=2, lr_decay=0.5)
+    solver.train()
+    np.testing.assert_array_equal(model.params["b"], b_before)
+    assert not np.array_equal(model.params["W"], W_before)
 
 
 def _rewrite_header(path, edit):
