@@ -13,7 +13,7 @@ Families: :mod:`~fastnn.kernels.distances` (``pairwise_distances``, ``knn_search
 classifier losses).
 """
 
-from fastnn.kernels import distances, hog, linear, normalization, optim
+from fastnn.kernels import distances, hog, linear, normalization, optim, spatial_normalization
 from fastnn.kernels._operation import (
     Operation,
     available_impls,
@@ -44,5 +44,6 @@ __all__ = [
     "operations",
     "optim",
     "pairwise_distances",
+    "spatial_normalization",
     "threads_for",
 ]

@@ -38,6 +38,12 @@ from fastnn.layers.normalization import (
     layernorm_backward,
     layernorm_forward,
 )
+from fastnn.layers.spatial_normalization import (
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
 
 __all__ = [
     "affine_backward",
@@ -66,6 +72,10 @@ __all__ = [
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_loss",
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
+    "spatial_groupnorm_backward",
+    "spatial_groupnorm_forward",
     "svm_loss",
     "tanh_backward",
     "tanh_forward",

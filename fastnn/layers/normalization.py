@@ -17,10 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_array, check_float
+from fastnn._validation import check_array
 from fastnn.kernels import normalization as kernels
 from fastnn.layers._cache import cached_array, cached_flag, cached_shape, unpack_cache
-from fastnn.layers._params import check_param_dict, get_eps, get_mode
+from fastnn.layers._params import (
+    blend_running_stats,
+    check_param_dict,
+    get_eps,
+    get_mode,
+    get_momentum,
+    get_running_stats,
+)
 
 __all__ = [
     "batchnorm_backward",
@@ -56,16 +63,6 @@ def _check_dout_shape(dout: Any, x_hat: np.ndarray) -> None:
                          f"got a ragged {type(dout).__name__}: {exc}") from None
     if shape != x_hat.shape:
         raise ValueError(f"dout must have the forward output's shape {x_hat.shape}; got {shape}")
-
-
-def _running(bn_param: dict, key: str, d: int, dtype: np.dtype) -> np.ndarray:
-    value = bn_param.get(key)
-    if value is None:
-        return np.zeros(d, dtype=dtype)
-    value = check_array(value, f"bn_param[{key!r}]", ndim=1, finite=False)
-    if value.shape != (d,):
-        raise ValueError(f"bn_param[{key!r}] must have shape ({d},); got {value.shape}")
-    return value
 
 
 def _bn_cache(cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -124,21 +121,20 @@ def batchnorm_forward(
     bn_param = check_param_dict(bn_param, "bn_param")
     mode = get_mode(bn_param, "bn_param")
     eps = get_eps(bn_param, "bn_param")
-    momentum = check_float(bn_param.get("momentum", 0.9), "bn_param['momentum']", minimum=0.0,
-                           maximum=1.0, max_inclusive=False)
+    momentum = get_momentum(bn_param, "bn_param")
     if mode == "train":
         out, x_hat, mean, var, inv_std = kernels.batchnorm_forward_train(x, gamma, beta, eps)
         gamma = np.asarray(gamma)  # the cache keeps the caller's gamma, as CS231n's does
-        running_mean, running_var = _running_stats(bn_param, x_hat.shape[1], x_hat.dtype)
-        running_mean = momentum * running_mean + (1 - momentum) * mean
-        running_var = momentum * running_var + (1 - momentum) * var
+        running_mean, running_var = blend_running_stats(
+            *get_running_stats(bn_param, "bn_param", x_hat.shape[1], x_hat.dtype), mean, var,
+            momentum)
     else:
         x, gamma, beta = _check_inputs(x, gamma, beta)
         # Compute in the layer's dtype (x, gamma, beta promoted, as in train mode): float64
         # running averages (e.g. loaded or set by hand) must not turn a float32 model's
         # output into float64.
         dtype = np.result_type(x, gamma, beta)
-        running_mean, running_var = _running_stats(bn_param, x.shape[1], dtype)
+        running_mean, running_var = get_running_stats(bn_param, "bn_param", x.shape[1], dtype)
         inv_std = 1 / np.sqrt(running_var.astype(dtype, copy=False) + dtype.type(eps))
         x_hat = (x - running_mean.astype(dtype, copy=False)) * inv_std
         out = x_hat * gamma
@@ -147,15 +143,6 @@ def batchnorm_forward(
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
     return out, (x_hat, gamma, inv_std, mode == "train")
-
-
-def _running_stats(bn_param: dict, d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    running_mean = _running(bn_param, "running_mean", d, dtype)
-    running_var = _running(bn_param, "running_var", d, dtype)
-    if np.any(running_var < 0):
-        raise ValueError("bn_param['running_var'] must hold non-negative variances; got "
-                         f"minimum {running_var.min()}")
-    return running_mean, running_var
 
 
 def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

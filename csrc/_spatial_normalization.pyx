@@ -1,0 +1,317 @@
+# cython: language_level=3
+"""Spatial batch norm and group norm over (N, C, H, W), forward (train) and backward.
+
+Both are direct reductions over the array as it lies in memory (no transposing copies):
+
+- batch norm reduces channel ``c`` over the N planes ``x[n, c]`` (each H*W contiguous), so
+  threads take whole channels; the channel's N planes (N*H*W elements) stay in cache between
+  the statistics pass(es) and the output pass;
+- group norm reduces each (n, group) block ``x[n, g*C/G:(g+1)*C/G]``, which is one contiguous
+  run of C/G*H*W elements, so threads take (n, group) blocks; dgamma/dbeta sum over n as well,
+  so backward adds them into per-thread accumulators (``partial[threadid()]``) combined at the
+  end.
+
+Backward recomputes ``x_hat = (x - mean) * inv_std`` from ``x`` instead of reading a cached
+``x_hat``: the same number of reads in backward, and forward writes one array instead of two.
+Sums are accumulated in double for both dtypes. The wrapper
+(``fastnn.kernels.spatial_normalization``) validates everything and allocates every output;
+these entry points still refuse mismatched shapes, empty axes and thread counts below 1 before
+releasing the GIL.
+"""
+
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport sqrt
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef int _check_shapes(tuple shape, int num_threads, arrays, vectors) except -1:
+    """(N, C, H, W) with every axis >= 1, arrays of that shape, vectors of their stated
+    lengths, at least one thread."""
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"x must have shape (N, C, H, W) with every axis >= 1, got {shape}")
+    for name, other in arrays.items():
+        if tuple(other[:4]) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(other[:4])}")
+    for name, (length, want) in vectors.items():
+        if length != want:
+            raise ValueError(f"{name} must have {want} elements, got {length}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
+
+
+cdef int _check_stats(Py_ssize_t n, Py_ssize_t groups, stats) except -1:
+    """Per-(n, group) statistics of shape (N, G)."""
+    for name, shape in stats.items():
+        if shape[0] != n or shape[1] != groups:
+            raise ValueError(f"{name} must have shape ({n}, {groups}), got ({shape[0]}, {shape[1]})")
+    return 0
+
+
+# ------------------------------------------------------------------------ run primitives
+cdef inline double _run_sum(const floating* x, Py_ssize_t m) noexcept nogil:
+    """sum(x[:m]) with four accumulators (one dependency chain is latency-bound)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= m:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < m:
+        s0 += x[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double _run_squared_deviation(const floating* x, double mu,
+                                          Py_ssize_t m) noexcept nogil:
+    """sum((x[:m] - mu)**2), four accumulators (two passes: no cancellation)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, t0, t1, t2, t3
+    cdef Py_ssize_t j = 0
+    while j + 4 <= m:
+        t0 = x[j] - mu
+        t1 = x[j + 1] - mu
+        t2 = x[j + 2] - mu
+        t3 = x[j + 3] - mu
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        j += 4
+    while j < m:
+        t0 = x[j] - mu
+        s0 += t0 * t0
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline void _run_grad_sums(const floating* g, const floating* x, double mu,
+                                Py_ssize_t m, double* sums) noexcept nogil:
+    """sums[0] += sum(g); sums[1] += sum(g * (x - mu)), two accumulators each."""
+    cdef double a0 = 0.0, a1 = 0.0, b0 = 0.0, b1 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 2 <= m:
+        a0 += g[j]
+        a1 += g[j + 1]
+        b0 += g[j] * (x[j] - mu)
+        b1 += g[j + 1] * (x[j + 1] - mu)
+        j += 2
+    while j < m:
+        a0 += g[j]
+        b0 += g[j] * (x[j] - mu)
+        j += 1
+    sums[0] += a0 + a1
+    sums[1] += b0 + b1
+
+
+cdef inline void _run_affine(const floating* x, floating scale, floating shift, floating* out,
+                             Py_ssize_t m) noexcept nogil:
+    """out = x * scale + shift"""
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = x[j] * scale + shift
+
+
+cdef inline void _run_dx(const floating* g, const floating* x, floating a, floating b,
+                         floating mu, floating c, floating* dx, Py_ssize_t m) noexcept nogil:
+    """dx = a * g - b - c * (x - mu)"""
+    cdef Py_ssize_t j
+    for j in range(m):
+        dx[j] = a * g[j] - b - c * (x[j] - mu)
+
+
+# ------------------------------------------------------------------------ spatial batch norm
+def spatial_batchnorm_forward_train(
+    const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+    const floating[::1] gamma,        # IN  (C,)
+    const floating[::1] beta,         # IN  (C,)
+    double eps,
+    floating[:, :, :, ::1] out,       # OUT (N, C, H, W)
+    floating[::1] mean,               # OUT (C,)
+    floating[::1] var,                # OUT (C,) biased variance over N*H*W
+    floating[::1] inv_std,            # OUT (C,) 1 / sqrt(var + eps)
+    int num_threads,
+):
+    """Per channel: mean, then squared deviations (two passes), then out = x * s + t with
+    s = gamma * inv_std and t = beta - mean * s. Threads over channels."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    _check_shapes((n, c, h, w), num_threads, {"out": out.shape},
+                  {"gamma": (gamma.shape[0], c), "beta": (beta.shape[0], c),
+                   "mean": (mean.shape[0], c), "var": (var.shape[0], c),
+                   "inv_std": (inv_std.shape[0], c)})
+    cdef Py_ssize_t hw = h * w, ch, i
+    cdef double count = <double>(n * hw), s, mu, v, r
+    cdef floating scale, shift
+    with nogil, parallel(num_threads=num_threads):
+        for ch in prange(c, schedule="static"):
+            s = 0.0
+            for i in range(n):
+                s = s + _run_sum(&x[i, ch, 0, 0], hw)
+            mu = s / count
+            v = 0.0
+            for i in range(n):
+                v = v + _run_squared_deviation(&x[i, ch, 0, 0], mu, hw)
+            v = v / count
+            r = 1.0 / sqrt(v + eps)
+            mean[ch] = <floating>mu
+            var[ch] = <floating>v
+            inv_std[ch] = <floating>r
+            scale = <floating>(gamma[ch] * r)
+            shift = <floating>(beta[ch] - mu * gamma[ch] * r)
+            for i in range(n):
+                _run_affine(&x[i, ch, 0, 0], scale, shift, &out[i, ch, 0, 0], hw)
+
+
+def spatial_batchnorm_backward(
+    const floating[:, :, :, ::1] dout,  # IN  (N, C, H, W)
+    const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
+    const floating[::1] gamma,          # IN  (C,)
+    const floating[::1] mean,           # IN  (C,)
+    const floating[::1] inv_std,        # IN  (C,)
+    floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+    floating[::1] dgamma,               # OUT (C,)
+    floating[::1] dbeta,                # OUT (C,)
+    int num_threads,
+):
+    """Closed form per channel (M = N*H*W): dbeta = sum(dout), dgamma = sum(dout * x_hat),
+    dx = gamma * inv_std * (dout - dbeta / M - x_hat * dgamma / M), x_hat recomputed from x."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    _check_shapes((n, c, h, w), num_threads, {"dout": dout.shape, "dx": dx.shape},
+                  {"gamma": (gamma.shape[0], c), "mean": (mean.shape[0], c),
+                   "inv_std": (inv_std.shape[0], c), "dgamma": (dgamma.shape[0], c),
+                   "dbeta": (dbeta.shape[0], c)})
+    cdef Py_ssize_t hw = h * w, ch, i
+    cdef double count = <double>(n * hw), r, k
+    # the two running sums of each thread (a C array declared here would be shared)
+    cdef double[:, ::1] scratch = np.zeros((num_threads, 2))
+    cdef double* sums
+    cdef floating a, b, cx, mu
+    with nogil, parallel(num_threads=num_threads):
+        sums = &scratch[threadid(), 0]
+        for ch in prange(c, schedule="static"):
+            sums[0] = 0.0
+            sums[1] = 0.0
+            mu = mean[ch]
+            for i in range(n):
+                _run_grad_sums(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], mu, hw, sums)
+            r = inv_std[ch]
+            dbeta[ch] = <floating>sums[0]
+            dgamma[ch] = <floating>(sums[1] * r)
+            k = gamma[ch] * r
+            a = <floating>k
+            b = <floating>(k * sums[0] / count)
+            cx = <floating>(k * r * r * sums[1] / count)
+            for i in range(n):
+                _run_dx(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], a, b, mu, cx, &dx[i, ch, 0, 0], hw)
+
+
+# ------------------------------------------------------------------------ spatial group norm
+def spatial_groupnorm_forward(
+    const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+    const floating[::1] gamma,        # IN  (C,)
+    const floating[::1] beta,         # IN  (C,)
+    double eps,
+    floating[:, :, :, ::1] out,       # OUT (N, C, H, W)
+    floating[:, ::1] mean,            # OUT (N, G)
+    floating[:, ::1] var,             # OUT (N, G) biased variance over C/G*H*W
+    floating[:, ::1] inv_std,         # OUT (N, G)
+    int num_threads,
+):
+    """Per (n, group): mean and squared deviations over the contiguous block, then
+    out = x * s + t per channel (s = gamma * inv_std, t = beta - mean * s). Threads over blocks."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t groups = mean.shape[1]
+    if groups < 1 or c % groups != 0:
+        raise ValueError(f"G must be >= 1 and divide C={c}, got G={groups}")
+    _check_shapes((n, c, h, w), num_threads, {"out": out.shape},
+                  {"gamma": (gamma.shape[0], c), "beta": (beta.shape[0], c)})
+    _check_stats(n, groups, {"mean": mean.shape, "var": var.shape, "inv_std": inv_std.shape})
+    cdef Py_ssize_t hw = h * w, cg = c // groups, blk, i, g, ch
+    cdef double count = <double>(cg * hw), mu, v, r
+    cdef const floating* start
+    with nogil, parallel(num_threads=num_threads):
+        for blk in prange(n * groups, schedule="static"):
+            i = blk // groups
+            g = blk % groups
+            start = &x[i, g * cg, 0, 0]
+            mu = _run_sum(start, cg * hw) / count
+            v = _run_squared_deviation(start, mu, cg * hw) / count
+            r = 1.0 / sqrt(v + eps)
+            mean[i, g] = <floating>mu
+            var[i, g] = <floating>v
+            inv_std[i, g] = <floating>r
+            for ch in range(g * cg, (g + 1) * cg):
+                _run_affine(&x[i, ch, 0, 0], <floating>(gamma[ch] * r),
+                            <floating>(beta[ch] - mu * gamma[ch] * r), &out[i, ch, 0, 0], hw)
+
+
+def spatial_groupnorm_backward(
+    const floating[:, :, :, ::1] dout,  # IN  (N, C, H, W)
+    const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
+    const floating[::1] gamma,          # IN  (C,)
+    const floating[:, ::1] mean,        # IN  (N, G)
+    const floating[:, ::1] inv_std,     # IN  (N, G)
+    floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+    floating[::1] dgamma,               # OUT (C,)
+    floating[::1] dbeta,                # OUT (C,)
+    int num_threads,
+):
+    """Per (n, group) block of M = C/G*H*W elements, with gx = dout * gamma[channel]:
+    dx = inv_std * (gx - mean(gx) - x_hat * mean(gx * x_hat)); per channel
+    dbeta = sum(dout), dgamma = sum(dout * x_hat) over n, h, w (per-thread accumulators)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t groups = mean.shape[1]
+    if groups < 1 or c % groups != 0:
+        raise ValueError(f"G must be >= 1 and divide C={c}, got G={groups}")
+    _check_shapes((n, c, h, w), num_threads, {"dout": dout.shape, "dx": dx.shape},
+                  {"gamma": (gamma.shape[0], c), "dgamma": (dgamma.shape[0], c),
+                   "dbeta": (dbeta.shape[0], c)})
+    _check_stats(n, groups, {"mean": mean.shape, "inv_std": inv_std.shape})
+    cdef Py_ssize_t hw = h * w, cg = c // groups, blk, i, g, ch, t
+    cdef double count = <double>(cg * hw), r, sg, sgx
+    # per thread: dbeta and dgamma accumulators (2C), then the two sums of one channel
+    cdef double[:, ::1] partial = np.zeros((num_threads, 2 * c + 2))
+    cdef double* acc
+    cdef double* sums
+    cdef floating mu, a, b, cx
+    with nogil:
+        with parallel(num_threads=num_threads):
+            acc = &partial[threadid(), 0]
+            sums = acc + 2 * c
+            for blk in prange(n * groups, schedule="static"):
+                i = blk // groups
+                g = blk % groups
+                mu = mean[i, g]
+                r = inv_std[i, g]
+                sg = 0.0
+                sgx = 0.0
+                for ch in range(g * cg, (g + 1) * cg):
+                    sums[0] = 0.0
+                    sums[1] = 0.0
+                    _run_grad_sums(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], mu, hw, sums)
+                    acc[ch] += sums[0]
+                    acc[c + ch] += sums[1] * r
+                    sg = sg + gamma[ch] * sums[0]
+                    sgx = sgx + gamma[ch] * sums[1]
+                # with gx = gamma * dout: mean(gx) = sg / M, mean(gx * x_hat) = r * sgx / M
+                b = <floating>(r * sg / count)
+                cx = <floating>(r * r * r * sgx / count)
+                for ch in range(g * cg, (g + 1) * cg):
+                    a = <floating>(gamma[ch] * r)
+                    _run_dx(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], a, b, mu, cx,
+                            &dx[i, ch, 0, 0], hw)
+        for ch in range(c):
+            sg = 0.0
+            sgx = 0.0
+            for t in range(partial.shape[0]):
+                sg = sg + partial[t, ch]
+                sgx = sgx + partial[t, c + ch]
+            dbeta[ch] = <floating>sg
+            dgamma[ch] = <floating>sgx
