@@ -4,7 +4,8 @@ Pipeline: load the data set -> take a validation split from the training images 
 scale pixels to [0, 1] and subtract the mean image of the training split (fitted on the training
 split only; stored in the model file so ``evaluate`` applies the same transform) -> Solver ->
 per-epoch table, ``model.npz`` (best model + preprocessing), a Solver checkpoint
-(``checkpoint_epoch_N.npz``, the latest kept), ``history.json`` and ``training.png``.
+(``checkpoint_epoch_N.npz``, the latest kept), ``history.json`` and ``training.png`` (the
+runner every ``fastnn train MODEL`` shares, :mod:`fastnn.cli._training`).
 
 Examples::
 
@@ -17,23 +18,19 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fastnn import optim
 from fastnn.cli._options import (
     add_data_options,
     add_progress_option,
     limit_blas_threads,
-    non_negative_float,
     positive_float,
-    positive_int,
     split_validation,
 )
+from fastnn.cli._training import add_training_options, images_to_model_layout, run_training
 
 #: Raw 0..255 pixels are scaled to [0, 1] before the mean image is subtracted.
 PIXEL_SCALE = 1.0 / 255.0
@@ -70,35 +67,6 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
     return load_dataset(args.dataset, root=args.data_dir)
 
 
-def _plot(history: list[dict], loss_history: list[float], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_loss.plot(np.arange(1, len(loss_history) + 1), loss_history, lw=0.5, alpha=0.6,
-                 label="minibatch")
-    its = [r["iteration"] for r in history[1:]]
-    ax_loss.plot(its, [r["loss"] for r in history[1:]], "o-", label="epoch mean")
-    ax_loss.set_xlabel("iteration")
-    ax_loss.set_ylabel("training loss")
-    ax_loss.set_yscale("log")
-    ax_loss.legend()
-    epochs = [r["epoch"] for r in history]
-    ax_acc.plot(epochs, [r["train_acc"] for r in history], "o-", label="train")
-    ax_acc.plot(epochs, [r["val_acc"] for r in history], "o-", label="val")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy")
-    ax_acc.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -115,12 +83,9 @@ def run_train_fc(args: argparse.Namespace) -> int:
     int
         Exit code (0).
     """
-    import fastnn
     from fastnn.classifiers import FullyConnectedNet
     from fastnn.metrics import model_accuracy
     from fastnn.preprocessing import ScaleAndCenter
-    from fastnn.serialization import save_model
-    from fastnn.solver import Solver
 
     limit_blas_threads()
     dtype = np.dtype(args.dtype).type
@@ -141,65 +106,16 @@ def run_train_fc(args: argparse.Namespace) -> int:
         normalization=None if args.normalization == "none" else args.normalization,
         reg=args.reg, weight_scale=args.weight_scale, dtype=dtype, activation=args.activation,
     )
-    per_epoch = max(X_tr.shape[0] // args.batch_size, 1)
-    schedule = None
-    if args.lr_schedule != "constant" or args.warmup_epochs > 0:
-        schedule = optim.make_schedule(
-            args.lr_schedule, total_steps=max(1, args.epochs * per_epoch),
-            steps_per_epoch=per_epoch, warmup_steps=round(args.warmup_epochs * per_epoch),
-            step_epochs=args.step_epochs, gamma=args.gamma)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    header = f"{'epoch':>5} {'loss':>8} {'train_acc':>9} {'val_acc':>8} {'lr':>9} {'seconds':>8}"
-
-    def print_row(row: dict) -> None:
-        print(f"{row['epoch']:>5} {row['loss']:>8.4f} {row['train_acc']:>9.4f} "
-              f"{row['val_acc']:>8.4f} {row['lr']:>9.2e} {row['seconds']:>8.2f}", flush=True)
-        # keep only the newest Solver checkpoint (each holds params, best params and Adam state)
-        for old in out.glob("checkpoint_epoch_*.npz"):
-            if str(old) != solver.last_checkpoint:
-                old.unlink()
-
-    optim_config = {"learning_rate": args.lr}
-    if args.momentum is not None:
-        optim_config["momentum"] = args.momentum
-    solver = Solver(
-        model, {"X_train": X_tr, "y_train": y_tr, "X_val": X_val, "y_val": y_val},
-        update_rule=args.update_rule, optim_config=optim_config, lr_decay=args.lr_decay,
-        batch_size=args.batch_size, num_epochs=args.epochs,
-        num_train_samples=args.num_train_samples, checkpoint_name=str(out / "checkpoint"),
-        verbose=False, lr_schedule=schedule, grad_clip=args.grad_clip,
-        early_stopping=args.early_stopping, seed=args.seed, shuffle=True,
-        progress=args.progress, epoch_callback=print_row,
+    run_training(
+        args, model, {"X_train": X_tr, "y_train": y_tr, "X_val": X_val, "y_val": y_val},
+        metadata={**prep.to_metadata(), "dataset": args.dataset,
+                  "class_names": list(data["class_names"])},
+        describe=f"data: {args.dataset}, train {X_tr.shape[0]}, val {X_val.shape[0]}, "
+                 f"test {X_test.shape[0]}",
+        evaluate_test=lambda best: {"test accuracy": model_accuracy(best, X_test,
+                                                                    data["y_test"])},
+        started=started,
     )
-    meta = {**prep.to_metadata(), "dataset": args.dataset, "class_names": list(data["class_names"])}
-    solver.metadata = meta
-    print(f"fastnn {fastnn.__version__}: {model!r}")
-    print(f"data: {args.dataset}, train {X_tr.shape[0]}, val {X_val.shape[0]}, "
-          f"test {X_test.shape[0]}; threads {fastnn.get_num_threads()}; "
-          f"{args.update_rule} lr {args.lr:g}, schedule {schedule!r}")
-    print(header)
-    train_start = time.perf_counter()
-    if args.resume:
-        solver.resume(args.resume)
-    else:
-        solver.train()
-    train_seconds = time.perf_counter() - train_start
-    if solver.stop_reason:
-        print(solver.stop_reason)
-
-    model_path = save_model(out / "model.npz", model, metadata=meta)
-    (out / "history.json").write_text(json.dumps(
-        {"history": solver.history, "loss_history": solver.loss_history,
-         "best_val_acc": solver.best_val_acc, "stop_reason": solver.stop_reason,
-         "train_seconds": train_seconds}, indent=1))
-    plotted = _plot(solver.history, solver.loss_history, out / "training.png")
-    test_acc = model_accuracy(model, X_test, data["y_test"])
-    print(f"best val_acc {solver.best_val_acc:.4f}; test accuracy {test_acc:.4f}; "
-          f"training {train_seconds:.1f} s, total {time.perf_counter() - started:.1f} s")
-    print(f"saved {model_path}, {solver.last_checkpoint}, {out / 'history.json'}"
-          + (f", {out / 'training.png'}" if plotted else " (no plot: matplotlib not installed)"))
     return 0
 
 
@@ -235,7 +151,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"images of shape {tuple(X.shape[1:])}"
         )
     dtype = model.params[next(iter(model.params))].dtype.type
-    X = prep.transform(X, dtype)
+    X = images_to_model_layout(prep.transform(X, dtype), meta)
     trained_on = meta.get("dataset")
     if trained_on and trained_on != args.dataset:
         print(f"note: the model was trained on {trained_on}")
@@ -269,35 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fc.add_argument("--weight-scale", type=_weight_scale, default="he",
                     help="std of initial weights, or he/xavier")
     fc.add_argument("--reg", type=float, default=0.0, help="L2 regularisation strength")
-    fc.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    fc.add_argument("--epochs", type=positive_int, default=10)
-    fc.add_argument("--batch-size", type=positive_int, default=128)
-    fc.add_argument("--update-rule", default="adam", choices=tuple(optim.UPDATE_RULES))
-    fc.add_argument("--lr", type=positive_float, default=1e-3, help="base learning rate")
-    fc.add_argument("--momentum", type=float, default=None,
-                    help="momentum for sgd_momentum/nesterov_momentum (default 0.9)")
-    fc.add_argument("--lr-schedule", default="constant", choices=optim.SCHEDULES)
-    fc.add_argument("--warmup-epochs", type=non_negative_float, default=0.0,
-                    help="linear warm-up length in epochs (composes with any schedule)")
-    fc.add_argument("--step-epochs", type=positive_float, default=None,
-                    help="step schedule: decay every this many epochs")
-    fc.add_argument("--gamma", type=positive_float, default=0.1, help="step schedule: decay factor")
-    fc.add_argument("--lr-decay", type=positive_float, default=1.0,
-                    help="multiply the learning rate by this after every epoch (CS231n)")
-    fc.add_argument("--grad-clip", type=positive_float, default=None,
-                    help="clip the global grad norm")
-    fc.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
-                    help="stop after this many epochs without a better val accuracy")
-    fc.add_argument("--val-size", type=positive_int, default=None,
-                    help="validation images taken from the training split "
-                    "(default min(5000, N/10))")
-    fc.add_argument("--num-train-samples", type=positive_int, default=5000,
-                    help="training images used to estimate training accuracy each epoch")
-    fc.add_argument("--seed", type=int, default=0)
-    fc.add_argument("--out", default="fastnn-run", help="output folder (default fastnn-run)")
-    fc.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                    help="continue from a Solver checkpoint of the same command")
-    add_progress_option(fc)
+    add_training_options(fc)
     fc.set_defaults(func=run_train_fc)
 
     # other model families add ``fastnn train MODEL`` from their own modules of this package
