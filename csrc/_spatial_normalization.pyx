@@ -3,9 +3,11 @@
 
 Both are direct reductions over the array as it lies in memory (no transposing copies):
 
-- batch norm reduces channel ``c`` over the N planes ``x[n, c]`` (each H*W contiguous), so
-  threads take whole channels; the channel's N planes (N*H*W elements) stay in cache between
-  the statistics pass(es) and the output pass;
+- batch norm reduces channel ``c`` over the N planes ``x[n, c]`` (each H*W contiguous). Threads
+  take the N*C planes in memory order and reduce each plane on its own; the per-plane results
+  are then combined per channel. (Threads over channels instead would walk N planes C*H*W
+  apart: a power-of-two stride that thrashes the cache sets and defeats the prefetchers,
+  measured 4x slower on (64, 32, 32, 32).)
 - group norm reduces each (n, group) block ``x[n, g*C/G:(g+1)*C/G]``, which is one contiguous
   run of C/G*H*W elements, so threads take (n, group) blocks; dgamma/dbeta sum over n as well,
   so backward adds them into per-thread accumulators (``partial[threadid()]``) combined at the
@@ -139,34 +141,49 @@ def spatial_batchnorm_forward_train(
     floating[::1] inv_std,            # OUT (C,) 1 / sqrt(var + eps)
     int num_threads,
 ):
-    """Per channel: mean, then squared deviations (two passes), then out = x * s + t with
-    s = gamma * inv_std and t = beta - mean * s. Threads over channels."""
+    """Pass 1 (threads over the N*C planes, in memory order): each plane's mean and sum of
+    squared deviations from it (the plane is re-read from L1). The plane statistics combine
+    per channel exactly (Chan et al.: M2 = sum(M2_p) + H*W * sum((mean_p - mean)**2)).
+    Pass 2: out = x * s + t with s = gamma * inv_std and t = beta - mean * s."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     _check_shapes((n, c, h, w), num_threads, {"out": out.shape},
                   {"gamma": (gamma.shape[0], c), "beta": (beta.shape[0], c),
                    "mean": (mean.shape[0], c), "var": (var.shape[0], c),
                    "inv_std": (inv_std.shape[0], c)})
-    cdef Py_ssize_t hw = h * w, ch, i
-    cdef double count = <double>(n * hw), s, mu, v, r
-    cdef floating scale, shift
-    with nogil, parallel(num_threads=num_threads):
-        for ch in prange(c, schedule="static"):
-            s = 0.0
+    cdef Py_ssize_t hw = h * w, ch, i, p
+    cdef double[:, ::1] planes = np.empty((n * c, 2))  # mean, M2 of every (n, c) plane
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] coef = np.empty((c, 2), dtype=dtype)  # scale, shift per channel
+    cdef double mu, m2, d, r
+    cdef const floating* src
+    with nogil:
+        with parallel(num_threads=num_threads):
+            for p in prange(n * c, schedule="static"):
+                src = &x[p // c, p % c, 0, 0]
+                mu = _run_sum(src, hw) / hw
+                planes[p, 0] = mu
+                planes[p, 1] = _run_squared_deviation(src, mu, hw)
+        for ch in range(c):
+            mu = 0.0
             for i in range(n):
-                s = s + _run_sum(&x[i, ch, 0, 0], hw)
-            mu = s / count
-            v = 0.0
+                mu = mu + planes[i * c + ch, 0]
+            mu = mu / n
+            m2 = 0.0
             for i in range(n):
-                v = v + _run_squared_deviation(&x[i, ch, 0, 0], mu, hw)
-            v = v / count
-            r = 1.0 / sqrt(v + eps)
+                d = planes[i * c + ch, 0] - mu
+                m2 = m2 + planes[i * c + ch, 1] + hw * d * d
+            m2 = m2 / (n * hw)
+            r = 1.0 / sqrt(m2 + eps)
             mean[ch] = <floating>mu
-            var[ch] = <floating>v
+            var[ch] = <floating>m2
             inv_std[ch] = <floating>r
-            scale = <floating>(gamma[ch] * r)
-            shift = <floating>(beta[ch] - mu * gamma[ch] * r)
-            for i in range(n):
-                _run_affine(&x[i, ch, 0, 0], scale, shift, &out[i, ch, 0, 0], hw)
+            coef[ch, 0] = <floating>(gamma[ch] * r)
+            coef[ch, 1] = <floating>(beta[ch] - mu * gamma[ch] * r)
+        with parallel(num_threads=num_threads):
+            for p in prange(n * c, schedule="static"):
+                i = p // c
+                ch = p % c
+                _run_affine(&x[i, ch, 0, 0], coef[ch, 0], coef[ch, 1], &out[i, ch, 0, 0], hw)
 
 
 def spatial_batchnorm_backward(
@@ -181,35 +198,45 @@ def spatial_batchnorm_backward(
     int num_threads,
 ):
     """Closed form per channel (M = N*H*W): dbeta = sum(dout), dgamma = sum(dout * x_hat),
-    dx = gamma * inv_std * (dout - dbeta / M - x_hat * dgamma / M), x_hat recomputed from x."""
+    dx = gamma * inv_std * (dout - dbeta / M - x_hat * dgamma / M), x_hat recomputed from x.
+    Pass 1 sums every (n, c) plane (threads over planes, in memory order), the plane sums
+    combine per channel, pass 2 writes dx."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     _check_shapes((n, c, h, w), num_threads, {"dout": dout.shape, "dx": dx.shape},
                   {"gamma": (gamma.shape[0], c), "mean": (mean.shape[0], c),
                    "inv_std": (inv_std.shape[0], c), "dgamma": (dgamma.shape[0], c),
                    "dbeta": (dbeta.shape[0], c)})
-    cdef Py_ssize_t hw = h * w, ch, i
-    cdef double count = <double>(n * hw), r, k
-    # the two running sums of each thread (a C array declared here would be shared)
-    cdef double[:, ::1] scratch = np.zeros((num_threads, 2))
-    cdef double* sums
-    cdef floating a, b, cx, mu
-    with nogil, parallel(num_threads=num_threads):
-        sums = &scratch[threadid(), 0]
-        for ch in prange(c, schedule="static"):
-            sums[0] = 0.0
-            sums[1] = 0.0
-            mu = mean[ch]
+    cdef Py_ssize_t hw = h * w, ch, i, p
+    cdef double count = <double>(n * hw), r, k, sg, sgx
+    cdef double[:, ::1] planes = np.zeros((n * c, 2))  # sum(dout), sum(dout * (x - mean))
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] coef = np.empty((c, 3), dtype=dtype)  # a, b, cx per channel
+    with nogil:
+        with parallel(num_threads=num_threads):
+            for p in prange(n * c, schedule="static"):
+                i = p // c
+                ch = p % c
+                _run_grad_sums(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], mean[ch], hw,
+                               &planes[p, 0])
+        for ch in range(c):
+            sg = 0.0
+            sgx = 0.0
             for i in range(n):
-                _run_grad_sums(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], mu, hw, sums)
+                sg = sg + planes[i * c + ch, 0]
+                sgx = sgx + planes[i * c + ch, 1]
             r = inv_std[ch]
-            dbeta[ch] = <floating>sums[0]
-            dgamma[ch] = <floating>(sums[1] * r)
+            dbeta[ch] = <floating>sg
+            dgamma[ch] = <floating>(sgx * r)
             k = gamma[ch] * r
-            a = <floating>k
-            b = <floating>(k * sums[0] / count)
-            cx = <floating>(k * r * r * sums[1] / count)
-            for i in range(n):
-                _run_dx(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], a, b, mu, cx, &dx[i, ch, 0, 0], hw)
+            coef[ch, 0] = <floating>k
+            coef[ch, 1] = <floating>(k * sg / count)
+            coef[ch, 2] = <floating>(k * r * r * sgx / count)
+        with parallel(num_threads=num_threads):
+            for p in prange(n * c, schedule="static"):
+                i = p // c
+                ch = p % c
+                _run_dx(&dout[i, ch, 0, 0], &x[i, ch, 0, 0], coef[ch, 0], coef[ch, 1], mean[ch],
+                        coef[ch, 2], &dx[i, ch, 0, 0], hw)
 
 
 # ------------------------------------------------------------------------ spatial group norm
