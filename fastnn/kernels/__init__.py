@@ -13,7 +13,15 @@ Families: :mod:`~fastnn.kernels.distances` (``pairwise_distances``, ``knn_search
 classifier losses).
 """
 
-from fastnn.kernels import distances, hog, linear, normalization, optim, spatial_normalization
+from fastnn.kernels import (
+    conv,
+    distances,
+    hog,
+    linear,
+    normalization,
+    optim,
+    spatial_normalization,
+)
 from fastnn.kernels._operation import (
     Operation,
     available_impls,
@@ -32,6 +40,7 @@ warn_missing_extensions()
 __all__ = [
     "Operation",
     "available_impls",
+    "conv",
     "distances",
     "get_impl",
     "get_operation",

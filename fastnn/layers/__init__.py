@@ -29,6 +29,12 @@ from fastnn.layers.combos import (
     affine_relu_backward,
     affine_relu_forward,
 )
+from fastnn.layers.conv import (
+    conv_backward_fast,
+    conv_backward_naive,
+    conv_forward_fast,
+    conv_forward_naive,
+)
 from fastnn.layers.dropout import dropout_backward, dropout_forward
 from fastnn.layers.losses import softmax_loss, svm_loss
 from fastnn.layers.normalization import (
@@ -58,6 +64,10 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_backward_alt",
     "batchnorm_forward",
+    "conv_backward_fast",
+    "conv_backward_naive",
+    "conv_forward_fast",
+    "conv_forward_naive",
     "dropout_backward",
     "dropout_forward",
     "elu_backward",

@@ -78,6 +78,29 @@ def _linear_loss(rng, n, d):
             "y": rng.integers(0, 3, n), "reg": 0.1}
 
 
+
+def _conv_forward(rng, n, d):
+    return {"x": rng.standard_normal((n, 2, d + 2, d + 1)), "w": rng.standard_normal((3, 2, 2, 2)),
+            "b": rng.standard_normal(3), "stride": 1, "pad": 1, "dilation": 1}
+
+
+def _conv_backward(rng, n, d):
+    return {"dout": rng.standard_normal((n, 3, d + 3, d + 2)),
+            "x": rng.standard_normal((n, 2, d + 2, d + 1)), "w": rng.standard_normal((3, 2, 2, 2)),
+            "stride": 1, "pad": 1, "dilation": 1, "need_dx": True}
+
+
+def _im2col(rng, n, d):
+    return {"x": rng.standard_normal((n, 2, d + 1, d + 2)), "field_height": 2,
+            "field_width": 3, "padding": 1, "stride": 1, "dilation": 1}
+
+
+def _col2im(rng, n, d):
+    # x (n, 2, d+1, d+2), 2x3 kernel, padding 1: output (d+2) x (d+2)
+    return {"cols": rng.standard_normal((12, (d + 2) * (d + 2) * n)),
+            "x_shape": (n, 2, d + 1, d + 2), "field_height": 2, "field_width": 3,
+            "padding": 1, "stride": 1, "dilation": 1}
+
 #: operation -> builder of a valid call (keyword names are the public argument names)
 CATALOGUE = {
     "pairwise_distances": _distances,
@@ -92,6 +115,10 @@ CATALOGUE = {
     "rmsprop_update": _rmsprop,
     "linear_svm_loss": _linear_loss,
     "linear_softmax_loss": _linear_loss,
+    "im2col": _im2col,
+    "col2im": _col2im,
+    "conv_forward": _conv_forward,
+    "conv_backward": _conv_backward,
 }
 
 #: arrays the operation updates in place (compared after the call instead of a return value)

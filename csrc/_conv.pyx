@@ -1,0 +1,181 @@
+# cython: language_level=3
+"""im2col / col2im kernels for convolution (stride, zero padding, dilation, any kernel size).
+
+``im2col`` copies the receptive fields of images ``n0 .. n1-1`` of ``x`` (N, C, H, W) into the
+rows of ``cols``: row ``c*fh*fw + i*fw + j`` holds, for every image ``b = n - n0`` and output
+position ``p = oh*out_w + ow``, the input pixel ``x[n, c, oh*stride - pad + i*dilation,
+ow*stride - pad + j*dilation]`` (0 outside the image) at column ``b*col_stride_n +
+p*col_stride_p``. The two column strides give both layouts in use:
+
+- CS231n's ``im2col_indices`` layout (column ``p*N + n``): ``col_stride_n=1, col_stride_p=N``;
+- the convolution's chunk workspace (column ``b*P + p``): ``col_stride_n=P, col_stride_p=1``,
+  where each (row, image) run of ``P`` columns is contiguous, so a row of an input plane is
+  copied with unit strides on both sides (and the BLAS product then covers the whole chunk).
+
+``col2im`` is the adjoint: it writes the planes ``dx[n0:n1]`` as the sum of every column entry
+that ``im2col`` would have read from each pixel (overlapping windows add up).
+
+Threads take (image, channel) planes: each plane of ``dx`` (and each block of rows of ``cols``
+for one image) belongs to exactly one of them, so no two threads ever write the same element.
+The valid output columns of each kernel offset are computed once, so the inner loops have no
+bounds tests. Every entry re-checks sizes, index ranges and ``num_threads >= 1`` before
+releasing the GIL.
+"""
+
+from cython.parallel cimport parallel, prange
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """ceil(a / b) for b > 0 and any sign of a (C division truncates towards zero)."""
+    if a >= 0:
+        return (a + b - 1) // b
+    return -((-a) // b)
+
+
+cdef inline Py_ssize_t _clip(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef int _check_geometry(
+    Py_ssize_t n, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w,
+    Py_ssize_t rows, Py_ssize_t ncols, Py_ssize_t n0, Py_ssize_t n1,
+    int fh, int fw, int pad, int stride, int dilation, Py_ssize_t out_h, Py_ssize_t out_w,
+    Py_ssize_t col_stride_n, Py_ssize_t col_stride_p, int num_threads,
+) except -1:
+    """Everything the loops rely on for in-bounds access."""
+    if n < 1 or c < 1 or h < 1 or w < 1:
+        raise ValueError(f"image array must have positive sizes, got ({n}, {c}, {h}, {w})")
+    if fh < 1 or fw < 1 or stride < 1 or dilation < 1 or pad < 0:
+        raise ValueError(f"need field sizes, stride, dilation >= 1 and pad >= 0, got "
+                         f"{fh}, {fw}, {stride}, {dilation}, {pad}")
+    if out_h != (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1 or out_h < 1 or \
+            out_w != (w + 2 * pad - dilation * (fw - 1) - 1) // stride + 1 or out_w < 1:
+        raise ValueError(f"output size ({out_h}, {out_w}) does not match the geometry")
+    if not 0 <= n0 < n1 <= n:
+        raise ValueError(f"image range [{n0}, {n1}) not inside [0, {n})")
+    if rows != c * fh * fw:
+        raise ValueError(f"cols must have {c * fh * fw} rows, got {rows}")
+    if col_stride_n < 0 or col_stride_p < 1:
+        raise ValueError(f"bad column strides {col_stride_n}, {col_stride_p}")
+    if (n1 - n0 - 1) * col_stride_n + (out_h * out_w - 1) * col_stride_p >= ncols:
+        raise ValueError(f"cols has {ncols} columns, too few for the requested layout")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
+
+
+cdef void _im2col_plane(
+    const floating* xp, floating* cols, Py_ssize_t ld, Py_ssize_t row0,
+    Py_ssize_t h, Py_ssize_t w, int fh, int fw, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t sp,
+) noexcept nogil:
+    """Rows row0 .. row0+fh*fw-1 of one image plane ``xp`` (H, W); ``cols`` points at this
+    image's first column, ``ld`` is the row length of the column matrix."""
+    cdef Py_ssize_t i, j, oh, ow, hh, lo, hi, off
+    cdef floating* dst
+    cdef const floating* src
+    for i in range(fh):
+        for j in range(fw):
+            dst = cols + (row0 + i * fw + j) * ld
+            off = j * dilation - pad
+            # output columns whose input column ow*stride + off lies in [0, w)
+            lo = _clip(_ceil_div(-off, stride), 0, out_w)
+            hi = _clip(_ceil_div(w - off, stride), lo, out_w)
+            for oh in range(out_h):
+                hh = oh * stride - pad + i * dilation
+                if hh < 0 or hh >= h:
+                    for ow in range(out_w):
+                        dst[ow * sp] = 0
+                else:
+                    src = xp + hh * w
+                    for ow in range(lo):
+                        dst[ow * sp] = 0
+                    if sp == 1 and stride == 1:
+                        for ow in range(lo, hi):
+                            dst[ow] = src[ow + off]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * sp] = src[ow * stride + off]
+                    for ow in range(hi, out_w):
+                        dst[ow * sp] = 0
+                dst += out_w * sp
+
+
+cdef void _col2im_plane(
+    const floating* cols, floating* dxp, Py_ssize_t ld, Py_ssize_t row0,
+    Py_ssize_t h, Py_ssize_t w, int fh, int fw, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t sp,
+) noexcept nogil:
+    """dxp (H, W) = sum of the rows row0 .. row0+fh*fw-1 scattered back (adjoint of the above)."""
+    cdef Py_ssize_t i, j, oh, ow, hh, lo, hi, off, k
+    cdef const floating* src
+    cdef floating* dst
+    for k in range(h * w):
+        dxp[k] = 0
+    for i in range(fh):
+        for j in range(fw):
+            src = cols + (row0 + i * fw + j) * ld
+            off = j * dilation - pad
+            lo = _clip(_ceil_div(-off, stride), 0, out_w)
+            hi = _clip(_ceil_div(w - off, stride), lo, out_w)
+            for oh in range(out_h):
+                hh = oh * stride - pad + i * dilation
+                if 0 <= hh < h:
+                    dst = dxp + hh * w
+                    if sp == 1 and stride == 1:
+                        for ow in range(lo, hi):
+                            dst[ow + off] += src[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * stride + off] += src[ow * sp]
+                src += out_w * sp
+
+
+def im2col(
+    const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+    floating[:, ::1] cols,            # OUT (C*fh*fw, ncols)
+    Py_ssize_t n0, Py_ssize_t n1,
+    int fh, int fw, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w,
+    Py_ssize_t col_stride_n, Py_ssize_t col_stride_p,
+    int num_threads,
+):
+    """Receptive fields of images n0 .. n1-1 into ``cols`` (layout in the module doc)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    _check_geometry(n, c, h, w, cols.shape[0], cols.shape[1], n0, n1, fh, fw, pad, stride,
+                    dilation, out_h, out_w, col_stride_n, col_stride_p, num_threads)
+    cdef Py_ssize_t planes = (n1 - n0) * c, t, b, ch, kk = fh * fw
+    cdef Py_ssize_t ld = cols.shape[1]
+    with nogil, parallel(num_threads=num_threads):
+        for t in prange(planes, schedule="static"):
+            b = t // c
+            ch = t - b * c
+            _im2col_plane(&x[n0 + b, ch, 0, 0], &cols[0, 0] + b * col_stride_n, ld, ch * kk,
+                          h, w, fh, fw, pad, stride, dilation, out_h, out_w, col_stride_p)
+
+
+def col2im(
+    const floating[:, ::1] cols,      # IN  (C*fh*fw, ncols)
+    floating[:, :, :, ::1] dx,        # OUT (N, C, H, W): planes n0 .. n1-1 overwritten
+    Py_ssize_t n0, Py_ssize_t n1,
+    int fh, int fw, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w,
+    Py_ssize_t col_stride_n, Py_ssize_t col_stride_p,
+    int num_threads,
+):
+    """Adjoint of :func:`im2col`: ``dx[n0:n1]`` = the column entries summed back per pixel."""
+    cdef Py_ssize_t n = dx.shape[0], c = dx.shape[1], h = dx.shape[2], w = dx.shape[3]
+    _check_geometry(n, c, h, w, cols.shape[0], cols.shape[1], n0, n1, fh, fw, pad, stride,
+                    dilation, out_h, out_w, col_stride_n, col_stride_p, num_threads)
+    cdef Py_ssize_t planes = (n1 - n0) * c, t, b, ch, kk = fh * fw
+    cdef Py_ssize_t ld = cols.shape[1]
+    with nogil, parallel(num_threads=num_threads):
+        for t in prange(planes, schedule="static"):
+            b = t // c
+            ch = t - b * c
+            _col2im_plane(&cols[0, 0] + b * col_stride_n, &dx[n0 + b, ch, 0, 0], ld, ch * kk,
+                          h, w, fh, fw, pad, stride, dilation, out_h, out_w, col_stride_p)

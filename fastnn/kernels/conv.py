@@ -1,0 +1,266 @@
+"""Convolution kernels behind ``fastnn.layers``: im2col/col2im and conv forward/backward.
+
+Three implementations of each operation:
+
+- ``"naive"``: plain loops over the definition (CS231n's ``conv_forward_naive`` numbers);
+- ``"vectorized"``: CS231n's NumPy version: fancy-index ``im2col`` of the whole batch, one
+  matrix product, ``np.add.at`` for ``col2im``;
+- ``"compiled"``: ``fastnn._ext._conv`` (Cython + OpenMP) im2col/col2im of a *chunk* of images
+  into a fixed workspace and one BLAS product per chunk through ``np.matmul(..., out=)`` (it
+  releases the GIL and runs on OpenBLAS's threads), so memory does not grow with the batch.
+  A 1x1 kernel with stride 1 and no padding is a batched matrix product with no im2col at all.
+
+Geometry (``x`` (N, C, H, W), ``w`` (F, C, HH, WW), ``b`` (F,)): the output is (N, F, H', W')
+with ``H' = (H + 2*pad - dilation*(HH - 1) - 1) / stride + 1`` (likewise W'), which must be a
+whole number >= 1. ``im2col`` returns CS231n's ``im2col_indices`` layout: (C*fh*fw, H'*W'*N),
+row ``c*fh*fw + i*fw + j``, column ``(oh*W' + ow)*N + n``; ``col2im`` is its adjoint.
+
+Signatures:
+
+- ``im2col(x, field_height, field_width, padding, stride, dilation=1) -> cols``;
+- ``col2im(cols, x_shape, field_height, field_width, padding, stride, dilation=1) -> x``;
+- ``conv_forward(x, w, b, stride=1, pad=0, dilation=1) -> out``;
+- ``conv_backward(dout, x, w, stride=1, pad=0, dilation=1, need_dx=True) -> dx | None, dw, db``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fastnn.kernels import _conv_twins as twins
+from fastnn.kernels._conv_geometry import (
+    Geometry,
+    check_col2im,
+    check_conv_backward,
+    check_conv_forward,
+    check_im2col,
+)
+from fastnn.kernels._operation import Operation, load_extension, threads_for
+
+__all__ = ["WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward", "im2col"]
+
+_ext = load_extension("_conv")
+
+#: Bytes of the per-chunk im2col workspace of the compiled convolution (and as much again for
+#: the column gradient): big enough for BLAS products of full efficiency, small enough to stay
+#: in the last-level cache's neighbourhood and bound memory whatever the batch.
+WORKSPACE_BYTES = 24 << 20
+
+IM2COL = Operation("im2col", check_im2col)
+COL2IM = Operation("col2im", check_col2im)
+CONV_FORWARD = Operation("conv_forward", check_conv_forward)
+CONV_BACKWARD = Operation("conv_backward", check_conv_backward)
+
+for _op, _name in ((IM2COL, "im2col"), (COL2IM, "col2im"), (CONV_FORWARD, "conv_forward"),
+                   (CONV_BACKWARD, "conv_backward")):
+    _op.register("naive")(getattr(twins, f"{_name}_naive"))
+    _op.register("vectorized")(getattr(twins, f"{_name}_vectorized"))
+
+
+def _copy_threads(elements: int) -> int:
+    # a copy moves one element per "operation"; worth a second thread from about 1e6 elements
+    return threads_for(float(elements))
+
+
+# ------------------------------------------------------------------------ compiled im2col
+@IM2COL.register("compiled", available=_ext is not None)
+def _im2col_compiled(x: np.ndarray, g: Geometry) -> np.ndarray:
+    n = x.shape[0]
+    cols = np.empty((g.rows, g.positions * n), dtype=x.dtype)
+    _ext.im2col(x, cols, 0, n, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h, g.out_w, 1, n,
+                _copy_threads(cols.size))
+    return cols
+
+
+@COL2IM.register("compiled", available=_ext is not None)
+def _col2im_compiled(cols: np.ndarray, x_shape: tuple[int, ...], g: Geometry) -> np.ndarray:
+    n = x_shape[0]
+    x = np.empty(x_shape, dtype=cols.dtype)
+    _ext.col2im(cols, x, 0, n, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h, g.out_w, 1, n,
+                _copy_threads(cols.size))
+    return x
+
+
+# ------------------------------------------------------------------- compiled convolution
+def _is_gemm(g: Geometry) -> bool:
+    """A 1x1 kernel with stride 1 and no padding: out[n] = W @ x[n], no im2col needed."""
+    return g.fh == 1 and g.fw == 1 and g.stride == 1 and g.pad == 0
+
+
+def _chunk(n: int, g: Geometry, itemsize: int) -> int:
+    """Images per chunk: as many as fit in :data:`WORKSPACE_BYTES` (at least one)."""
+    return max(1, min(n, WORKSPACE_BYTES // (g.rows * g.positions * itemsize)))
+
+
+def _im2col_chunk(x: np.ndarray, buf: np.ndarray, n0: int, n1: int, g: Geometry) -> np.ndarray:
+    """Images n0 .. n1-1 as a C-contiguous (C*HH*WW, (n1-n0)*H'*W') view of ``buf``, columns
+    image-major (each image's H'*W' positions contiguous)."""
+    m = (n1 - n0) * g.positions
+    cols = buf[: g.rows * m].reshape(g.rows, m)
+    _ext.im2col(x, cols, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h, g.out_w,
+                g.positions, 1, _copy_threads(cols.size))
+    return cols
+
+
+@CONV_FORWARD.register("compiled", available=_ext is not None)
+def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                           g: Geometry) -> np.ndarray:
+    n, f, p = x.shape[0], w.shape[0], g.positions
+    out = np.empty((n, f, g.out_h, g.out_w), dtype=x.dtype)
+    out3 = out.reshape(n, f, p)
+    w2 = w.reshape(f, g.rows)
+    if _is_gemm(g):
+        np.matmul(w2, x.reshape(n, g.rows, p), out=out3)
+        out3 += b[:, None]
+        return out
+    chunk = _chunk(n, g, x.itemsize)
+    cols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype)
+    res_buf = np.empty(f * p * chunk, dtype=x.dtype)
+    for n0 in range(0, n, chunk):
+        n1 = min(n, n0 + chunk)
+        cols = _im2col_chunk(x, cols_buf, n0, n1, g)
+        res = res_buf[: f * cols.shape[1]].reshape(f, cols.shape[1])
+        np.matmul(w2, cols, out=res)
+        # (F, B, P) -> (B, F, P) plus the bias, in one pass
+        np.add(res.reshape(f, n1 - n0, p).transpose(1, 0, 2), b[:, None], out=out3[n0:n1])
+    return out
+
+
+@CONV_BACKWARD.register("compiled", available=_ext is not None)
+def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: Geometry,
+                            need_dx: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    n, f, p = x.shape[0], w.shape[0], g.positions
+    dout3 = dout.reshape(n, f, p)
+    w2 = w.reshape(f, g.rows)
+    db = dout3.sum(axis=(0, 2))
+    dx = np.empty_like(x) if need_dx else None
+    if _is_gemm(g):
+        x3 = x.reshape(n, g.rows, p)
+        dw2 = np.matmul(dout3, x3.transpose(0, 2, 1)).sum(axis=0)
+        if need_dx:
+            np.matmul(w2.T, dout3, out=dx.reshape(n, g.rows, p))
+        return dx, dw2.reshape(w.shape), db
+    chunk = _chunk(n, g, x.itemsize)
+    cols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype)
+    dt_buf = np.empty(f * p * chunk, dtype=x.dtype)
+    dcols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype) if need_dx else None
+    dw2 = np.zeros((f, g.rows), dtype=x.dtype)
+    part = np.empty_like(dw2)
+    for n0 in range(0, n, chunk):
+        n1 = min(n, n0 + chunk)
+        cols = _im2col_chunk(x, cols_buf, n0, n1, g)
+        m = cols.shape[1]
+        # dout of the chunk as (F, B*P), matching the column order of cols
+        dt = dt_buf[: f * m].reshape(f, m)
+        np.copyto(dt.reshape(f, n1 - n0, p), dout3[n0:n1].transpose(1, 0, 2))
+        np.matmul(dt, cols.T, out=part)
+        dw2 += part
+        if need_dx:
+            dcols = dcols_buf[: g.rows * m].reshape(g.rows, m)
+            np.matmul(w2.T, dt, out=dcols)
+            _ext.col2im(dcols, dx, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h,
+                        g.out_w, p, 1, _copy_threads(dcols.size))
+    return dx, dw2.reshape(w.shape), db
+
+
+# ------------------------------------------------------------------------ public entries
+def im2col(x: ArrayLike, field_height: int, field_width: int, padding: int, stride: int,
+           dilation: int = 1, impl: str | None = None) -> np.ndarray:
+    """Receptive fields of a batch as columns (CS231n's ``im2col_indices`` layout).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+        Images.
+    field_height, field_width : int
+        Kernel size (>= 1).
+    padding : int
+        Zero padding on every side (>= 0).
+    stride, dilation : int
+        Step between windows and between kernel taps (>= 1).
+    impl : {"naive", "vectorized", "compiled"}, optional
+        Implementation (None: the best available).
+
+    Returns
+    -------
+    ndarray, shape (C*field_height*field_width, H'*W'*N)
+        Row ``c*fh*fw + i*fw + j``, column ``(oh*W' + ow)*N + n``.
+    """
+    return IM2COL(x, field_height, field_width, padding, stride, dilation, impl=impl)
+
+
+def col2im(cols: ArrayLike, x_shape: tuple[int, int, int, int], field_height: int,
+           field_width: int, padding: int, stride: int, dilation: int = 1,
+           impl: str | None = None) -> np.ndarray:
+    """Adjoint of :func:`im2col`: column entries summed back into an (N, C, H, W) array.
+
+    Parameters
+    ----------
+    cols : array_like, shape (C*field_height*field_width, H'*W'*N)
+        Columns in :func:`im2col`'s layout.
+    x_shape : tuple of 4 ints
+        Shape (N, C, H, W) of the image batch.
+    field_height, field_width, padding, stride, dilation, impl
+        As for :func:`im2col`.
+
+    Returns
+    -------
+    ndarray, shape ``x_shape``
+        Overlapping contributions added up; padding contributions dropped.
+    """
+    return COL2IM(cols, x_shape, field_height, field_width, padding, stride, dilation,
+                  impl=impl)
+
+
+def conv_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, stride: int = 1, pad: int = 0,
+                 dilation: int = 1, impl: str | None = None) -> np.ndarray:
+    """Convolution (cross-correlation) forward pass.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+        Input.
+    w : array_like, shape (F, C, HH, WW)
+        Filters.
+    b : array_like, shape (F,)
+        Biases.
+    stride, dilation : int
+        >= 1.
+    pad : int
+        Zero padding on every side, >= 0.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        Implementation (None: the best available).
+
+    Returns
+    -------
+    ndarray, shape (N, F, H', W')
+        ``out[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] *
+        x_pad[n, c, oh*stride + i*dilation, ow*stride + j*dilation]``.
+    """
+    return CONV_FORWARD(x, w, b, stride, pad, dilation, impl=impl)
+
+
+def conv_backward(dout: ArrayLike, x: ArrayLike, w: ArrayLike, stride: int = 1, pad: int = 0,
+                  dilation: int = 1, need_dx: bool = True, impl: str | None = None,
+                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv_forward`.
+
+    Parameters
+    ----------
+    dout : array_like, shape (N, F, H', W')
+        Upstream gradient.
+    x, w, stride, pad, dilation
+        The forward call's arguments.
+    need_dx : bool
+        False skips the input gradient (a first layer never needs it) and returns None for it.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        Implementation (None: the best available).
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W), or None
+    dw : ndarray of shape (F, C, HH, WW)
+    db : ndarray of shape (F,)
+    """
+    return CONV_BACKWARD(dout, x, w, stride, pad, dilation, need_dx, impl=impl)
