@@ -96,8 +96,8 @@ def spatial_batchnorm_forward(
             *get_running_stats(bn_param, "bn_param", x.shape[1], x.dtype), mean, var, momentum)
     else:
         c = x.shape[1]
-        gamma = check_array(gamma, "gamma", ndim=1, finite=False)
-        beta = check_array(beta, "beta", ndim=1, finite=False)
+        gamma = check_array(gamma, "gamma", finite=False)
+        beta = check_array(beta, "beta", finite=False)
         for name, v in (("gamma", gamma), ("beta", beta)):
             if v.shape != (c,):
                 raise ValueError(f"{name} must have shape ({c},) to match x {x.shape}; got "
