@@ -70,6 +70,8 @@ __all__ = [
     "StepSchedule",
     "adagrad",
     "adam",
+    "clip_by_global_norm",
+    "clip_by_value",
     "get_update_rule",
     "make_schedule",
     "nesterov_momentum",
@@ -424,3 +426,61 @@ def get_update_rule(name: str) -> Callable[..., tuple[np.ndarray, dict]]:
             f"rule(w, dw, config)); got name={name!r}"
         )
     return UPDATE_RULES[name]
+
+
+# ------------------------------------------------------------------------- gradient clipping
+def _check_grads(grads: Any) -> dict[str, np.ndarray]:
+    if not isinstance(grads, dict):
+        raise TypeError(f"grads must be a dict of name -> gradient array; got {type(grads).__name__}")
+    return {name: check_array(g, f"grads[{name!r}]", finite=False, allow_empty=True)
+            for name, g in grads.items()}
+
+
+def clip_by_global_norm(grads: dict, max_norm: float) -> tuple[dict, float]:
+    """Rescale all gradients together so their joint L2 norm is at most ``max_norm``.
+
+    With ``norm = sqrt(sum of squares of every entry of every gradient)``, each gradient is
+    multiplied by ``max_norm / norm`` when ``norm > max_norm`` (the direction is kept; only the
+    step length is capped), as the course notes describe for exploding RNN gradients.
+
+    Not in place: a new dict is returned; clipped gradients are new arrays, unclipped ones are the
+    caller's arrays (the caller's dict and arrays are never written).
+
+    Parameters
+    ----------
+    grads : dict of str -> array_like
+    max_norm : float
+        Finite and > 0.
+
+    Returns
+    -------
+    clipped : dict of str -> ndarray
+    norm : float
+        The global norm before clipping (NaN if a gradient holds NaN: nothing is scaled then).
+    """
+    max_norm = check_float(max_norm, "max_norm", minimum=0.0, min_inclusive=False)
+    grads = _check_grads(grads)
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    if not norm > max_norm:
+        return dict(grads), norm
+    scale = max_norm / norm
+    return {name: g * np.asarray(scale, dtype=g.dtype) for name, g in grads.items()}, norm
+
+
+def clip_by_value(grads: dict, limit: float) -> dict:
+    """Clip every gradient entry into ``[-limit, limit]`` (element-wise; changes the direction).
+
+    Not in place: returns a new dict of new arrays; the caller's dict and arrays are never written.
+
+    Parameters
+    ----------
+    grads : dict of str -> array_like
+    limit : float
+        Finite and > 0.
+
+    Returns
+    -------
+    dict of str -> ndarray
+    """
+    limit = check_float(limit, "limit", minimum=0.0, min_inclusive=False)
+    return {name: np.clip(g, -limit, limit) for name, g in _check_grads(grads).items()}

@@ -20,6 +20,8 @@ from fastnn.kernels import (
     linear,
     normalization,
     optim,
+    recurrent,
+    recurrent_sequence,
     spatial_normalization,
 )
 from fastnn.kernels._operation import (
@@ -53,6 +55,8 @@ __all__ = [
     "operations",
     "optim",
     "pairwise_distances",
+    "recurrent",
+    "recurrent_sequence",
     "spatial_normalization",
     "threads_for",
 ]

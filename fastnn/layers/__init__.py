@@ -44,11 +44,30 @@ from fastnn.layers.normalization import (
     layernorm_backward,
     layernorm_forward,
 )
+from fastnn.layers.recurrent import (
+    lstm_backward,
+    lstm_forward,
+    lstm_last_state,
+    lstm_step_backward,
+    lstm_step_forward,
+    rnn_backward,
+    rnn_forward,
+    rnn_last_state,
+    rnn_step_backward,
+    rnn_step_forward,
+)
 from fastnn.layers.spatial_normalization import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
     spatial_groupnorm_backward,
     spatial_groupnorm_forward,
+)
+from fastnn.layers.temporal import (
+    temporal_affine_backward,
+    temporal_affine_forward,
+    temporal_softmax_loss,
+    word_embedding_backward,
+    word_embedding_forward,
 )
 
 __all__ = [
@@ -76,8 +95,18 @@ __all__ = [
     "layernorm_forward",
     "leaky_relu_backward",
     "leaky_relu_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "lstm_last_state",
+    "lstm_step_backward",
+    "lstm_step_forward",
     "relu_backward",
     "relu_forward",
+    "rnn_backward",
+    "rnn_forward",
+    "rnn_last_state",
+    "rnn_step_backward",
+    "rnn_step_forward",
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_forward",
@@ -89,4 +118,9 @@ __all__ = [
     "svm_loss",
     "tanh_backward",
     "tanh_forward",
+    "temporal_affine_backward",
+    "temporal_affine_forward",
+    "temporal_softmax_loss",
+    "word_embedding_backward",
+    "word_embedding_forward",
 ]

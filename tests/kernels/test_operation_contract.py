@@ -101,8 +101,64 @@ def _col2im(rng, n, d):
             "x_shape": (n, 2, d + 1, d + 2), "field_height": 2, "field_width": 3,
             "padding": 1, "stride": 1, "dilation": 1}
 
+def _lstm_cell_forward(rng, n, d):
+    return {"a": rng.standard_normal((n, 4 * d)), "prev_c": rng.standard_normal((n, d))}
+
+
+def _lstm_cell_backward(rng, n, d):
+    return {"dnext_h": rng.standard_normal((n, d)), "dnext_c": rng.standard_normal((n, d)),
+            "gates": rng.random((n, 4 * d)), "tanh_c": rng.uniform(-1, 1, (n, d)),
+            "prev_c": rng.standard_normal((n, d))}
+
+
+def _rnn_cell_forward(rng, n, d):
+    return {"a": rng.standard_normal((n, d))}
+
+
+def _rnn_cell_backward(rng, n, d):
+    return {"dnext_h": rng.standard_normal((n, d)), "next_h": rng.uniform(-1, 1, (n, d))}
+
+
+def _sequence_weights(rng, n, d, gates):
+    # T = 3 steps, D = d + 1 inputs, H = d hidden units
+    return {"x": rng.standard_normal((n, 3, d + 1)),
+            "Wx": rng.standard_normal((d + 1, gates * d)) * 0.5,
+            "Wh": rng.standard_normal((d, gates * d)) * 0.5}
+
+
+def _lstm_sequence_forward(rng, n, d):
+    w = _sequence_weights(rng, n, d, 4)
+    return {"x": w["x"], "h0": rng.standard_normal((n, d)), "c0": rng.standard_normal((n, d)),
+            "Wx": w["Wx"], "Wh": w["Wh"], "b": rng.standard_normal(4 * d)}
+
+
+def _lstm_sequence_backward(rng, n, d):
+    return {"dh": rng.standard_normal((n, 3, d)), **_sequence_weights(rng, n, d, 4),
+            "hs": rng.uniform(-1, 1, (4, n, d)), "cs": rng.standard_normal((4, n, d)),
+            "gates": rng.random((3, n, 4 * d)), "tanh_c": rng.uniform(-1, 1, (3, n, d))}
+
+
+def _rnn_sequence_forward(rng, n, d):
+    w = _sequence_weights(rng, n, d, 1)
+    return {"x": w["x"], "h0": rng.standard_normal((n, d)), "Wx": w["Wx"], "Wh": w["Wh"],
+            "b": rng.standard_normal(d)}
+
+
+def _rnn_sequence_backward(rng, n, d):
+    return {"dh": rng.standard_normal((n, 3, d)), **_sequence_weights(rng, n, d, 1),
+            "hs": rng.uniform(-1, 1, (4, n, d))}
+
+
 #: operation -> builder of a valid call (keyword names are the public argument names)
 CATALOGUE = {
+    "lstm_cell_forward": _lstm_cell_forward,
+    "lstm_cell_backward": _lstm_cell_backward,
+    "rnn_cell_forward": _rnn_cell_forward,
+    "rnn_cell_backward": _rnn_cell_backward,
+    "lstm_sequence_forward": _lstm_sequence_forward,
+    "lstm_sequence_backward": _lstm_sequence_backward,
+    "rnn_sequence_forward": _rnn_sequence_forward,
+    "rnn_sequence_backward": _rnn_sequence_backward,
     "pairwise_distances": _distances,
     "knn_search": _knn,
     "hog": _hog,

@@ -1,0 +1,260 @@
+# cython: language_level=3
+"""Fused recurrent cells: the LSTM and vanilla-RNN element-wise work of one time step.
+
+A step of an LSTM is one matrix product (``prev_h @ Wh``, on BLAS) plus a dozen element-wise
+operations over the (N, 4H) pre-activations: three sigmoids, two tanh, the cell update and the
+hidden output. NumPy runs each of them as its own pass with its own temporary; these kernels do
+all of them in ONE pass per row (threads over rows), forward and backward:
+
+- forward: ``a = a_in (+ addend) (+ bias)``; ``i, f, o = sigmoid(a[:, :3H])``,
+  ``g = tanh(a[:, 3H:])``; ``next_c = f * prev_c + i * g``; ``next_h = o * tanh(next_c)``;
+  stores the activated gates and ``tanh(next_c)`` (all that backward needs);
+- backward: ``dh = dnext_h (+ addend)``; ``dc = dnext_c + dh * o * (1 - tanh_c**2)``;
+  ``da = [dc*g*i*(1-i), dc*prev_c*f*(1-f), dh*tanh_c*o*(1-o), dc*i*(1-g**2)]``;
+  ``dprev_c = dc * f``.
+
+The optional ``addend``/``bias`` let the whole-sequence code add ``prev_h @ Wh`` and ``b`` to the
+precomputed input projection inside the same pass (no extra pass over the (N, 4H) block). Outputs
+may alias inputs element for element (each element is read before it is written): the sequence
+code activates the gates in place and updates the carried ``dc`` in place.
+
+Sigmoid is the stable form (``exp`` of a non-positive number only); float32 uses ``expf``/``tanhf``.
+The wrapper (``fastnn.kernels.recurrent``) validates everything and allocates every output; these
+entry points still refuse mismatched shapes, empty arrays and thread counts below 1 before
+releasing the GIL.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport exp, expf, tanh, tanhf
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef int _check_shapes(Py_ssize_t n, Py_ssize_t h, int num_threads, arrays) except -1:
+    """Every (rows, cols) shape in ``arrays`` equals its wanted shape; N, H >= 1; threads >= 1."""
+    if n < 1 or h < 1:
+        raise ValueError(f"arrays must have N >= 1 rows and H >= 1 hidden units, got ({n}, {h})")
+    for name, (shape, want) in arrays.items():
+        if shape[0] != want[0] or shape[1] != want[1]:
+            raise ValueError(f"{name} must have shape {want}, got ({shape[0]}, {shape[1]})")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
+
+
+# ------------------------------------------------------------------------- scalar primitives
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    """1 / (1 + exp(-x)), computed from exp(-|x|) so exp never overflows."""
+    cdef floating e
+    if floating is float:
+        e = expf(-x if x >= 0 else x)
+    else:
+        e = exp(-x if x >= 0 else x)
+    if x >= 0:
+        return 1 / (1 + e)
+    return e / (1 + e)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+# ------------------------------------------------------------------------------ row kernels
+cdef void _lstm_forward_row(
+    const floating* a, const floating* add, const floating* bias, const floating* prev_c,
+    floating* gates, floating* next_c, floating* tanh_c, floating* next_h, Py_ssize_t h,
+) noexcept nogil:
+    """One example: pre-activations a (+ add) (+ bias) of length 4H -> gates, c, tanh(c), h."""
+    cdef Py_ssize_t k
+    cdef floating v, gi, gf, go, gg, c, tc
+    for k in range(4 * h):
+        v = a[k]
+        if add != NULL:
+            v = v + add[k]
+        if bias != NULL:
+            v = v + bias[k]
+        gates[k] = _tanh(v) if k >= 3 * h else _sigmoid(v)
+    for k in range(h):
+        gi = gates[k]
+        gf = gates[h + k]
+        go = gates[2 * h + k]
+        gg = gates[3 * h + k]
+        c = gf * prev_c[k] + gi * gg
+        tc = _tanh(c)
+        next_c[k] = c
+        tanh_c[k] = tc
+        next_h[k] = go * tc
+
+
+cdef void _lstm_backward_row(
+    const floating* dnext_h, const floating* add, const floating* dnext_c,
+    const floating* gates, const floating* tanh_c, const floating* prev_c,
+    floating* da, floating* dprev_c, Py_ssize_t h,
+) noexcept nogil:
+    """One example: (dnext_h (+ add), dnext_c) -> da (4H) and dprev_c (H)."""
+    cdef Py_ssize_t k
+    cdef floating dh, dc, gi, gf, go, gg, tc
+    for k in range(h):
+        dh = dnext_h[k]
+        if add != NULL:
+            dh = dh + add[k]
+        gi = gates[k]
+        gf = gates[h + k]
+        go = gates[2 * h + k]
+        gg = gates[3 * h + k]
+        tc = tanh_c[k]
+        dc = dnext_c[k] + dh * go * (1 - tc * tc)
+        da[k] = dc * gg * gi * (1 - gi)
+        da[h + k] = dc * prev_c[k] * gf * (1 - gf)
+        da[2 * h + k] = dh * tc * go * (1 - go)
+        da[3 * h + k] = dc * gi * (1 - gg * gg)
+        dprev_c[k] = dc * gf
+
+
+cdef void _rnn_forward_row(
+    const floating* a, const floating* add, const floating* bias, floating* next_h, Py_ssize_t h,
+) noexcept nogil:
+    """next_h = tanh(a (+ add) (+ bias))"""
+    cdef Py_ssize_t k
+    cdef floating v
+    for k in range(h):
+        v = a[k]
+        if add != NULL:
+            v = v + add[k]
+        if bias != NULL:
+            v = v + bias[k]
+        next_h[k] = _tanh(v)
+
+
+cdef void _rnn_backward_row(
+    const floating* dnext_h, const floating* add, const floating* next_h, floating* da,
+    Py_ssize_t h,
+) noexcept nogil:
+    """da = (dnext_h (+ add)) * (1 - next_h**2)"""
+    cdef Py_ssize_t k
+    cdef floating dh
+    for k in range(h):
+        dh = dnext_h[k]
+        if add != NULL:
+            dh = dh + add[k]
+        da[k] = dh * (1 - next_h[k] * next_h[k])
+
+
+# -------------------------------------------------------------------------- entry points
+def lstm_cell_forward(
+    const floating[:, ::1] a,         # IN  (N, 4H) pre-activations (input projection)
+    const floating[:, ::1] addend,    # IN  (N, 4H) or None: added to a (prev_h @ Wh)
+    const floating[::1] bias,         # IN  (4H,) or None: added to a
+    const floating[:, ::1] prev_c,    # IN  (N, H)
+    floating[:, ::1] gates,           # OUT (N, 4H) activated i, f, o, g (may alias a)
+    floating[:, ::1] next_c,          # OUT (N, H)
+    floating[:, ::1] tanh_c,          # OUT (N, H) tanh(next_c)
+    floating[:, ::1] next_h,          # OUT (N, H)
+    int num_threads,
+):
+    """Fused LSTM cell forward (gate order i, f, o, g), threads over rows."""
+    cdef Py_ssize_t n = prev_c.shape[0], h = prev_c.shape[1], i
+    shapes = {"a": (a.shape, (n, 4 * h)), "gates": (gates.shape, (n, 4 * h)),
+              "next_c": (next_c.shape, (n, h)), "tanh_c": (tanh_c.shape, (n, h)),
+              "next_h": (next_h.shape, (n, h))}
+    if addend is not None:
+        shapes["addend"] = (addend.shape, (n, 4 * h))
+    if bias is not None:
+        shapes["bias"] = ((1, bias.shape[0]), (1, 4 * h))
+    _check_shapes(n, h, num_threads, shapes)
+    cdef const floating* add = NULL
+    cdef const floating* b = NULL
+    cdef Py_ssize_t add_stride = 0
+    if addend is not None:
+        add = &addend[0, 0]
+        add_stride = 4 * h
+    if bias is not None:
+        b = &bias[0]
+    with nogil, parallel(num_threads=num_threads):
+        for i in prange(n, schedule="static"):
+            _lstm_forward_row(&a[i, 0], (add + i * add_stride) if add != NULL else NULL, b,
+                              &prev_c[i, 0], &gates[i, 0], &next_c[i, 0], &tanh_c[i, 0],
+                              &next_h[i, 0], h)
+
+
+def lstm_cell_backward(
+    const floating[:, ::1] dnext_h,   # IN  (N, H)
+    const floating[:, ::1] addend,    # IN  (N, H) or None: added to dnext_h (carried gradient)
+    const floating[:, ::1] dnext_c,   # IN  (N, H)
+    const floating[:, ::1] gates,     # IN  (N, 4H) activated gates from the forward
+    const floating[:, ::1] tanh_c,    # IN  (N, H)
+    const floating[:, ::1] prev_c,    # IN  (N, H)
+    floating[:, ::1] da,              # OUT (N, 4H)
+    floating[:, ::1] dprev_c,         # OUT (N, H) (may alias dnext_c)
+    int num_threads,
+):
+    """Fused LSTM cell backward: da and dprev_c in one pass, threads over rows."""
+    cdef Py_ssize_t n = dnext_h.shape[0], h = dnext_h.shape[1], i
+    shapes = {"dnext_c": (dnext_c.shape, (n, h)), "gates": (gates.shape, (n, 4 * h)),
+              "tanh_c": (tanh_c.shape, (n, h)), "prev_c": (prev_c.shape, (n, h)),
+              "da": (da.shape, (n, 4 * h)), "dprev_c": (dprev_c.shape, (n, h))}
+    if addend is not None:
+        shapes["addend"] = (addend.shape, (n, h))
+    _check_shapes(n, h, num_threads, shapes)
+    cdef const floating* add = NULL
+    if addend is not None:
+        add = &addend[0, 0]
+    with nogil, parallel(num_threads=num_threads):
+        for i in prange(n, schedule="static"):
+            _lstm_backward_row(&dnext_h[i, 0], (add + i * h) if add != NULL else NULL,
+                               &dnext_c[i, 0], &gates[i, 0], &tanh_c[i, 0], &prev_c[i, 0],
+                               &da[i, 0], &dprev_c[i, 0], h)
+
+
+def rnn_cell_forward(
+    const floating[:, ::1] a,         # IN  (N, H) pre-activations
+    const floating[:, ::1] addend,    # IN  (N, H) or None
+    const floating[::1] bias,         # IN  (H,) or None
+    floating[:, ::1] next_h,          # OUT (N, H) tanh(a + addend + bias) (may alias a)
+    int num_threads,
+):
+    """Fused vanilla-RNN cell forward, threads over rows."""
+    cdef Py_ssize_t n = a.shape[0], h = a.shape[1], i
+    shapes = {"next_h": (next_h.shape, (n, h))}
+    if addend is not None:
+        shapes["addend"] = (addend.shape, (n, h))
+    if bias is not None:
+        shapes["bias"] = ((1, bias.shape[0]), (1, h))
+    _check_shapes(n, h, num_threads, shapes)
+    cdef const floating* add = NULL
+    cdef const floating* b = NULL
+    if addend is not None:
+        add = &addend[0, 0]
+    if bias is not None:
+        b = &bias[0]
+    with nogil, parallel(num_threads=num_threads):
+        for i in prange(n, schedule="static"):
+            _rnn_forward_row(&a[i, 0], (add + i * h) if add != NULL else NULL, b,
+                             &next_h[i, 0], h)
+
+
+def rnn_cell_backward(
+    const floating[:, ::1] dnext_h,   # IN  (N, H)
+    const floating[:, ::1] addend,    # IN  (N, H) or None: added to dnext_h
+    const floating[:, ::1] next_h,    # IN  (N, H) forward output
+    floating[:, ::1] da,              # OUT (N, H)
+    int num_threads,
+):
+    """Fused vanilla-RNN cell backward: da = (dnext_h + addend) * (1 - next_h**2)."""
+    cdef Py_ssize_t n = dnext_h.shape[0], h = dnext_h.shape[1], i
+    shapes = {"next_h": (next_h.shape, (n, h)), "da": (da.shape, (n, h))}
+    if addend is not None:
+        shapes["addend"] = (addend.shape, (n, h))
+    _check_shapes(n, h, num_threads, shapes)
+    cdef const floating* add = NULL
+    if addend is not None:
+        add = &addend[0, 0]
+    with nogil, parallel(num_threads=num_threads):
+        for i in prange(n, schedule="static"):
+            _rnn_backward_row(&dnext_h[i, 0], (add + i * h) if add != NULL else NULL,
+                              &next_h[i, 0], &da[i, 0], h)

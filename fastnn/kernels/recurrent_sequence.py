@@ -1,0 +1,367 @@
+"""Whole-sequence LSTM and vanilla-RNN kernels, forward and backward, three implementations each
+(the cells they run are :mod:`fastnn.kernels.recurrent`).
+
+- ``"naive"``: step by step, the looped cells (plain Python loops over the elements);
+- ``"vectorized"``: step by step as in the CS231n assignment: per step ``x_t @ Wx + prev_h @ Wh
+  + b``, the NumPy cell, and in backward the weight gradients accumulated one step at a time.
+  This is the baseline the compiled version is measured against (``fastnn bench lstm``);
+- ``"compiled"``: the input projection ``x @ Wx`` of all T steps in ONE product into a time-major
+  (T, N, 4H) buffer (every step's slice contiguous); per step one ``np.matmul(prev_h, Wh,
+  out=...)`` and the fused compiled cell, which adds that product and the bias to the projection
+  and activates the gates in place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and
+  ``dWh`` are ONE product each over all steps (``hs`` holds h0 in its first slot, so the previous
+  hidden states of all steps are one contiguous block) and ``db`` one sum; per step only
+  ``da_t @ Wh.T`` and the fused cell backward remain.
+
+Signatures (all arrays of one float dtype; the check promotes them and makes them C-contiguous):
+
+- ``lstm_sequence_forward(x (N, T, D), h0 (N, H), c0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,))
+  -> h (N, T, H), hs (T+1, N, H), cs (T+1, N, H), gates (T, N, 4H), tanh_c (T, N, H)``: the
+  time-major ``hs[0] = h0``, ``cs[0] = c0``, and ``hs[t+1]``, ``cs[t+1]`` are the states after
+  step t; ``gates`` the activated gates (order i, f, o, g), ``tanh_c = tanh(cs[1:])``;
+- ``lstm_sequence_backward(dh (N, T, H), x, Wx, Wh, hs, cs, gates, tanh_c)
+  -> dx, dh0, dc0, dWx, dWh, db``;
+- ``rnn_sequence_forward(x, h0, Wx (D, H), Wh (H, H), b (H,)) -> h (N, T, H), hs (T+1, N, H)``;
+- ``rnn_sequence_backward(dh, x, Wx, Wh, hs) -> dx, dh0, dWx, dWh, db``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fastnn.kernels._operation import Operation
+from fastnn.kernels.recurrent import (
+    _cell_threads,
+    _common,
+    _expect,
+    _ext,
+    _lstm_cell_backward_naive,
+    _lstm_cell_backward_vectorized,
+    _lstm_cell_forward_naive,
+    _lstm_cell_forward_vectorized,
+    _ndim,
+    _rnn_cell_backward_naive,
+    _rnn_cell_backward_vectorized,
+    _rnn_cell_forward_naive,
+    _rnn_cell_forward_vectorized,
+)
+
+__all__ = [
+    "lstm_sequence_backward",
+    "lstm_sequence_forward",
+    "rnn_sequence_backward",
+    "rnn_sequence_forward",
+]
+
+
+# ------------------------------------------------------------------------------- validation
+def _check_weights(x, Wx, Wh, b, gates: int) -> tuple[int, int, int, int]:
+    """x (N, T, D), Wx (D, gates*H), Wh (H, gates*H), b (gates*H,) -> N, T, D, H."""
+    n, t, d = _ndim("x", x, 3, "(N, T, D)")
+    _ndim("Wh", Wh, 2, f"(H, {gates}H)" if gates > 1 else "(H, H)")
+    h = Wh.shape[0]
+    _expect("Wh", Wh, (h, gates * h), f"H = {h} rows and {gates * h} columns")
+    _expect("Wx", Wx, (d, gates * h), f"D = {d} from x, {gates * h} columns from Wh")
+    if b is not None:
+        _expect("b", b, (gates * h,), f"{gates * h} columns from Wh")
+    return n, t, d, h
+
+
+def _check_lstm_sequence_forward(impl, x, h0, c0, Wx, Wh, b):
+    x, h0, c0, Wx, Wh, b = _common({"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "b": b})
+    n, _, _, h = _check_weights(x, Wx, Wh, b, 4)
+    _expect("h0", h0, (n, h), "N from x, H from Wh")
+    _expect("c0", c0, (n, h), "N from x, H from Wh")
+    return x, h0, c0, Wx, Wh, b
+
+
+def _check_states(n, t, h, hs, width: int, **arrays) -> None:
+    _expect("hs", hs, (t + 1, n, h), "time-major (T+1, N, H) with hs[0] = h0")
+    for name, arr in arrays.items():
+        cols = width * h if name == "gates" else h
+        lead = t + 1 if name == "cs" else t
+        _expect(name, arr, (lead, n, cols), "time-major, as the forward returns it")
+
+
+def _check_lstm_sequence_backward(impl, dh, x, Wx, Wh, hs, cs, gates, tanh_c):
+    arrays = _common({"dh": dh, "x": x, "Wx": Wx, "Wh": Wh, "hs": hs, "cs": cs, "gates": gates,
+                      "tanh_c": tanh_c})
+    dh, x, Wx, Wh, hs, cs, gates, tanh_c = arrays
+    n, t, _, h = _check_weights(x, Wx, Wh, None, 4)
+    _expect("dh", dh, (n, t, h), "N, T from x, H from Wh")
+    _check_states(n, t, h, hs, 4, cs=cs, gates=gates, tanh_c=tanh_c)
+    return tuple(arrays)
+
+
+def _check_rnn_sequence_forward(impl, x, h0, Wx, Wh, b):
+    x, h0, Wx, Wh, b = _common({"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b})
+    n, _, _, h = _check_weights(x, Wx, Wh, b, 1)
+    _expect("h0", h0, (n, h), "N from x, H from Wh")
+    return x, h0, Wx, Wh, b
+
+
+def _check_rnn_sequence_backward(impl, dh, x, Wx, Wh, hs):
+    dh, x, Wx, Wh, hs = _common({"dh": dh, "x": x, "Wx": Wx, "Wh": Wh, "hs": hs})
+    n, t, _, h = _check_weights(x, Wx, Wh, None, 1)
+    _expect("dh", dh, (n, t, h), "N, T from x, H from Wh")
+    _check_states(n, t, h, hs, 1)
+    return dh, x, Wx, Wh, hs
+
+
+LSTM_SEQUENCE_FORWARD = Operation("lstm_sequence_forward", _check_lstm_sequence_forward)
+LSTM_SEQUENCE_BACKWARD = Operation("lstm_sequence_backward", _check_lstm_sequence_backward)
+RNN_SEQUENCE_FORWARD = Operation("rnn_sequence_forward", _check_rnn_sequence_forward)
+RNN_SEQUENCE_BACKWARD = Operation("rnn_sequence_backward", _check_rnn_sequence_backward)
+
+
+# ----------------------------------------------------------------- step by step (the twins)
+def _lstm_forward_steps(cell, x, h0, c0, Wx, Wh, b):
+    n, t_len, _ = x.shape
+    h = h0.shape[1]
+    hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
+    cs = np.empty_like(hs)
+    gates = np.empty((t_len, n, 4 * h), dtype=x.dtype)
+    tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
+    hs[0], cs[0] = h0, c0
+    for t in range(t_len):
+        a = x[:, t] @ Wx + hs[t] @ Wh + b
+        hs[t + 1], cs[t + 1], gates[t], tanh_c[t] = cell(a, cs[t])
+    return np.ascontiguousarray(hs[1:].transpose(1, 0, 2)), hs, cs, gates, tanh_c
+
+
+def _lstm_backward_steps(cell, dh, x, Wx, Wh, hs, cs, gates, tanh_c):
+    n, t_len, _ = x.shape
+    h = Wh.shape[0]
+    dx = np.empty_like(x)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(4 * h, dtype=x.dtype)
+    dprev_h, dprev_c = np.zeros((n, h), dtype=x.dtype), np.zeros((n, h), dtype=x.dtype)
+    for t in reversed(range(t_len)):
+        da, dprev_c = cell(dh[:, t] + dprev_h, dprev_c, gates[t], tanh_c[t], cs[t])
+        dx[:, t] = da @ Wx.T
+        dWx += x[:, t].T @ da
+        dWh += hs[t].T @ da
+        db += da.sum(axis=0)
+        dprev_h = da @ Wh.T
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+def _rnn_forward_steps(cell, x, h0, Wx, Wh, b):
+    n, t_len, _ = x.shape
+    hs = np.empty((t_len + 1, n, h0.shape[1]), dtype=x.dtype)
+    hs[0] = h0
+    for t in range(t_len):
+        hs[t + 1] = cell(x[:, t] @ Wx + hs[t] @ Wh + b)
+    return np.ascontiguousarray(hs[1:].transpose(1, 0, 2)), hs
+
+
+def _rnn_backward_steps(cell, dh, x, Wx, Wh, hs):
+    n, t_len, _ = x.shape
+    h = Wh.shape[0]
+    dx = np.empty_like(x)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(h, dtype=x.dtype)
+    dprev_h = np.zeros((n, h), dtype=x.dtype)
+    for t in reversed(range(t_len)):
+        da = cell(dh[:, t] + dprev_h, hs[t + 1])
+        dx[:, t] = da @ Wx.T
+        dWx += x[:, t].T @ da
+        dWh += hs[t].T @ da
+        db += da.sum(axis=0)
+        dprev_h = da @ Wh.T
+    return dx, dprev_h, dWx, dWh, db
+
+
+@LSTM_SEQUENCE_FORWARD.register("naive")
+def _lstm_sequence_forward_naive(x, h0, c0, Wx, Wh, b):
+    return _lstm_forward_steps(_lstm_cell_forward_naive, x, h0, c0, Wx, Wh, b)
+
+
+@LSTM_SEQUENCE_FORWARD.register("vectorized")
+def _lstm_sequence_forward_vectorized(x, h0, c0, Wx, Wh, b):
+    return _lstm_forward_steps(_lstm_cell_forward_vectorized, x, h0, c0, Wx, Wh, b)
+
+
+@LSTM_SEQUENCE_BACKWARD.register("naive")
+def _lstm_sequence_backward_naive(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
+    return _lstm_backward_steps(_lstm_cell_backward_naive, dh, x, Wx, Wh, hs, cs, gates, tanh_c)
+
+
+@LSTM_SEQUENCE_BACKWARD.register("vectorized")
+def _lstm_sequence_backward_vectorized(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
+    return _lstm_backward_steps(_lstm_cell_backward_vectorized, dh, x, Wx, Wh, hs, cs, gates,
+                                tanh_c)
+
+
+@RNN_SEQUENCE_FORWARD.register("naive")
+def _rnn_sequence_forward_naive(x, h0, Wx, Wh, b):
+    return _rnn_forward_steps(_rnn_cell_forward_naive, x, h0, Wx, Wh, b)
+
+
+@RNN_SEQUENCE_FORWARD.register("vectorized")
+def _rnn_sequence_forward_vectorized(x, h0, Wx, Wh, b):
+    return _rnn_forward_steps(_rnn_cell_forward_vectorized, x, h0, Wx, Wh, b)
+
+
+@RNN_SEQUENCE_BACKWARD.register("naive")
+def _rnn_sequence_backward_naive(dh, x, Wx, Wh, hs):
+    return _rnn_backward_steps(_rnn_cell_backward_naive, dh, x, Wx, Wh, hs)
+
+
+@RNN_SEQUENCE_BACKWARD.register("vectorized")
+def _rnn_sequence_backward_vectorized(dh, x, Wx, Wh, hs):
+    return _rnn_backward_steps(_rnn_cell_backward_vectorized, dh, x, Wx, Wh, hs)
+
+
+# --------------------------------------------------------------------------------- compiled
+def _time_major(a: np.ndarray) -> np.ndarray:
+    """(N, T, K) -> a C-contiguous (T, N, K) copy, so each step's slice is one block."""
+    return np.ascontiguousarray(a.transpose(1, 0, 2))
+
+
+def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x as time-major (T, N, D) and ``x @ Wx`` of every step in ONE product, (T, N, K)."""
+    n, t_len, d = x.shape
+    x_tm = _time_major(x)
+    proj = np.empty((t_len, n, Wx.shape[1]), dtype=x.dtype)
+    np.matmul(x_tm.reshape(t_len * n, d), Wx, out=proj.reshape(t_len * n, -1))
+    return x_tm, proj
+
+
+def _weight_gradients(x, Wx, Wh, hs, da):
+    """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
+    t_len, n, k = da.shape
+    da_all = da.reshape(t_len * n, k)
+    dx_tm = (da_all @ Wx.T).reshape(t_len, n, -1)
+    dWx = _time_major(x).reshape(t_len * n, -1).T @ da_all
+    dWh = hs[:-1].reshape(t_len * n, -1).T @ da_all   # hs[t] is step t's previous state
+    return dx_tm.transpose(1, 0, 2).copy(), dWx, dWh, da_all.sum(axis=0)
+
+
+@LSTM_SEQUENCE_FORWARD.register("compiled", available=_ext is not None)
+def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
+    n, t_len, _ = x.shape
+    h = h0.shape[1]
+    _, gates = _input_projection(x, Wx)   # pre-activations, activated in place step by step
+    hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
+    cs = np.empty_like(hs)
+    tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
+    recurrent = np.empty((n, 4 * h), dtype=x.dtype)
+    hs[0], cs[0] = h0, c0
+    threads = _cell_threads(n, h)
+    for t in range(t_len):
+        np.matmul(hs[t], Wh, out=recurrent)
+        _ext.lstm_cell_forward(gates[t], recurrent, b, cs[t], gates[t], cs[t + 1], tanh_c[t],
+                               hs[t + 1], threads)
+    return _time_major(hs[1:]), hs, cs, gates, tanh_c
+
+
+@LSTM_SEQUENCE_BACKWARD.register("compiled", available=_ext is not None)
+def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
+    n, t_len, _ = x.shape
+    h = Wh.shape[0]
+    dh_tm = _time_major(dh)
+    da = np.empty_like(gates)
+    dprev_h = np.zeros((n, h), dtype=x.dtype)
+    dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
+    threads = _cell_threads(n, h)
+    for t in reversed(range(t_len)):
+        _ext.lstm_cell_backward(dh_tm[t], dprev_h, dprev_c, gates[t], tanh_c[t], cs[t], da[t],
+                                dprev_c, threads)
+        np.matmul(da[t], Wh.T, out=dprev_h)
+    dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+@RNN_SEQUENCE_FORWARD.register("compiled", available=_ext is not None)
+def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
+    n, t_len, _ = x.shape
+    h = h0.shape[1]
+    _, proj = _input_projection(x, Wx)
+    hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
+    recurrent = np.empty((n, h), dtype=x.dtype)
+    hs[0] = h0
+    threads = _cell_threads(n, h)
+    for t in range(t_len):
+        np.matmul(hs[t], Wh, out=recurrent)
+        _ext.rnn_cell_forward(proj[t], recurrent, b, hs[t + 1], threads)
+    return _time_major(hs[1:]), hs
+
+
+@RNN_SEQUENCE_BACKWARD.register("compiled", available=_ext is not None)
+def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
+    n, t_len, _ = x.shape
+    h = Wh.shape[0]
+    dh_tm = _time_major(dh)
+    da = np.empty_like(dh_tm)
+    dprev_h = np.zeros((n, h), dtype=x.dtype)
+    threads = _cell_threads(n, h)
+    for t in reversed(range(t_len)):
+        _ext.rnn_cell_backward(dh_tm[t], dprev_h, hs[t + 1], da[t], threads)
+        np.matmul(da[t], Wh.T, out=dprev_h)
+    dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
+    return dx, dprev_h, dWx, dWh, db
+
+
+# ------------------------------------------------------------------------ public entries
+def lstm_sequence_forward(x: ArrayLike, h0: ArrayLike, c0: ArrayLike, Wx: ArrayLike,
+                          Wh: ArrayLike, b: ArrayLike, impl: str | None = None
+                          ) -> tuple[np.ndarray, ...]:
+    """LSTM over a whole sequence: ``h, hs, cs, gates, tanh_c`` (shapes in the module doc).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, T, D)
+    h0, c0 : array_like, shape (N, H)
+        Initial hidden and cell state.
+    Wx : array_like, shape (D, 4H)
+    Wh : array_like, shape (H, 4H)
+    b : array_like, shape (4H,)
+    impl : {"naive", "vectorized", "compiled"}, optional
+        Implementation (None: the best available).
+
+    Returns
+    -------
+    h : ndarray, shape (N, T, H)
+    hs, cs : ndarray, shape (T+1, N, H)
+        Time-major hidden and cell states, ``hs[0] = h0``, ``cs[0] = c0``.
+    gates : ndarray, shape (T, N, 4H)
+    tanh_c : ndarray, shape (T, N, H)
+    """
+    return LSTM_SEQUENCE_FORWARD(x, h0, c0, Wx, Wh, b, impl=impl)
+
+
+def lstm_sequence_backward(dh: ArrayLike, x: ArrayLike, Wx: ArrayLike, Wh: ArrayLike,
+                           hs: ArrayLike, cs: ArrayLike, gates: ArrayLike, tanh_c: ArrayLike,
+                           impl: str | None = None) -> tuple[np.ndarray, ...]:
+    """LSTM sequence backward: ``dx, dh0, dc0, dWx, dWh, db``.
+
+    Parameters
+    ----------
+    dh : array_like, shape (N, T, H)
+        Upstream gradient of every hidden state.
+    x, Wx, Wh : array_like
+        The forward's inputs.
+    hs, cs, gates, tanh_c : array_like
+        What :func:`lstm_sequence_forward` returned.
+    impl : str, optional
+        Implementation (None: the best available).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, T, D)
+    dh0, dc0 : ndarray, shape (N, H)
+    dWx, dWh, db : ndarray, shapes of Wx, Wh and (4H,)
+    """
+    return LSTM_SEQUENCE_BACKWARD(dh, x, Wx, Wh, hs, cs, gates, tanh_c, impl=impl)
+
+
+def rnn_sequence_forward(x: ArrayLike, h0: ArrayLike, Wx: ArrayLike, Wh: ArrayLike,
+                         b: ArrayLike, impl: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Vanilla RNN over a whole sequence: ``h`` (N, T, H) and time-major ``hs`` (T+1, N, H)."""
+    return RNN_SEQUENCE_FORWARD(x, h0, Wx, Wh, b, impl=impl)
+
+
+def rnn_sequence_backward(dh: ArrayLike, x: ArrayLike, Wx: ArrayLike, Wh: ArrayLike,
+                          hs: ArrayLike, impl: str | None = None) -> tuple[np.ndarray, ...]:
+    """Vanilla-RNN sequence backward: ``dx, dh0, dWx, dWh, db``."""
+    return RNN_SEQUENCE_BACKWARD(dh, x, Wx, Wh, hs, impl=impl)
