@@ -83,6 +83,9 @@ __all__ = [  # the file-format names are re-exported from fastnn._npz
 MODEL_CLASSES: dict[str, str] = {
     "TwoLayerNet": "fastnn.classifiers.fc_net:TwoLayerNet",
     "FullyConnectedNet": "fastnn.classifiers.fc_net:FullyConnectedNet",
+    "CaptioningRNN": "fastnn.classifiers.captioning_rnn:CaptioningRNN",
+    "SequenceClassifier": "fastnn.classifiers.sequence:SequenceClassifier",
+    "CharRNN": "fastnn.classifiers.char_rnn:CharRNN",
 }
 _REGISTERED: dict[str, type] = {}
 _FORMATS = ("fastnn-model", "fastnn-solver-checkpoint")
