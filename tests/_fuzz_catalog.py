@@ -775,6 +775,38 @@ def _build_layers():
         with_cache(Lr.layernorm_forward, ln_make, "x", "gamma", "beta", "ln_param"),
         kw(Lr.layernorm_backward, "dout", "cache"), [DOUT(), K()])
 
+    # spatial norms: x (N, C, H, W) with H = d, W = 3; group norm: C = 2c channels in G = 2 groups
+    def spatial(param_name, param, groups=False):
+        def m(cfg, tmp):
+            r, t = rng_of(cfg), cfg["dtype"]
+            ch = 2 * cfg["c"] if groups else cfg["c"]
+            vec = (1, ch, 1, 1) if groups else ch
+            p = dict(param)
+            if "running_mean" in p:
+                p["running_mean"] = randn(r, ch, t)
+                p["running_var"] = np.abs(randn(r, ch, t)) + 0.5
+            a = {"x": randn(r, (cfg["n"], ch, cfg["d"], 3), t), "gamma": randn(r, vec, t),
+                 "beta": randn(r, vec, t), param_name: p}
+            return {**a, "G": 2} if groups else a
+        return m
+
+    SX = X("x", d_free=True)
+    sbn_make = spatial("bn_param", {"mode": "train", "eps": 1e-5, "momentum": 0.9,
+                                    "running_mean": None})
+    sgn_make = spatial("gn_param", {"eps": 1e-5}, groups=True)
+    add("fastnn.layers.spatial_batchnorm_forward", sbn_make,
+        kw(Lr.spatial_batchnorm_forward, "x", "gamma", "beta", "bn_param"), [SX, *GB, BN])
+    add("fastnn.layers.spatial_groupnorm_forward", sgn_make,
+        kw(Lr.spatial_groupnorm_forward, "x", "gamma", "beta", "G", "gn_param"),
+        [SX, *GB, I("G"), D("gn_param", {"eps": F("eps", minimum=0.0)})])
+    add("fastnn.layers.spatial_batchnorm_backward",
+        with_cache(Lr.spatial_batchnorm_forward, sbn_make, "x", "gamma", "beta", "bn_param"),
+        kw(Lr.spatial_batchnorm_backward, "dout", "cache"), [DOUT(), K()])
+    add("fastnn.layers.spatial_groupnorm_backward",
+        with_cache(Lr.spatial_groupnorm_forward, sgn_make, "x", "gamma", "beta", "G",
+                   "gn_param"),
+        kw(Lr.spatial_groupnorm_backward, "dout", "cache"), [DOUT(), K()])
+
     def drop(cfg, tmp):
         return {**elem(cfg, tmp), "dropout_param": {"mode": "train", "p": 0.5, "seed": 3}}
 
@@ -935,6 +967,7 @@ def _build_kernels():
     from fastnn import kernels as Kn
     from fastnn.kernels import normalization as Kno
     from fastnn.kernels import optim as Ko
+    from fastnn.kernels import spatial_normalization as Ksn
 
     def pair(cfg, tmp):
         r, t = rng_of(cfg), cfg["dtype"]
@@ -1015,6 +1048,44 @@ def _build_kernels():
             kw(Kno.layernorm_backward, *names),
             [NV("dout"), NV("x_hat"), NV("gamma"), NV("inv_std"),
              IMPL("impl", ("naive", "vectorized", "compiled"))])
+
+    # spatial norms: x (N, C, H, W) with C = 2c channels in G = 2 groups, H = d, W = 3
+    def snf(cfg, tmp, impl, groups=False):
+        r, t = rng_of(cfg), cfg["dtype"]
+        ch = 2 * cfg["c"]
+        a = {"x": randn(r, (cfg["n"], ch, cfg["d"], 3), t), "gamma": randn(r, ch, t),
+             "beta": randn(r, ch, t), "eps": 1e-5, "impl": impl}
+        return {**a, "G": 2} if groups else a
+
+    def snb(cfg, tmp, impl, groups=False):
+        r, t = rng_of(cfg), cfg["dtype"]
+        n, ch = cfg["n"], 2 * cfg["c"]
+        stats = (n, 2) if groups else ch
+        return {"dout": randn(r, (n, ch, cfg["d"], 3), t),
+                "x": randn(r, (n, ch, cfg["d"], 3), t), "gamma": randn(r, ch, t),
+                "mean": randn(r, stats, t), "inv_std": np.abs(randn(r, stats, t)) + 0.5,
+                "impl": impl}
+
+    SNX = A("x", finite=False, n_free=True, d_free=True)
+    S_IMPL = IMPL("impl", ("naive", "vectorized", "compiled"))
+    fwd_names = ("x", "gamma", "beta", "eps", "impl")
+    bwd_names = ("dout", "x", "gamma", "mean", "inv_std", "impl")
+    bwd_args = [NV("dout"), NV("x"), NV("gamma"), NV("mean"), NV("inv_std"), S_IMPL]
+    for impl in ("compiled", "vectorized"):
+        add(f"fastnn.kernels.spatial_normalization.spatial_batchnorm_forward_train[{impl}]",
+            functools.partial(snf, impl=impl),
+            kw(Ksn.spatial_batchnorm_forward_train, *fwd_names),
+            [SNX, NV("gamma"), NV("beta"), F("eps", minimum=0.0), S_IMPL])
+        add(f"fastnn.kernels.spatial_normalization.spatial_groupnorm_forward[{impl}]",
+            functools.partial(snf, impl=impl, groups=True),
+            kw(Ksn.spatial_groupnorm_forward, "x", "gamma", "beta", "G", "eps", "impl"),
+            [SNX, NV("gamma"), NV("beta"), I("G"), F("eps", minimum=0.0), S_IMPL])
+        add(f"fastnn.kernels.spatial_normalization.spatial_batchnorm_backward[{impl}]",
+            functools.partial(snb, impl=impl),
+            kw(Ksn.spatial_batchnorm_backward, *bwd_names), bwd_args)
+        add(f"fastnn.kernels.spatial_normalization.spatial_groupnorm_backward[{impl}]",
+            functools.partial(snb, impl=impl, groups=True),
+            kw(Ksn.spatial_groupnorm_backward, *bwd_names), bwd_args)
 
     # in-place update kernels: w and the states are IN/OUT (C-contiguous, same float dtype)
     IO = functools.partial(A, io=True, finite=False)

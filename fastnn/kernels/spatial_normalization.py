@@ -94,7 +94,7 @@ def _check_backward(impl: str, dout, x, gamma, mean, inv_std, stats_shape):
     n, c = _check_4d("dout", dout)[:2]
     _check_shape("x", x, dout.shape, "dout", dout)
     _check_shape("gamma", gamma, (c,), "dout", dout)
-    shape = stats_shape(n, c, mean)
+    shape = stats_shape(n, c, mean, inv_std)
     _check_shape("mean", mean, shape, "dout", dout)
     _check_shape("inv_std", inv_std, shape, "dout", dout)
     return dout, x, gamma, mean, inv_std
@@ -102,13 +102,17 @@ def _check_backward(impl: str, dout, x, gamma, mean, inv_std, stats_shape):
 
 def _check_bn_backward(impl: str, dout, x, gamma, mean, inv_std):
     """dout and x (N, C, H, W), gamma, mean and inv_std (C,)."""
-    return _check_backward(impl, dout, x, gamma, mean, inv_std, lambda n, c, m: (c,))
+    return _check_backward(impl, dout, x, gamma, mean, inv_std, lambda n, c, m, s: (c,))
 
 
-def _gn_stats_shape(n: int, c: int, mean: np.ndarray) -> tuple[int, int]:
-    if mean.ndim != 2 or mean.shape[0] != n or mean.shape[1] < 1 or c % mean.shape[1]:
-        raise ValueError(f"mean must have shape (N, G) = ({n}, G) with G dividing C={c}, got "
-                         f"{mean.shape}")
+def _gn_stats_shape(n: int, c: int, mean: np.ndarray, inv_std: np.ndarray) -> tuple[int, int]:
+    # G is read off the statistics: mean and inv_std must agree before either is trusted
+    if mean.shape != inv_std.shape:
+        raise ValueError(f"mean and inv_std must have the same shape (N, G); got mean "
+                         f"{mean.shape} and inv_std {inv_std.shape}")
+    if mean.ndim != 2 or mean.shape[0] != n or c % mean.shape[1]:
+        raise ValueError(f"mean must have shape (N, G) = ({n}, G) with G dividing C={c} (from "
+                         f"dout), got {mean.shape}")
     return mean.shape
 
 

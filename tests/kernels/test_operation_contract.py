@@ -149,6 +149,27 @@ def _rnn_sequence_backward(rng, n, d):
             "hs": rng.uniform(-1, 1, (4, n, d))}
 
 
+def _spatial_norm_forward(rng, n, d):
+    # C = 4 channels in G = 2 groups, H = d, W = 3
+    return {"x": rng.standard_normal((n, 4, d, 3)), "gamma": rng.standard_normal(4),
+            "beta": rng.standard_normal(4), "eps": 1e-5}
+
+
+def _spatial_groupnorm_forward(rng, n, d):
+    return {**_spatial_norm_forward(rng, n, d), "G": 2}
+
+
+def _spatial_batchnorm_backward(rng, n, d):
+    return {"dout": rng.standard_normal((n, 4, d, 3)), "x": rng.standard_normal((n, 4, d, 3)),
+            "gamma": rng.standard_normal(4), "mean": rng.standard_normal(4),
+            "inv_std": rng.random(4) + 0.5}
+
+
+def _spatial_groupnorm_backward(rng, n, d):
+    return {**_spatial_batchnorm_backward(rng, n, d), "mean": rng.standard_normal((n, 2)),
+            "inv_std": rng.random((n, 2)) + 0.5}
+
+
 #: operation -> builder of a valid call (keyword names are the public argument names)
 CATALOGUE = {
     "lstm_cell_forward": _lstm_cell_forward,
@@ -162,6 +183,10 @@ CATALOGUE = {
     "pairwise_distances": _distances,
     "knn_search": _knn,
     "hog": _hog,
+    "spatial_batchnorm_forward_train": _spatial_norm_forward,
+    "spatial_batchnorm_backward": _spatial_batchnorm_backward,
+    "spatial_groupnorm_forward": _spatial_groupnorm_forward,
+    "spatial_groupnorm_backward": _spatial_groupnorm_backward,
     "batchnorm_forward_train": _norm_forward,
     "layernorm_forward": _norm_forward,
     "batchnorm_backward_closed_form": _bn_backward,

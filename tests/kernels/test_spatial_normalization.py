@@ -162,7 +162,7 @@ def test_bad_input_is_a_clear_error():
         K.spatial_batchnorm_backward(x, x, g, g, np.ones(3))
     with pytest.raises(ValueError, match=r"mean must have shape \(N, G\)"):
         K.spatial_groupnorm_backward(x, x, g, np.ones((2, 3)), np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"inv_std must have shape \(2, 2\)"):
+    with pytest.raises(ValueError, match="mean and inv_std must have the same shape"):
         K.spatial_groupnorm_backward(x, x, g, np.ones((2, 2)), np.ones((2, 1)))
     with pytest.raises(ValueError, match="impl must be one of"):
         K.spatial_groupnorm_forward(x, g, g, 2, impl="fortran")
