@@ -170,6 +170,30 @@ def _spatial_groupnorm_backward(rng, n, d):
             "inv_std": rng.random((n, 2)) + 0.5}
 
 
+
+def _pool_forward(rng, n, d):
+    return {"x": rng.standard_normal((n, 2, 4, 2 * d)), "pool_height": 2, "pool_width": 2,
+            "stride": 2}
+
+
+def _max_pool_backward(rng, n, d):
+    # argmax: any index of the 4 x 2d plane (the backward never needs its window)
+    return {"dout": rng.standard_normal((n, 2, 2, d)),
+            "argmax": rng.integers(0, 8 * d, (n, 2, 2, d)), "x_shape": (n, 2, 4, 2 * d)}
+
+
+def _avg_pool_backward(rng, n, d):
+    return {"dout": rng.standard_normal((n, 2, 2, d)), "x_shape": (n, 2, 4, 2 * d),
+            "pool_height": 2, "pool_width": 2, "stride": 2}
+
+
+def _global_pool_forward(rng, n, d):
+    return {"x": rng.standard_normal((n, 2, 3, d))}
+
+
+def _global_pool_backward(rng, n, d):
+    return {"dout": rng.standard_normal((n, 2)), "x_shape": (n, 2, 3, d)}
+
 #: operation -> builder of a valid call (keyword names are the public argument names)
 CATALOGUE = {
     "lstm_cell_forward": _lstm_cell_forward,
@@ -200,6 +224,12 @@ CATALOGUE = {
     "col2im": _col2im,
     "conv_forward": _conv_forward,
     "conv_backward": _conv_backward,
+    "max_pool_forward": _pool_forward,
+    "max_pool_backward": _max_pool_backward,
+    "avg_pool_forward": _pool_forward,
+    "avg_pool_backward": _avg_pool_backward,
+    "global_avg_pool_forward": _global_pool_forward,
+    "global_avg_pool_backward": _global_pool_backward,
 }
 
 #: arrays the operation updates in place (compared after the call instead of a return value)
