@@ -83,6 +83,8 @@ __all__ = [  # the file-format names are re-exported from fastnn._npz
 MODEL_CLASSES: dict[str, str] = {
     "TwoLayerNet": "fastnn.classifiers.fc_net:TwoLayerNet",
     "FullyConnectedNet": "fastnn.classifiers.fc_net:FullyConnectedNet",
+    "ThreeLayerConvNet": "fastnn.classifiers.cnn:ThreeLayerConvNet",
+    "ConvNet": "fastnn.classifiers.cnn:ConvNet",
     "CaptioningRNN": "fastnn.classifiers.captioning_rnn:CaptioningRNN",
     "SequenceClassifier": "fastnn.classifiers.sequence:SequenceClassifier",
     "CharRNN": "fastnn.classifiers.char_rnn:CharRNN",

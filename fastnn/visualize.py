@@ -1,4 +1,5 @@
-"""Pictures of what a model learned: linear-classifier weight templates and loss curves.
+"""Pictures of what a model learned: linear-classifier weight templates, convolution filters
+(:func:`filter_grid`, :func:`plot_filters`) and loss curves.
 
 Needs matplotlib (the optional ``plot`` extra: ``pip install "fastnn[plot]"``); it is imported
 only when a function here is called, and a missing install gives a clear ImportError. Figures are
@@ -18,7 +19,13 @@ from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array
 
-__all__ = ["plot_loss_history", "plot_weight_templates", "weight_templates"]
+__all__ = [
+    "filter_grid",
+    "plot_filters",
+    "plot_loss_history",
+    "plot_weight_templates",
+    "weight_templates",
+]
 
 
 def _pyplot():
@@ -165,6 +172,72 @@ def plot_loss_history(
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi=100)
+        plt.close(fig)
+    return fig
+
+
+def filter_grid(W: ArrayLike, padding: int = 1) -> np.ndarray:
+    """Tile convolution filters into one image (CS231n's ``visualize_grid``), no matplotlib.
+
+    Parameters
+    ----------
+    W : ndarray of shape (F, C, HH, WW)
+        First-layer kernels (``params["W1"]`` of a ConvNet), C = 1 or 3 to show as gray or
+        RGB; other C are shown as the mean over channels.
+    padding : int
+        Pixels of black between filters (>= 0).
+
+    Returns
+    -------
+    ndarray of shape (rows * (HH + padding) - padding, cols * (WW + padding) - padding[, 3]),
+    uint8
+        About square (``cols = ceil(sqrt(F))``); each filter is scaled to 0..255 on its own, so
+        the pattern of every filter is visible whatever its norm.
+    """
+    W = check_array(W, "W", ndim=4)
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    F, C, HH, WW = W.shape
+    images = W.transpose(0, 2, 3, 1) if C == 3 else W.mean(axis=1)[..., None]
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    span = images.max(axis=(1, 2, 3), keepdims=True) - low
+    scaled = 255.0 * (images - low) / np.where(span > 0, span, 1.0)
+    cols = max(1, int(np.ceil(np.sqrt(F))))
+    rows = -(-F // cols)
+    grid = np.zeros((rows * (HH + padding) - padding, cols * (WW + padding) - padding,
+                     images.shape[-1]), dtype=np.uint8)
+    for f in range(F):  # F tiles: a handful of slice assignments
+        r, c = divmod(f, cols)
+        y, x = r * (HH + padding), c * (WW + padding)
+        grid[y:y + HH, x:x + WW] = scaled[f].round().astype(np.uint8)
+    return grid if grid.shape[-1] == 3 else grid[..., 0]
+
+
+def plot_filters(W: ArrayLike, path: str | os.PathLike | None = None, padding: int = 1,
+                 title: str = "first-layer filters") -> Any:
+    """Draw :func:`filter_grid` of ``W``; save it to ``path`` (PNG) if given.
+
+    Parameters
+    ----------
+    W : ndarray of shape (F, C, HH, WW)
+    path : str or path-like, optional
+    padding : int
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    grid = filter_grid(W, padding)
+    plt = _pyplot()
+    size = max(3.0, min(10.0, grid.shape[1] / 8))
+    fig, ax = plt.subplots(figsize=(size, size * grid.shape[0] / grid.shape[1] + 0.4))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     if path is not None:
         fig.savefig(os.fspath(path), dpi=100)

@@ -314,10 +314,11 @@ def test_version_1_model_file_with_bn_params_layout_loads(tmp_path):
         load_model(path)
 
 
-def test_cnn_is_not_whitelisted_until_it_exists(saved):
-    assert "ThreeLayerConvNet" not in serialization.MODEL_CLASSES
-    _rewrite(saved, lambda h, a: h["model"].update({"class": "ThreeLayerConvNet"}))
-    with pytest.raises(CheckpointError, match="'ThreeLayerConvNet' is not one fastnn may load"):
+def test_a_class_outside_the_whitelist_is_refused(saved):
+    assert "ThreeLayerConvNet" in serialization.MODEL_CLASSES  # listed once it exists
+    assert "UnknownNet" not in serialization.MODEL_CLASSES
+    _rewrite(saved, lambda h, a: h["model"].update({"class": "UnknownNet"}))
+    with pytest.raises(CheckpointError, match="'UnknownNet' is not one fastnn may load"):
         load_model(saved)
 
 

@@ -2,6 +2,7 @@
 
 from fastnn.classifiers.captioning_rnn import CaptioningRNN
 from fastnn.classifiers.char_rnn import CharRNN
+from fastnn.classifiers.cnn import ConvNet, ThreeLayerConvNet
 from fastnn.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
 from fastnn.classifiers.knn import KNearestNeighbor
 from fastnn.classifiers.linear_classifier import LinearClassifier, LinearSVM, Softmax
@@ -12,12 +13,14 @@ from fastnn.classifiers.softmax import softmax_loss_naive, softmax_loss_vectoriz
 __all__ = [
     "CaptioningRNN",
     "CharRNN",
+    "ConvNet",
     "FullyConnectedNet",
     "KNearestNeighbor",
     "LinearClassifier",
     "LinearSVM",
     "SequenceClassifier",
     "Softmax",
+    "ThreeLayerConvNet",
     "TwoLayerNet",
     "softmax_loss_naive",
     "softmax_loss_vectorized",

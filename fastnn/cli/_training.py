@@ -40,7 +40,20 @@ __all__ = [
     "images_to_model_layout",
     "make_lr_schedule",
     "run_training",
+    "weight_scale",
 ]
+
+
+def weight_scale(text: str) -> float | str:
+    """argparse type of ``--weight-scale``: ``he``, ``xavier`` or a finite number > 0."""
+    if text in ("he", "xavier"):
+        return text
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number > 0, 'he' or 'xavier'; got {text!r}"
+        ) from None
 
 
 def add_training_options(parser: argparse.ArgumentParser, *, epochs: int = 10,

@@ -27,10 +27,14 @@ from fastnn.cli._options import (
     add_data_options,
     add_progress_option,
     limit_blas_threads,
-    positive_float,
     split_validation,
 )
-from fastnn.cli._training import add_training_options, images_to_model_layout, run_training
+from fastnn.cli._training import (
+    add_training_options,
+    images_to_model_layout,
+    run_training,
+    weight_scale,
+)
 
 #: Raw 0..255 pixels are scaled to [0, 1] before the mean image is subtracted.
 PIXEL_SCALE = 1.0 / 255.0
@@ -47,18 +51,6 @@ def _hidden_dims(text: str) -> list[int]:
             f"must be comma-separated positive integers, got {text!r}"
         )
     return dims
-
-
-def _weight_scale(text: str) -> float | str:
-    """argparse type of ``--weight-scale``: ``he``, ``xavier`` or a finite number > 0."""
-    if text in ("he", "xavier"):
-        return text
-    try:
-        return positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number > 0, 'he' or 'xavier'; got {text!r}"
-        ) from None
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="probability of KEEPING a unit (1 = no dropout)")
     fc.add_argument("--activation", default="relu",
                     choices=("relu", "leaky_relu", "tanh", "sigmoid", "elu"))
-    fc.add_argument("--weight-scale", type=_weight_scale, default="he",
+    fc.add_argument("--weight-scale", type=weight_scale, default="he",
                     help="std of initial weights, or he/xavier")
     fc.add_argument("--reg", type=float, default=0.0, help="L2 regularisation strength")
     add_training_options(fc)
