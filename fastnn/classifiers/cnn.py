@@ -364,8 +364,9 @@ class ConvNet:
                 found = {p for p in self.params if p not in (f"W{head}", f"b{head}")}
             elif item in self.params:
                 found = {item}
-            else:
-                found = {p for p in self.params if p.startswith(item)}
+            else:  # a stem ("b": every bias, not the betas), else any name starting with it
+                found = ({p for p in self.params if p.rstrip("0123456789") == item}
+                         or {p for p in self.params if p.startswith(item)})
             if not found:
                 raise ValueError(f"names_or_prefixes: {item!r} matches no parameter; the "
                                  f"parameters are {sorted(self.params)} (or 'features')")
@@ -378,8 +379,9 @@ class ConvNet:
         Parameters
         ----------
         names_or_prefixes : str or iterable of str
-            Parameter names (``"W1"``: exactly W1), prefixes matching several (``"gamma"``,
-            ``"W"``), or ``"features"``: every parameter except the last fc layer's.
+            Parameter names (``"W1"``: exactly W1), stems (``"W"``: every weight, ``"b"``:
+            every bias, ``"gamma"``), other prefixes (``"gam"``: every name starting with it),
+            or ``"features"``: every parameter except the last fc layer's.
 
         Returns
         -------
