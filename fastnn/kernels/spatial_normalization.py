@@ -325,7 +325,24 @@ def _gn_backward_compiled(dout, x, gamma, mean, inv_std):
 def spatial_batchnorm_forward_train(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike,
                                     eps: float = 1e-5,
                                     impl: str | None = None) -> tuple[np.ndarray, ...]:
-    """Spatial batch norm in train mode: ``out, mean, var, inv_std`` (see the module doc)."""
+    """Spatial batch norm in train mode (statistics of each channel over N, H and W).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+    gamma, beta : array_like, shape (C,)
+    eps : float
+        Added to the variance inside the square root; > 0.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        None: the best available.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+        ``gamma * (x - mean) * inv_std + beta``.
+    mean, var, inv_std : ndarray, shape (C,)
+        Batch mean, biased batch variance and ``1 / sqrt(var + eps)``.
+    """
     return BATCHNORM_FORWARD(x, gamma, beta, eps, impl=impl)
 
 
@@ -333,14 +350,48 @@ def spatial_batchnorm_backward(
     dout: ArrayLike, x: ArrayLike, gamma: ArrayLike, mean: ArrayLike, inv_std: ArrayLike,
     impl: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Closed-form spatial batch-norm backward (train mode): ``dx, dgamma, dbeta``."""
+    """Closed-form spatial batch-norm backward (train mode), ``x_hat`` recomputed from ``x``.
+
+    Parameters
+    ----------
+    dout, x : array_like, shape (N, C, H, W)
+        Upstream gradient and the forward input.
+    gamma, mean, inv_std : array_like, shape (C,)
+        The scale and the statistics :func:`spatial_batchnorm_forward_train` returned.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        None: the best available.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dgamma, dbeta : ndarray, shape (C,)
+    """
     return BATCHNORM_BACKWARD(dout, x, gamma, mean, inv_std, impl=impl)
 
 
 def spatial_groupnorm_forward(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, G: int,
                               eps: float = 1e-5,
                               impl: str | None = None) -> tuple[np.ndarray, ...]:
-    """Spatial group norm: ``out, mean, var, inv_std`` with statistics of shape (N, G)."""
+    """Spatial group norm: each example's G groups of C/G channels normalised over the group's
+    channels, H and W, then scaled and shifted per channel.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+    gamma, beta : array_like, shape (C,)
+    G : int
+        Number of groups, >= 1 and dividing C.
+    eps : float
+        Added to the variance inside the square root; > 0.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        None: the best available.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+    mean, var, inv_std : ndarray, shape (N, G)
+        Per-(example, group) mean, biased variance and ``1 / sqrt(var + eps)``.
+    """
     return GROUPNORM_FORWARD(x, gamma, beta, G, eps, impl=impl)
 
 
@@ -348,5 +399,21 @@ def spatial_groupnorm_backward(
     dout: ArrayLike, x: ArrayLike, gamma: ArrayLike, mean: ArrayLike, inv_std: ArrayLike,
     impl: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spatial group-norm backward: ``dx, dgamma, dbeta`` (gamma and the gradients (C,))."""
+    """Spatial group-norm backward, ``x_hat`` recomputed from ``x``; G is ``mean.shape[1]``.
+
+    Parameters
+    ----------
+    dout, x : array_like, shape (N, C, H, W)
+        Upstream gradient and the forward input.
+    gamma : array_like, shape (C,)
+    mean, inv_std : array_like, shape (N, G)
+        The statistics :func:`spatial_groupnorm_forward` returned.
+    impl : {"naive", "vectorized", "compiled"}, optional
+        None: the best available.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dgamma, dbeta : ndarray, shape (C,)
+    """
     return GROUPNORM_BACKWARD(dout, x, gamma, mean, inv_std, impl=impl)
