@@ -807,6 +807,23 @@ def _build_layers():
                    "gn_param"),
         kw(Lr.spatial_groupnorm_backward, "dout", "cache"), [DOUT(), K()])
 
+    # convolutions: x (N, C, H, W) with H = d + 4, W = 5; w (2, C, 3, 3), dilation 2 (so a cache
+    # whose x and w both lose a column no longer matches dout)
+    def conv(cfg, tmp):
+        r, t, c = rng_of(cfg), cfg["dtype"], cfg["c"]
+        return {"x": randn(r, (cfg["n"], c, cfg["d"] + 4, 5), t), "w": randn(r, (2, c, 3, 3), t),
+                "b": randn(r, 2, t), "conv_param": {"stride": 1, "pad": 1, "dilation": 2}}
+
+    CP = D("conv_param", {"stride": I("stride"), "pad": I("pad", minimum=0),
+                          "dilation": I("dilation")}, required=("stride", "pad"))
+    for speed in ("naive", "fast"):
+        fwd = getattr(Lr, f"conv_forward_{speed}")
+        add(f"fastnn.layers.conv_forward_{speed}", conv, kw(fwd, "x", "w", "b", "conv_param"),
+            [X("x", d_free=True), A("w", finite=False, d_free=True), A("b", finite=False), CP])
+        add(f"fastnn.layers.conv_backward_{speed}",
+            with_cache(fwd, conv, "x", "w", "b", "conv_param"),
+            kw(getattr(Lr, f"conv_backward_{speed}"), "dout", "cache"), [DOUT(), K()])
+
     def drop(cfg, tmp):
         return {**elem(cfg, tmp), "dropout_param": {"mode": "train", "p": 0.5, "seed": 3}}
 
@@ -965,6 +982,7 @@ def _build_optim():
 # ========================================================================== fastnn.kernels
 def _build_kernels():
     from fastnn import kernels as Kn
+    from fastnn.kernels import conv as Kc
     from fastnn.kernels import normalization as Kno
     from fastnn.kernels import optim as Ko
     from fastnn.kernels import spatial_normalization as Ksn
@@ -1086,6 +1104,48 @@ def _build_kernels():
         add(f"fastnn.kernels.spatial_normalization.spatial_groupnorm_backward[{impl}]",
             functools.partial(snb, impl=impl, groups=True),
             kw(Ksn.spatial_groupnorm_backward, *bwd_names), bwd_args)
+
+    # convolution kernels: x (N, C, H, W) with H = d + 2, W = 4; w (2, C, 2, 3), pad 1
+    def cf(cfg, tmp, impl):
+        r, t, c = rng_of(cfg), cfg["dtype"], cfg["c"]
+        return {"x": randn(r, (cfg["n"], c, cfg["d"] + 2, 4), t), "w": randn(r, (2, c, 2, 3), t),
+                "b": randn(r, 2, t), "stride": 1, "pad": 1, "dilation": 1, "impl": impl}
+
+    def cb(cfg, tmp, impl):
+        a = cf(cfg, tmp, impl)
+        dout = randn(rng_of(cfg), (cfg["n"], 2, cfg["d"] + 3, 4), cfg["dtype"])
+        return {**{k: v for k, v in a.items() if k != "b"}, "dout": dout, "need_dx": True}
+
+    def i2c(cfg, tmp, impl):
+        a = cf(cfg, tmp, impl)
+        return {"x": a["x"], "field_height": 2, "field_width": 3, "padding": 1, "stride": 1,
+                "dilation": 1, "impl": impl}
+
+    def c2i(cfg, tmp, impl):
+        n, c, d = cfg["n"], cfg["c"], cfg["d"]
+        cols = randn(rng_of(cfg), (c * 6, (d + 3) * 4 * n), cfg["dtype"])
+        return {"cols": cols, "x_shape": (n, c, d + 2, 4), "field_height": 2, "field_width": 3,
+                "padding": 1, "stride": 1, "dilation": 1, "impl": impl}
+
+    C_IMPL = IMPL("impl", ("naive", "vectorized", "compiled"))
+    HYPER = [I("stride"), I("pad", minimum=0), I("dilation")]
+    FIELD = [I("field_height"), I("field_width"), I("padding", minimum=0), I("stride"),
+             I("dilation")]
+    CX = A("x", finite=False, n_free=True, d_free=True)
+    for impl in ("compiled", "vectorized", "naive"):
+        add(f"fastnn.kernels.conv.conv_forward[{impl}]", functools.partial(cf, impl=impl),
+            kw(Kc.conv_forward, "x", "w", "b", "stride", "pad", "dilation", "impl"),
+            [CX, NV("w", d_free=True), NV("b"), *HYPER, C_IMPL])
+        add(f"fastnn.kernels.conv.conv_backward[{impl}]", functools.partial(cb, impl=impl),
+            kw(Kc.conv_backward, "dout", "x", "w", "stride", "pad", "dilation", "need_dx",
+               "impl"),
+            [NV("dout"), NV("x"), NV("w"), *HYPER, B("need_dx"), C_IMPL])
+        add(f"fastnn.kernels.conv.im2col[{impl}]", functools.partial(i2c, impl=impl),
+            kw(Kc.im2col, "x", "field_height", "field_width", "padding", "stride", "dilation",
+               "impl"), [CX, *FIELD, C_IMPL])
+        add(f"fastnn.kernels.conv.col2im[{impl}]", functools.partial(c2i, impl=impl),
+            kw(Kc.col2im, "cols", "x_shape", "field_height", "field_width", "padding", "stride",
+               "dilation", "impl"), [NV("cols"), Arg("x_shape", "intseq"), *FIELD, C_IMPL])
 
     # in-place update kernels: w and the states are IN/OUT (C-contiguous, same float dtype)
     IO = functools.partial(A, io=True, finite=False)

@@ -181,6 +181,7 @@ def check_conv_backward(impl: str, dout: Any, x: Any, w: Any, stride: Any = 1, p
         raise ValueError(f"dout must have the shape {want} (N, F, H', W') of the forward "
                          f"output for x {x.shape}, w {w.shape}, stride={stride}, pad={pad}, "
                          f"dilation={dilation}; got {dout.shape}")
-    if not isinstance(need_dx, (bool, np.bool_)):
+    if not (isinstance(need_dx, (bool, np.bool_))
+            or (isinstance(need_dx, (int, np.integer)) and need_dx in (0, 1))):
         raise TypeError(f"need_dx must be a bool; got {type(need_dx).__name__} {need_dx!r}")
     return dout, x, w, g, bool(need_dx)
