@@ -18,14 +18,96 @@ precomputed input projection inside the same pass (no extra pass over the (N, 4H
 may alias inputs element for element (each element is read before it is written): the sequence
 code activates the gates in place and updates the carried ``dc`` in place.
 
-Sigmoid is the stable form (``exp`` of a non-positive number only); float32 uses ``expf``/``tanhf``.
+Sigmoid is the stable form (``exp`` of a non-positive number only) and tanh is computed from
+``expm1(-2|x|)`` (no cancellation near 0), both with the branch-free exp below so the loops
+vectorise.
 The wrapper (``fastnn.kernels.recurrent``) validates everything and allocates every output; these
 entry points still refuse mismatched shapes, empty arrays and thread counts below 1 before
 releasing the GIL.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, expf, tanh, tanhf
+
+# Branch-free exp/expm1 (Cody-Waite range reduction, Taylor polynomial, 2**n from the exponent
+# bits) so that the gate loops vectorise: glibc's scalar expf/tanhf cost ~20 ns per call and made
+# the fused cell slower than NumPy's SIMD tanh. Accuracy: float ~2 ulp, double ~1e-16 relative;
+# inputs are clamped to the range where 2**n is a normal number (exp(-87) ~ 1.6e-38 stands in
+# for anything smaller); NaN propagates (the comparisons let it through).
+cdef extern from *:
+    """
+    /* GCC will not if-convert the float clamps below (so will not vectorise the gate loops)
+       while it must preserve floating-point trap semantics; nothing here reads FP flags. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize ("no-trapping-math")
+    #endif
+    #include <stdint.h>
+    #include <string.h>
+    #include <math.h>
+
+    static inline float fnn_pow2f(float n) {          /* 2**n for integral n in [-126, 0] */
+        int32_t bits = ((int32_t)n + 127) << 23;
+        float s; memcpy(&s, &bits, sizeof s); return s;
+    }
+    static inline double fnn_pow2(double n) {         /* 2**n for integral n in [-1022, 0] */
+        int64_t bits = ((int64_t)(int32_t)n + 1023) << 52;
+        double s; memcpy(&s, &bits, sizeof s); return s;
+    }
+    /* y = n ln2 + r, |r| <= ln2 / 2; *q = expm1(r); returns 2**n. Callers pass y <= 0. */
+    static inline float fnn_reducef(float y, float *q) {
+        y = y < -87.0f ? -87.0f : y;
+        float n = (y * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+        float r = (y - n * 0.693359375f) - n * -2.12194440e-4f;
+        *q = r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f + r * (
+             8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
+        return fnn_pow2f(n);
+    }
+    static inline double fnn_reduce(double y, double *q) {
+        y = y < -708.0 ? -708.0 : y;
+        double n = (y * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
+        double r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+        double p = 1.0 / 6227020800.0;                 /* Taylor to r**13 / 13! */
+        p = 1.0 / 479001600.0 + r * p;
+        p = 1.0 / 39916800.0 + r * p;
+        p = 1.0 / 3628800.0 + r * p;
+        p = 1.0 / 362880.0 + r * p;
+        p = 1.0 / 40320.0 + r * p;
+        p = 1.0 / 5040.0 + r * p;
+        p = 1.0 / 720.0 + r * p;
+        p = 1.0 / 120.0 + r * p;
+        p = 1.0 / 24.0 + r * p;
+        p = 1.0 / 6.0 + r * p;
+        p = 0.5 + r * p;
+        p = 1.0 + r * p;
+        *q = r * p;
+        return fnn_pow2(n);
+    }
+    /* 1 / (1 + exp(-x)) from e = exp(-|x|): never overflows, full relative precision */
+    static inline float fnn_sigmoidf(float x) {
+        float q, s = fnn_reducef(-fabsf(x), &q);
+        float e = s + s * q;
+        return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
+    static inline double fnn_sigmoid(double x) {
+        double q, s = fnn_reduce(-fabs(x), &q);
+        double e = s + s * q;
+        return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+    }
+    /* tanh(x) = sign(x) * -m / (2 + m), m = expm1(-2|x|): no cancellation near 0 */
+    static inline float fnn_tanhf(float x) {
+        float q, s = fnn_reducef(-2.0f * fabsf(x), &q);
+        float m = s * q + (s - 1.0f);
+        return copysignf(-m / (2.0f + m), x);
+    }
+    static inline double fnn_tanh(double x) {
+        double q, s = fnn_reduce(-2.0 * fabs(x), &q);
+        double m = s * q + (s - 1.0);
+        return copysign(-m / (2.0 + m), x);
+    }
+    """
+    float fnn_sigmoidf(float x) noexcept nogil
+    double fnn_sigmoid(double x) noexcept nogil
+    float fnn_tanhf(float x) noexcept nogil
+    double fnn_tanh(double x) noexcept nogil
 
 ctypedef fused floating:
     float
@@ -46,22 +128,17 @@ cdef int _check_shapes(Py_ssize_t n, Py_ssize_t h, int num_threads, arrays) exce
 
 # ------------------------------------------------------------------------- scalar primitives
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    """1 / (1 + exp(-x)), computed from exp(-|x|) so exp never overflows."""
-    cdef floating e
     if floating is float:
-        e = expf(-x if x >= 0 else x)
+        return fnn_sigmoidf(x)
     else:
-        e = exp(-x if x >= 0 else x)
-    if x >= 0:
-        return 1 / (1 + e)
-    return e / (1 + e)
+        return fnn_sigmoid(x)
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
-        return tanhf(x)
+        return fnn_tanhf(x)
     else:
-        return tanh(x)
+        return fnn_tanh(x)
 
 
 # ------------------------------------------------------------------------------ row kernels
@@ -71,14 +148,24 @@ cdef void _lstm_forward_row(
 ) noexcept nogil:
     """One example: pre-activations a (+ add) (+ bias) of length 4H -> gates, c, tanh(c), h."""
     cdef Py_ssize_t k
-    cdef floating v, gi, gf, go, gg, c, tc
-    for k in range(4 * h):
-        v = a[k]
-        if add != NULL:
-            v = v + add[k]
-        if bias != NULL:
-            v = v + bias[k]
-        gates[k] = _tanh(v) if k >= 3 * h else _sigmoid(v)
+    cdef floating gi, gf, go, gg, c, tc
+    # loop-invariant NULL tests: separate loops, so each one vectorises
+    if add != NULL and bias != NULL:
+        for k in range(4 * h):
+            gates[k] = a[k] + add[k] + bias[k]
+    elif add != NULL:
+        for k in range(4 * h):
+            gates[k] = a[k] + add[k]
+    elif bias != NULL:
+        for k in range(4 * h):
+            gates[k] = a[k] + bias[k]
+    elif <const floating*>gates != a:
+        for k in range(4 * h):
+            gates[k] = a[k]
+    for k in range(3 * h):
+        gates[k] = _sigmoid(gates[k])
+    for k in range(3 * h, 4 * h):
+        gates[k] = _tanh(gates[k])
     for k in range(h):
         gi = gates[k]
         gf = gates[h + k]
@@ -121,14 +208,20 @@ cdef void _rnn_forward_row(
 ) noexcept nogil:
     """next_h = tanh(a (+ add) (+ bias))"""
     cdef Py_ssize_t k
-    cdef floating v
+    if add != NULL and bias != NULL:
+        for k in range(h):
+            next_h[k] = a[k] + add[k] + bias[k]
+    elif add != NULL:
+        for k in range(h):
+            next_h[k] = a[k] + add[k]
+    elif bias != NULL:
+        for k in range(h):
+            next_h[k] = a[k] + bias[k]
+    elif <const floating*>next_h != a:
+        for k in range(h):
+            next_h[k] = a[k]
     for k in range(h):
-        v = a[k]
-        if add != NULL:
-            v = v + add[k]
-        if bias != NULL:
-            v = v + bias[k]
-        next_h[k] = _tanh(v)
+        next_h[k] = _tanh(next_h[k])
 
 
 cdef void _rnn_backward_row(

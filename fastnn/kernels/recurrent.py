@@ -34,7 +34,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastnn._validation import check_array
-from fastnn.kernels._operation import Operation, load_extension, threads_for
+from fastnn.kernels._operation import (
+    MIN_WORK_PER_THREAD,
+    Operation,
+    load_extension,
+    threads_for,
+)
 
 __all__ = [
     "lstm_cell_backward",
@@ -47,9 +52,15 @@ _ext = load_extension("_recurrent")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _cell_threads(n: int, h: int) -> int:
+#: Work a thread must get before a cell running between two BLAS calls forks a team: the team's
+#: spinning workers compete with BLAS's own threads for the cores, which cost whole time slices
+#: per step on a busy machine (benchmarks/README.md, ``fastnn bench lstm``).
+SEQUENCE_MIN_WORK_PER_THREAD = 3e7
+
+
+def _cell_threads(n: int, h: int, min_work_per_thread: float = MIN_WORK_PER_THREAD) -> int:
     # about 40 floating-point operations (three exp, two tanh, the updates) per hidden unit
-    return threads_for(40.0 * n * h)
+    return threads_for(40.0 * n * h, min_work_per_thread)
 
 
 # ------------------------------------------------------------------------------- validation

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 
 from fastnn.kernels._operation import Operation
 from fastnn.kernels.recurrent import (
+    SEQUENCE_MIN_WORK_PER_THREAD,
     _cell_threads,
     _common,
     _expect,
@@ -247,7 +248,7 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
     recurrent = np.empty((n, 4 * h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    threads = _cell_threads(n, h)
+    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
     for t in range(t_len):
         np.matmul(hs[t], Wh, out=recurrent)
         _ext.lstm_cell_forward(gates[t], recurrent, b, cs[t], gates[t], cs[t + 1], tanh_c[t],
@@ -263,7 +264,7 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = np.empty_like(gates)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    threads = _cell_threads(n, h)
+    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
     for t in reversed(range(t_len)):
         _ext.lstm_cell_backward(dh_tm[t], dprev_h, dprev_c, gates[t], tanh_c[t], cs[t], da[t],
                                 dprev_c, threads)
@@ -280,7 +281,7 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
     recurrent = np.empty((n, h), dtype=x.dtype)
     hs[0] = h0
-    threads = _cell_threads(n, h)
+    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
     for t in range(t_len):
         np.matmul(hs[t], Wh, out=recurrent)
         _ext.rnn_cell_forward(proj[t], recurrent, b, hs[t + 1], threads)
@@ -294,7 +295,7 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     dh_tm = _time_major(dh)
     da = np.empty_like(dh_tm)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
-    threads = _cell_threads(n, h)
+    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
     for t in reversed(range(t_len)):
         _ext.rnn_cell_backward(dh_tm[t], dprev_h, hs[t + 1], da[t], threads)
         np.matmul(da[t], Wh.T, out=dprev_h)

@@ -1,0 +1,100 @@
+"""``fastnn bench lstm``: a full LSTM sequence forward+backward (N=64, T=32, D=128, H=256,
+float32): the compiled path (one input-projection GEMM, fused cells, one product each for the
+weight gradients) against its NumPy step-by-step twin (the CS231n-style baseline), plus the
+forward alone. ``--compare`` adds ``torch.nn.LSTM(batch_first=True)`` forward+backward
+(autograd for x and every weight) with the same thread count.
+
+GFLOP/s counts the matrix products only: forward ``2 N T (D + H) 4H``, backward twice that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.bench import BenchRow, limit_peer_threads, register_suite, time_call
+from fastnn.kernels import available_impls, get_impl
+
+SHAPE = {"N": 64, "T": 32, "D": 128, "H": 256}
+QUICK_SHAPE = {"N": 16, "T": 8, "D": 32, "H": 64}
+
+
+def make_problem(n: int, t: int, d: int, h: int, dtype=np.float32, seed: int = 0) -> dict:
+    """Inputs, weights and an upstream gradient for one LSTM sequence (CS231n scale weights)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    return {"x": draw(n, t, d), "h0": draw(n, h, scale=0.1), "c0": draw(n, h, scale=0.1),
+            "Wx": draw(d, 4 * h, scale=d ** -0.5), "Wh": draw(h, 4 * h, scale=h ** -0.5),
+            "b": draw(4 * h, scale=0.1), "dh": draw(n, t, h)}
+
+
+def lstm_step_functions(problem: dict, impl: str):
+    """``forward()`` and ``forward_backward()`` closures over one implementation."""
+    forward_op = get_impl("lstm_sequence_forward", impl)
+    backward_op = get_impl("lstm_sequence_backward", impl)
+    p = problem
+
+    def forward():
+        return forward_op(p["x"], p["h0"], p["c0"], p["Wx"], p["Wh"], p["b"])
+
+    def forward_backward():
+        _, hs, cs, gates, tanh_c = forward()
+        return backward_op(p["dh"], p["x"], p["Wx"], p["Wh"], hs, cs, gates, tanh_c)
+
+    return forward, forward_backward
+
+
+def torch_lstm_functions(problem: dict):
+    """The same problem on ``torch.nn.LSTM`` (None when torch is missing)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    p = problem
+    d = p["x"].shape[2]
+    h = p["h0"].shape[1]
+    lstm = torch.nn.LSTM(d, h, batch_first=True)
+    x = torch.from_numpy(p["x"]).requires_grad_(True)
+    state = (torch.from_numpy(p["h0"])[None], torch.from_numpy(p["c0"])[None])
+    dh = torch.from_numpy(p["dh"])
+    inputs = [x, *lstm.parameters()]
+
+    def forward():
+        with torch.no_grad():
+            return lstm(x, state)[0]
+
+    def forward_backward():
+        out = lstm(x, state)[0]
+        return torch.autograd.grad(out, inputs, dh)
+
+    return forward, forward_backward
+
+
+@register_suite("lstm")
+def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
+    """LSTM sequence forward and forward+backward: compiled vs NumPy twin (vs torch)."""
+    s = QUICK_SHAPE if quick else SHAPE
+    n, t, d, h = s["N"], s["T"], s["D"], s["H"]
+    problem = make_problem(n, t, d, h)
+    shape = f"N={n} T={t} D={d} H={h} float32"
+    forward_flops = 2.0 * n * t * (d + h) * 4 * h
+    repeat = 3 if quick else 5
+    peers = []
+    for impl in ("vectorized", "compiled"):
+        if impl in available_impls("lstm_sequence_forward"):
+            peers.append((f"{impl}" + (" (NumPy step by step)" if impl == "vectorized" else ""),
+                          lstm_step_functions(problem, impl)))
+    if compare:
+        limit_peer_threads()
+        funcs = torch_lstm_functions(problem)
+        if funcs is not None:
+            peers.append(("torch.nn.LSTM", funcs))
+    rows = []
+    for label, (forward, forward_backward) in peers:
+        rows.append(BenchRow("lstm forward+backward", shape, label,
+                             time_call(forward_backward, repeat=repeat), 3 * forward_flops))
+        rows.append(BenchRow("lstm forward", shape, label, time_call(forward, repeat=repeat),
+                             forward_flops))
+    return rows
