@@ -824,6 +824,32 @@ def _build_layers():
             with_cache(fwd, conv, "x", "w", "b", "conv_param"),
             kw(getattr(Lr, f"conv_backward_{speed}"), "dout", "cache"), [DOUT(), K()])
 
+    # pooling: x (N, C, 2d, 4) with 2x2 stride-2 windows (a W of 5 no longer fits: an error)
+    def pooled(cfg, tmp):
+        r, t = rng_of(cfg), cfg["dtype"]
+        return {"x": randn(r, (cfg["n"], cfg["c"], 2 * cfg["d"], 4), t),
+                "pool_param": {"pool_height": 2, "pool_width": 2, "stride": 2}}
+
+    def planes(cfg, tmp):
+        return {"x": randn(rng_of(cfg), (cfg["n"], cfg["c"], cfg["d"], 3), cfg["dtype"])}
+
+    PP = D("pool_param", {key: I(key) for key in ("pool_height", "pool_width", "stride")},
+           required=("pool_height", "pool_width", "stride"))
+    for kind in ("max", "avg"):
+        for variant in ("naive", "fast"):
+            fwd = getattr(Lr, f"{kind}_pool_forward_{variant}")
+            add(f"fastnn.layers.{kind}_pool_forward_{variant}", pooled,
+                kw(fwd, "x", "pool_param"), [X("x"), PP])
+            add(f"fastnn.layers.{kind}_pool_backward_{variant}",
+                with_cache(fwd, pooled, "x", "pool_param"),
+                kw(getattr(Lr, f"{kind}_pool_backward_{variant}"), "dout", "cache"),
+                [DOUT(), K()])
+    add("fastnn.layers.global_avg_pool_forward", planes, kw(Lr.global_avg_pool_forward, "x"),
+        [X("x", d_free=True)])
+    add("fastnn.layers.global_avg_pool_backward",
+        with_cache(Lr.global_avg_pool_forward, planes, "x"),
+        kw(Lr.global_avg_pool_backward, "dout", "cache"), [DOUT(), K()])
+
     def drop(cfg, tmp):
         return {**elem(cfg, tmp), "dropout_param": {"mode": "train", "p": 0.5, "seed": 3}}
 
@@ -985,6 +1011,7 @@ def _build_kernels():
     from fastnn.kernels import conv as Kc
     from fastnn.kernels import normalization as Kno
     from fastnn.kernels import optim as Ko
+    from fastnn.kernels import pool as Kp
     from fastnn.kernels import spatial_normalization as Ksn
 
     def pair(cfg, tmp):
@@ -1146,6 +1173,51 @@ def _build_kernels():
         add(f"fastnn.kernels.conv.col2im[{impl}]", functools.partial(c2i, impl=impl),
             kw(Kc.col2im, "cols", "x_shape", "field_height", "field_width", "padding", "stride",
                "dilation", "impl"), [NV("cols"), Arg("x_shape", "intseq"), *FIELD, C_IMPL])
+
+    # pooling: x (N, C, 2d, 4), 2x2 stride-2 windows; argmax any index of the 2d x 4 plane
+    def pool_fwd(cfg, tmp, impl, window=True):
+        r, t = rng_of(cfg), cfg["dtype"]
+        a = {"x": randn(r, (cfg["n"], cfg["c"], 2 * cfg["d"], 4), t), "impl": impl}
+        return {**a, "pool_height": 2, "pool_width": 2, "stride": 2} if window else a
+
+    def pool_bwd(cfg, tmp, impl, kind):
+        r, t = rng_of(cfg), cfg["dtype"]
+        n, c, d = cfg["n"], cfg["c"], cfg["d"]
+        x_shape = (n, c, 2 * d, 4)
+        if kind == "global":
+            return {"dout": randn(r, (n, c), t), "x_shape": x_shape, "impl": impl}
+        a = {"dout": randn(r, (n, c, d, 2), t), "x_shape": x_shape, "impl": impl}
+        if kind == "max":
+            return {**a, "argmax": r.integers(0, 8 * d, (n, c, d, 2))}
+        return {**a, "pool_height": 2, "pool_width": 2, "stride": 2}
+
+    P_IMPL = IMPL("impl", ("naive", "vectorized", "compiled"))
+    WINDOW = [I("pool_height"), I("pool_width"), I("stride")]
+    XS = Arg("x_shape", "intseq")
+    for impl in ("compiled", "vectorized"):
+        for kind in ("max", "avg"):
+            add(f"fastnn.kernels.pool.{kind}_pool_forward[{impl}]",
+                functools.partial(pool_fwd, impl=impl),
+                kw(getattr(Kp, f"{kind}_pool_forward"), "x", "pool_height", "pool_width",
+                   "stride", "impl"),
+                [A("x", finite=False, n_free=True), *WINDOW, P_IMPL])
+        add(f"fastnn.kernels.pool.max_pool_backward[{impl}]",
+            functools.partial(pool_bwd, impl=impl, kind="max"),
+            kw(Kp.max_pool_backward, "dout", "argmax", "x_shape", "impl"),
+            [A("dout", finite=False), A("argmax"), XS, P_IMPL])
+        add(f"fastnn.kernels.pool.avg_pool_backward[{impl}]",
+            functools.partial(pool_bwd, impl=impl, kind="avg"),
+            kw(Kp.avg_pool_backward, "dout", "x_shape", "pool_height", "pool_width", "stride",
+               "impl"),
+            [A("dout", finite=False), XS, *WINDOW, P_IMPL])
+        add(f"fastnn.kernels.pool.global_avg_pool_forward[{impl}]",
+            functools.partial(pool_fwd, impl=impl, window=False),
+            kw(Kp.global_avg_pool_forward, "x", "impl"),
+            [A("x", finite=False, n_free=True, d_free=True), P_IMPL])
+        add(f"fastnn.kernels.pool.global_avg_pool_backward[{impl}]",
+            functools.partial(pool_bwd, impl=impl, kind="global"),
+            kw(Kp.global_avg_pool_backward, "dout", "x_shape", "impl"),
+            [A("dout", finite=False), XS, P_IMPL])
 
     # in-place update kernels: w and the states are IN/OUT (C-contiguous, same float dtype)
     IO = functools.partial(A, io=True, finite=False)
