@@ -56,15 +56,24 @@ cdef int _check_stats(Py_ssize_t n, Py_ssize_t groups, stats) except -1:
 
 
 # ------------------------------------------------------------------------ run primitives
-# The three reductions are C loops under ``#pragma omp simd reduction`` (the compiler may not
-# reorder a floating-point sum on its own; this licenses vector partial sums in double), over
-# the two halves of the run at once (two independent vector chains hide the add latency).
-# Measured 2x faster than four scalar accumulators. Without OpenMP the pragma is ignored and
-# the loops stay correct.
+# The run loops are plain C. The three reductions run under ``#pragma omp simd reduction``
+# (the compiler may not reorder a floating-point sum on its own; this licenses vector partial
+# sums in double) over the two halves of the run at once (two independent vector chains hide
+# the add latency): 2x faster than four scalar accumulators. With GCC on x86-64 glibc every
+# loop also gets an AVX2 clone chosen at load time (the portable build is SSE2 only): another
+# 1.5x on (64, 32, 32, 32) float32. Without OpenMP or clones the loops stay correct, only
+# slower.
 cdef extern from *:
     """
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+    /* an AVX2 clone picked at load time (4 doubles or 8 floats per instruction instead of
+       SSE2's 2 or 4); no FMA, so both clones round alike */
+    #define SN_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define SN_CLONES
+    #endif
     #define SN_REDUCTIONS(T, SUFFIX)                                                        \
-    static inline double sn_sum_##SUFFIX(const T *x, Py_ssize_t m) {                       \
+    static SN_CLONES double sn_sum_##SUFFIX(const T *x, Py_ssize_t m) {                       \
         Py_ssize_t h = m / 2;                                                               \
         const T *y = x + h;                                                                 \
         double s0 = 0.0, s1 = (m & 1) ? (double)x[m - 1] : 0.0;                             \
@@ -72,7 +81,7 @@ cdef extern from *:
         for (Py_ssize_t j = 0; j < h; j++) { s0 += (double)x[j]; s1 += (double)y[j]; }      \
         return s0 + s1;                                                                     \
     }                                                                                       \
-    static inline double sn_sqdev_##SUFFIX(const T *x, double mu, Py_ssize_t m) {          \
+    static SN_CLONES double sn_sqdev_##SUFFIX(const T *x, double mu, Py_ssize_t m) {          \
         Py_ssize_t h = m / 2;                                                               \
         const T *y = x + h;                                                                 \
         double t = (m & 1) ? (double)x[m - 1] - mu : 0.0;                                   \
@@ -85,8 +94,8 @@ cdef extern from *:
         }                                                                                   \
         return s0 + s1;                                                                     \
     }                                                                                       \
-    static inline void sn_grad_sums_##SUFFIX(const T *g, const T *x, double mu,             \
-                                             Py_ssize_t m, double *sums) {                  \
+    static SN_CLONES void sn_grad_sums_##SUFFIX(const T *g, const T *x, double mu,          \
+                                                Py_ssize_t m, double *sums) {               \
         double a = 0.0, b = 0.0;                                                            \
         _Pragma("omp simd reduction(+:a,b)")                                               \
         for (Py_ssize_t j = 0; j < m; j++) {                                                \
@@ -95,6 +104,14 @@ cdef extern from *:
         }                                                                                   \
         sums[0] += a;                                                                       \
         sums[1] += b;                                                                       \
+    }                                                                                       \
+    static SN_CLONES void sn_affine_##SUFFIX(const T *x, T scale, T shift, T *out,          \
+                                             Py_ssize_t m) {                                \
+        for (Py_ssize_t j = 0; j < m; j++) out[j] = x[j] * scale + shift;                   \
+    }                                                                                       \
+    static SN_CLONES void sn_dx_##SUFFIX(const T *g, const T *x, T a, T b, T mu, T c,       \
+                                         T *dx, Py_ssize_t m) {                             \
+        for (Py_ssize_t j = 0; j < m; j++) dx[j] = a * g[j] - b - c * (x[j] - mu);          \
     }
     SN_REDUCTIONS(float, f)
     SN_REDUCTIONS(double, d)
@@ -107,6 +124,14 @@ cdef extern from *:
                         double* sums) noexcept nogil
     void sn_grad_sums_d(const double* g, const double* x, double mu, Py_ssize_t m,
                         double* sums) noexcept nogil
+    void sn_affine_f(const float* x, float scale, float shift, float* out,
+                     Py_ssize_t m) noexcept nogil
+    void sn_affine_d(const double* x, double scale, double shift, double* out,
+                     Py_ssize_t m) noexcept nogil
+    void sn_dx_f(const float* g, const float* x, float a, float b, float mu, float c, float* dx,
+                 Py_ssize_t m) noexcept nogil
+    void sn_dx_d(const double* g, const double* x, double a, double b, double mu, double c,
+                 double* dx, Py_ssize_t m) noexcept nogil
 
 
 cdef inline double _run_sum(const floating* x, Py_ssize_t m) noexcept nogil:
@@ -138,17 +163,19 @@ cdef inline void _run_grad_sums(const floating* g, const floating* x, double mu,
 cdef inline void _run_affine(const floating* x, floating scale, floating shift, floating* out,
                              Py_ssize_t m) noexcept nogil:
     """out = x * scale + shift"""
-    cdef Py_ssize_t j
-    for j in range(m):
-        out[j] = x[j] * scale + shift
+    if floating is float:
+        sn_affine_f(x, scale, shift, out, m)
+    else:
+        sn_affine_d(x, scale, shift, out, m)
 
 
 cdef inline void _run_dx(const floating* g, const floating* x, floating a, floating b,
                          floating mu, floating c, floating* dx, Py_ssize_t m) noexcept nogil:
     """dx = a * g - b - c * (x - mu)"""
-    cdef Py_ssize_t j
-    for j in range(m):
-        dx[j] = a * g[j] - b - c * (x[j] - mu)
+    if floating is float:
+        sn_dx_f(g, x, a, b, mu, c, dx, m)
+    else:
+        sn_dx_d(g, x, a, b, mu, c, dx, m)
 
 
 # ------------------------------------------------------------------------ spatial batch norm
