@@ -65,9 +65,12 @@ cdef int _check_stats(Py_ssize_t n, Py_ssize_t groups, stats) except -1:
 # slower.
 cdef extern from *:
     """
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
+        && !defined(FASTNN_NO_CLONES)
     /* an AVX2 clone picked at load time (4 doubles or 8 floats per instruction instead of
-       SSE2's 2 or 4); no FMA, so both clones round alike */
+       SSE2's 2 or 4); no FMA, so element-wise loops round alike in both clones (the sums
+       differ only in the order of their partial sums). FASTNN_CFLAGS=-DFASTNN_NO_CLONES
+       builds the portable loops alone (to test them on an AVX2 machine). */
     #define SN_CLONES __attribute__((target_clones("avx2", "default")))
     #else
     #define SN_CLONES
