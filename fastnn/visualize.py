@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn._validation import check_array
+from fastnn._validation import check_array, check_fits_in_memory, check_int
 
 __all__ = [
     "filter_grid",
@@ -198,8 +198,7 @@ def filter_grid(W: ArrayLike, padding: int = 1) -> np.ndarray:
         the pattern of every filter is visible whatever its norm.
     """
     W = check_array(W, "W", ndim=4)
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+    padding = check_int(padding, "padding", minimum=0)
     F, C, HH, WW = W.shape
     images = W.transpose(0, 2, 3, 1) if C == 3 else W.mean(axis=1)[..., None]
     low = images.min(axis=(1, 2, 3), keepdims=True)
@@ -207,6 +206,8 @@ def filter_grid(W: ArrayLike, padding: int = 1) -> np.ndarray:
     scaled = 255.0 * (images - low) / np.where(span > 0, span, 1.0)
     cols = max(1, int(np.ceil(np.sqrt(F))))
     rows = -(-F // cols)
+    check_fits_in_memory(float(rows) * (HH + padding) * cols * (WW + padding) * images.shape[-1],
+                         f"padding={padding}", "the filter grid")
     grid = np.zeros((rows * (HH + padding) - padding, cols * (WW + padding) - padding,
                      images.shape[-1]), dtype=np.uint8)
     for f in range(F):  # F tiles: a handful of slice assignments

@@ -53,6 +53,7 @@ import json
 import os
 import pickle
 import struct
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -892,6 +893,31 @@ def _build_layers():
         with_cache(Lr.affine_ln_relu_forward, aln, "x", "w", "b", "gamma", "beta", "ln_param"),
         kw(Lr.affine_ln_relu_backward, "dout", "cache"), [DOUT(), K()])
 
+    # conv sandwiches: x (N, C, 2d, 4), w (2, C, 3, 3), stride 1, pad 1 (then 2x2 pooling fits)
+    def conv_sw(cfg, tmp):
+        r, t, c = rng_of(cfg), cfg["dtype"], cfg["c"]
+        return {"x": randn(r, (cfg["n"], c, 2 * cfg["d"], 4), t), "w": randn(r, (2, c, 3, 3), t),
+                "b": randn(r, 2, t), "gamma": randn(r, 2, t), "beta": randn(r, 2, t),
+                "conv_param": {"stride": 1, "pad": 1}, "bn_param": {"mode": "train"},
+                "pool_param": {"pool_height": 2, "pool_width": 2, "stride": 2}}
+
+    # a wider x or kernel is another valid convolution (the output width changes)
+    CSW = [X("x", d_free=True), A("w", finite=False, d_free=True), A("b", finite=False),
+           D("conv_param", {"stride": I("stride"), "pad": I("pad", minimum=0)},
+             required=("stride", "pad"))]
+    SW_BN = D("bn_param", {"mode": C("mode", ("train", "test"))}, required=("mode",))
+    SW_PP = D("pool_param", {key: I(key) for key in ("pool_height", "pool_width", "stride")},
+              required=("pool_height", "pool_width", "stride"))
+    for combo, names, extra_args in (
+            ("conv_relu", ("x", "w", "b", "conv_param"), []),
+            ("conv_bn_relu", ("x", "w", "b", "gamma", "beta", "conv_param", "bn_param"),
+             [*GB, SW_BN]),
+            ("conv_relu_pool", ("x", "w", "b", "conv_param", "pool_param"), [SW_PP])):
+        fwd = getattr(Lr, f"{combo}_forward")
+        add(f"fastnn.layers.{combo}_forward", conv_sw, kw(fwd, *names), [*CSW, *extra_args])
+        add(f"fastnn.layers.{combo}_backward", with_cache(fwd, conv_sw, *names),
+            kw(getattr(Lr, f"{combo}_backward"), "dout", "cache"), [DOUT(), K()])
+
 
 # ============================================================================ fastnn.optim
 def _build_optim():
@@ -1442,6 +1468,51 @@ def _build_classifiers():
             num_classes=lambda a: a["_self"].num_classes, rtol=1e-3)
     net_loss("TwoLayerNet")
     net_loss("FullyConnectedNet")
+
+    # convolutional nets: images (N, 1, 4, 4) -> c classes
+    add("fastnn.classifiers.ThreeLayerConvNet",
+        lambda cfg, tmp: {"input_dim": [1, 4, 4], "num_filters": 2, "filter_size": 3,
+                          "hidden_dim": 3, "num_classes": cfg["c"], "weight_scale": 1e-2,
+                          "reg": 0.1, "dtype": np.float64},
+        lambda a: params_of(Cl.ThreeLayerConvNet(**a)),
+        [Arg("input_dim", "intseq"), I("num_filters"), I("filter_size"), I("hidden_dim"),
+         I("num_classes"), WS, F("reg", minimum=0.0), Arg("dtype", "dtype")])
+    add("fastnn.classifiers.ConvNet",
+        lambda cfg, tmp: {"spec": f"conv2-bn-relu-pool,fc3-relu,fc{cfg['c']}",
+                          "input_dim": [1, 4, 4], "num_classes": cfg["c"], "reg": 0.1,
+                          "weight_scale": 1e-2, "dtype": np.float64, "seed": 1},
+        lambda a: params_of(Cl.ConvNet(**a)),
+        [Arg("input_dim", "intseq"), I("num_classes", huge=ERROR),
+         F("reg", minimum=0.0), F("weight_scale", minimum=0.0, str=ERROR),
+         Arg("dtype", "dtype"), I("seed", minimum=0, none=ANY, huge=ANY, list=ERROR)])
+
+    def conv_net_loss(cls_name):
+        def make(cfg, tmp):
+            r = rng_of(cfg)
+            if cls_name == "ThreeLayerConvNet":
+                model = Cl.ThreeLayerConvNet(input_dim=(1, 4, 4), num_filters=2, filter_size=3,
+                                             hidden_dim=3, num_classes=cfg["c"],
+                                             dtype=cfg["dtype"])
+            else:
+                model = Cl.ConvNet(f"conv2-bn-relu-pool,fc3-relu,fc{cfg['c']}",
+                                   input_dim=(1, 4, 4), num_classes=cfg["c"],
+                                   dtype=cfg["dtype"], seed=2)
+            return {"_self": model, "X": randn(r, (cfg["n"], 1, 4, 4), cfg["dtype"]),
+                    "y": labels(r, cfg["n"], cfg["c"])}
+
+        def call(a):
+            model = a["_self"]
+            state = model.get_state() if hasattr(model, "get_state") else {}
+            try:
+                return model.loss(a["X"], a["y"])
+            finally:  # the running averages must not leak into the next (mutated) call
+                if state:
+                    model.set_state(state)
+        add(f"fastnn.classifiers.{cls_name}.loss", make, call,
+            [A("X", finite=False), L("y", **{"None": ANY})],
+            num_classes=lambda a: a["_self"].num_classes, rtol=1e-3)
+    conv_net_loss("ThreeLayerConvNet")
+    conv_net_loss("ConvNet")
 
 
 # ===================================================================== fastnn.preprocessing
@@ -2090,13 +2161,238 @@ def damage(entry: Entry, arg: Arg, name: str, args: dict, rng) -> tuple[dict, li
 _BUILT = False
 
 
+# ===================================================== fastnn.data.augment, fastnn.visualize
+def _build_augment():
+    from fastnn import visualize as V
+    from fastnn.data import augment as Au
+
+    def batch(**extra):
+        def m(cfg, tmp):
+            r = rng_of(cfg)
+            return {"x": randn(r, (cfg["n"], cfg["c"], cfg["d"] + 2, 5), cfg["dtype"]),
+                    "rng": cfg["seed"], **extra}
+        return m
+
+    # any batch shape (N, C, H, W) is valid; NaN passes through; the seed decides everything
+    XB = A("x", finite=False, n_free=True, d_free=True, empty=ANY)
+    RNG = I("rng", minimum=0, none=ANY, huge=ANY)
+    add("fastnn.data.augment.random_flip", batch(p=0.5), kw(Au.random_flip, "x", "rng", "p"),
+        [XB, RNG, F("p", minimum=0.0, maximum=1.0)])
+    add("fastnn.data.augment.random_crop", batch(padding=2),
+        kw(Au.random_crop, "x", "rng", "padding"), [XB, RNG, I("padding", minimum=0)])
+    # a square larger than the image is valid: it zeroes the whole image
+    add("fastnn.data.augment.cutout", batch(size=2), kw(Au.cutout, "x", "rng", "size"),
+        [XB, RNG, I("size", minimum=0, huge=ANY)])
+    add("fastnn.data.augment.color_jitter", batch(brightness=0.2, contrast=0.3),
+        kw(Au.color_jitter, "x", "rng", "brightness", "contrast"),
+        [XB, RNG, F("brightness", minimum=0.0), F("contrast", minimum=0.0, maximum=1.0)])
+    add("fastnn.visualize.filter_grid",
+        lambda cfg, tmp: {"W": randn(rng_of(cfg), (cfg["n"], 3, 3, cfg["d"]), cfg["dtype"]),
+                          "padding": 1},
+        kw(V.filter_grid, "W", "padding"),
+        [A("W", n_free=True, d_free=True), I("padding", minimum=0)])
+
+
+# ================================================= fastnn.layers (recurrent), clipping
+def _build_recurrent():
+    from fastnn import layers as Lr
+    from fastnn import optim as O
+    from fastnn.kernels import recurrent as Kr
+    from fastnn.kernels import recurrent_sequence as Ks
+
+    # sequences: N = n, T = c, D = d, H = 3; layer inputs propagate NaN/inf
+    def X(name, **kw_):
+        return A(name, finite=False, **kw_)
+
+    def seq(gates, c0=False):
+        def m(cfg, tmp):
+            r, t = rng_of(cfg), cfg["dtype"]
+            n, steps, d, h = cfg["n"], cfg["c"], cfg["d"], 3
+            a = {"x": randn(r, (n, steps, d), t), "h0": randn(r, (n, h), t),
+                 "Wx": randn(r, (d, gates * h), t) * 0.5, "Wh": randn(r, (h, gates * h), t) * 0.5,
+                 "b": randn(r, gates * h, t)}
+            if c0:
+                a["c0"] = randn(r, (n, h), t)
+            return a
+        return m
+
+    SEQ = [X("x", wrong_size_first=ANY, empty=ANY), X("h0"), X("Wx"), X("Wh"), X("b")]
+    add("fastnn.layers.rnn_forward", seq(1), kw(Lr.rnn_forward, "x", "h0", "Wx", "Wh", "b"), SEQ)
+    add("fastnn.layers.lstm_forward", seq(4, c0=True),
+        kw(Lr.lstm_forward, "x", "h0", "Wx", "Wh", "b", "c0"), [*SEQ, X("c0")])
+
+    def seq_cache(forward, gates):
+        def m(cfg, tmp):
+            a = seq(gates)(cfg, tmp)
+            h, cache = forward(**a)
+            return {"dh": randn(rng_of(cfg), h.shape, cfg["dtype"]), "cache": cache}
+        return m
+
+    add("fastnn.layers.rnn_backward", seq_cache(Lr.rnn_forward, 1),
+        kw(Lr.rnn_backward, "dh", "cache"), [X("dh"), K()])
+    add("fastnn.layers.lstm_backward", seq_cache(Lr.lstm_forward, 4),
+        kw(Lr.lstm_backward, "dh", "cache"), [X("dh"), K()])
+    add("fastnn.layers.lstm_last_state", seq_cache(Lr.lstm_forward, 4),
+        kw(Lr.lstm_last_state, "cache"), [K(arrays_short=ANY)])
+    add("fastnn.layers.rnn_last_state", seq_cache(Lr.rnn_forward, 1),
+        kw(Lr.rnn_last_state, "cache"), [K(arrays_short=ANY)])
+
+    def step(gates, c=False):
+        def m(cfg, tmp):
+            r, t = rng_of(cfg), cfg["dtype"]
+            n, d, h = cfg["n"], cfg["d"], cfg["c"]
+            a = {"x": randn(r, (n, d), t), "prev_h": randn(r, (n, h), t),
+                 "Wx": randn(r, (d, gates * h), t), "Wh": randn(r, (h, gates * h), t),
+                 "b": randn(r, gates * h, t)}
+            if c:
+                a["prev_c"] = randn(r, (n, h), t)
+            return a
+        return m
+
+    STEP = [X("x", wrong_size_first=ANY, empty=ANY), X("prev_h"), X("Wx"), X("Wh"), X("b")]
+    add("fastnn.layers.rnn_step_forward", step(1),
+        kw(Lr.rnn_step_forward, "x", "prev_h", "Wx", "Wh", "b"), STEP)
+    add("fastnn.layers.lstm_step_forward", step(4, c=True),
+        kw(Lr.lstm_step_forward, "x", "prev_h", "prev_c", "Wx", "Wh", "b"), [*STEP, X("prev_c")])
+
+    def rnn_step_cache(cfg, tmp):
+        h, cache = Lr.rnn_step_forward(**step(1)(cfg, tmp))
+        return {"dnext_h": randn(rng_of(cfg), h.shape, cfg["dtype"]), "cache": cache}
+
+    def lstm_step_cache(cfg, tmp):
+        h, _, cache = Lr.lstm_step_forward(**step(4, c=True)(cfg, tmp))
+        r = rng_of(cfg)
+        return {"dnext_h": randn(r, h.shape, cfg["dtype"]),
+                "dnext_c": randn(r, h.shape, cfg["dtype"]), "cache": cache}
+
+    add("fastnn.layers.rnn_step_backward", rnn_step_cache,
+        kw(Lr.rnn_step_backward, "dnext_h", "cache"), [X("dnext_h"), K()])
+    add("fastnn.layers.lstm_step_backward", lstm_step_cache,
+        kw(Lr.lstm_step_backward, "dnext_h", "dnext_c", "cache"),
+        [X("dnext_h"), X("dnext_c"), K()])
+
+    # temporal layers: N = n, T = c, D = d, V = d + 2 words / classes
+    def ids(r, n, steps, v):
+        return r.integers(0, v, (n, steps))
+
+    IDS = {"wrong_length": ANY, "empty": ANY, "nan": SKIP}  # any (N, T) of valid ids is valid
+
+    def emb(cfg, tmp):
+        r = rng_of(cfg)
+        v = cfg["d"] + 2
+        return {"x": ids(r, cfg["n"], cfg["c"], v), "W": randn(r, (v, cfg["d"]), cfg["dtype"])}
+
+    add("fastnn.layers.word_embedding_forward", emb, kw(Lr.word_embedding_forward, "x", "W"),
+        [L("x", **IDS), X("W", n_free=True, d_free=True)],
+        num_classes=lambda a: np.shape(a["W"])[0])
+
+    def emb_cache(cfg, tmp):
+        out, cache = Lr.word_embedding_forward(**emb(cfg, tmp))
+        return {"dout": randn(rng_of(cfg), out.shape, cfg["dtype"]), "cache": cache}
+
+    add("fastnn.layers.word_embedding_backward", emb_cache,
+        kw(Lr.word_embedding_backward, "dout", "cache"), [X("dout"), K()])
+
+    def taff(cfg, tmp):
+        r, t = rng_of(cfg), cfg["dtype"]
+        n, steps, d, m = cfg["n"], cfg["c"], cfg["d"], 4
+        return {"x": randn(r, (n, steps, d), t), "w": randn(r, (d, m), t), "b": randn(r, m, t)}
+
+    add("fastnn.layers.temporal_affine_forward", taff,
+        kw(Lr.temporal_affine_forward, "x", "w", "b"),
+        [X("x", wrong_size_first=ANY, empty=ANY), X("w"), X("b")])
+
+    def taff_cache(cfg, tmp):
+        out, cache = Lr.temporal_affine_forward(**taff(cfg, tmp))
+        return {"dout": randn(rng_of(cfg), out.shape, cfg["dtype"]), "cache": cache}
+
+    add("fastnn.layers.temporal_affine_backward", taff_cache,
+        kw(Lr.temporal_affine_backward, "dout", "cache"), [X("dout"), K()])
+
+    def tsl(cfg, tmp):
+        r = rng_of(cfg)
+        n, steps, v = cfg["n"], cfg["c"], cfg["d"] + 2
+        return {"x": randn(r, (n, steps, v), cfg["dtype"]), "y": ids(r, n, steps, v),
+                "mask": r.random((n, steps)) > 0.3}
+
+    add("fastnn.layers.temporal_softmax_loss", tsl,
+        kw(Lr.temporal_softmax_loss, "x", "y", "mask"),
+        [X("x", d_free=True), L("y", nan=SKIP),
+         A("mask", int8=ANY, uint64=ANY, float16=ANY, bool=SAME, other_float=ANY)],
+        num_classes=lambda a: np.shape(a["x"])[-1])
+
+    # gradient clipping: any shapes, NaN propagates, empty gradients are fine
+    G = D("grads", {k: A(k, free=True, finite=False) for k in ("W", "b")})
+
+    def grads(cfg, tmp):
+        r, t = rng_of(cfg), cfg["dtype"]
+        return {"grads": {"W": randn(r, (cfg["n"], cfg["d"]), t) * 10,
+                          "b": randn(r, cfg["d"], t)}, "max_norm": 1.0, "limit": 0.5}
+
+    add("fastnn.optim.clip_by_global_norm", grads,
+        kw(O.clip_by_global_norm, "grads", "max_norm"),
+        [G, F("max_norm", minimum=0.0, min_excl=True)])
+    add("fastnn.optim.clip_by_value", grads, kw(O.clip_by_value, "grads", "limit"),
+        [G, F("limit", minimum=0.0, min_excl=True)])
+
+    # the kernels' public entries (the compiled one; tests/kernels covers the three impls)
+    IMPL = functools.partial(C, none=SAME)
+    impls = ("naive", "vectorized", "compiled")
+
+    def cell(cfg, tmp):
+        r, t = rng_of(cfg), cfg["dtype"]
+        n, h = cfg["n"], cfg["d"]
+        return {"a": randn(r, (n, 4 * h), t), "prev_c": randn(r, (n, h), t),
+                "dnext_h": randn(r, (n, h), t), "dnext_c": randn(r, (n, h), t),
+                "gates": r.random((n, 4 * h)).astype(t), "tanh_c": np.tanh(randn(r, (n, h), t)),
+                "impl": "compiled"}
+
+    add("fastnn.kernels.recurrent.lstm_cell_forward", cell,
+        kw(Kr.lstm_cell_forward, "a", "prev_c", "impl"),
+        [X("a"), X("prev_c"), IMPL("impl", impls)])
+    add("fastnn.kernels.recurrent.lstm_cell_backward", cell,
+        kw(Kr.lstm_cell_backward, "dnext_h", "dnext_c", "gates", "tanh_c", "prev_c", "impl"),
+        [X("dnext_h"), X("dnext_c"), X("gates"), X("tanh_c"), X("prev_c"), IMPL("impl", impls)])
+    add("fastnn.kernels.recurrent.rnn_cell_forward", cell,
+        kw(Kr.rnn_cell_forward, "a", "impl"),
+        [X("a", wrong_size_first=ANY, wrong_size_last=ANY), IMPL("impl", impls)])
+    add("fastnn.kernels.recurrent.rnn_cell_backward", cell,
+        kw(Kr.rnn_cell_backward, "dnext_h", "tanh_c", "impl"),
+        [X("dnext_h"), X("tanh_c"), IMPL("impl", impls)])
+
+    def kseq(cfg, tmp):
+        a = seq(4, c0=True)(cfg, tmp)
+        _, hs, cs, gates, tanh_c = Ks.lstm_sequence_forward(**a)
+        n, steps = a["x"].shape[:2]
+        return {**a, "dh": randn(rng_of(cfg), (n, steps, 3), cfg["dtype"]),
+                "hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c, "impl": "compiled"}
+
+    add("fastnn.kernels.recurrent_sequence.lstm_sequence_forward", kseq,
+        kw(Ks.lstm_sequence_forward, "x", "h0", "c0", "Wx", "Wh", "b", "impl"),
+        [X("x", wrong_size_first=ANY), X("h0"), X("c0"), X("Wx"), X("Wh"), X("b"),
+         IMPL("impl", impls)])
+    add("fastnn.kernels.recurrent_sequence.lstm_sequence_backward", kseq,
+        kw(Ks.lstm_sequence_backward, "dh", "x", "Wx", "Wh", "hs", "cs", "gates", "tanh_c",
+           "impl"),
+        [X("dh"), X("x"), X("Wx"), X("Wh"), X("hs"), X("cs"), X("gates"), X("tanh_c"),
+         IMPL("impl", impls)])
+
+
+def _build_rnn():
+    import _fuzz_rnn  # tests/ is on sys.path (see test_public_api_fuzz)
+
+    _fuzz_rnn.build_rnn(sys.modules[__name__])
+
+
 def build() -> list[Entry]:
     global _BUILT
     if not _BUILT:
         for b in (_build_layers, _build_optim, _build_kernels, _build_classifiers,
                   _build_preprocessing, _build_features, _build_gradient_check,
-                  _build_model_selection, _build_solver, _build_files):
+                  _build_model_selection, _build_solver, _build_files, _build_augment,
+                  _build_recurrent):
             b()
+        _build_rnn()  # the recurrent models and text/caption data (tests/_fuzz_rnn.py)
         _BUILT = True
     return ENTRIES
 

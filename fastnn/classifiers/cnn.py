@@ -153,7 +153,8 @@ class ThreeLayerConvNet:
                              f"tile: even sizes >= 2 are needed")
         shapes = {"W1": (F, C, K, K), "b1": (F,), "W2": (F * (Hc // 2) * (Wc // 2), hidden),
                   "b2": (hidden,), "W3": (hidden, classes), "b3": (classes,)}
-        _check_fits(shapes, "ThreeLayerConvNet")
+        _check_fits(shapes, f"ThreeLayerConvNet(input_dim={(C, H, W)}, num_filters={F}, "
+                            f"filter_size={K}, hidden_dim={hidden}, num_classes={classes})")
         return shapes
 
     def get_config(self) -> dict[str, Any]:

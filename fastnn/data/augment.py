@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fastnn._validation import check_array, check_float, check_int, check_seed
+from fastnn._validation import (
+    check_array,
+    check_fits_in_memory,
+    check_float,
+    check_int,
+    check_seed,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -106,6 +112,8 @@ def random_crop(x: Any, rng: Any = None, padding: int = 4) -> np.ndarray:
     x = _images(x)
     padding = check_int(padding, "padding", minimum=0)
     N, C, H, W = x.shape
+    check_fits_in_memory(float(N) * C * (H + 2 * padding) * (W + 2 * padding) * x.itemsize,
+                         f"padding={padding}", "the zero-padded batch")
     g = _generator(rng)
     dy = g.integers(0, 2 * padding + 1, N)
     dx = g.integers(0, 2 * padding + 1, N)

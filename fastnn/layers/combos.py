@@ -316,7 +316,11 @@ def conv_relu_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_par
     """
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
     s, relu_cache = relu_forward(a)
-    out, pool_cache = max_pool_forward_fast(s, pool_param)
+    try:
+        out, pool_cache = max_pool_forward_fast(s, pool_param)
+    except ValueError as exc:  # the pooled map is the convolution's output, not the caller's x
+        raise ValueError(f"pool_param does not fit the convolution output of shape {a.shape} "
+                         f"(x {np.shape(x)}, w {np.shape(w)}): {exc}") from None
     return out, (conv_cache, relu_cache, pool_cache)
 
 
