@@ -182,7 +182,10 @@ def copy_fastnn_weights(net: nn.Sequential, model: Any) -> nn.Sequential:
                 if key not in model.params:
                     raise ValueError(f"the fastnn model has no parameter {key} for module {name}")
                 value = np.asarray(model.params[key])
-                value = value.T if kind == "fc" else value.reshape(target.shape)
+                if kind == "fc":
+                    value = value.T
+                elif kind == "norm" and value.size == target.numel():
+                    value = value.reshape(target.shape)  # group norm keeps (1, C, 1, 1)
                 if value.shape != tuple(target.shape):
                     raise ValueError(f"{key} has shape {value.shape}, module {name} needs "
                                      f"{tuple(target.shape)}")

@@ -51,10 +51,10 @@ def test_fashion_both_sides_in_process(script, tmp_path, capsys):
     pytest.importorskip("torch")
     out = tmp_path / "fashion.json"
     report = script("fashion_cnn_vs_torch").main(
-        ["--dataset", "sample", "--limit", "256", "--epochs", "2", "--batch-size", "32",
+        ["--dataset", "sample", "--limit", "128", "--epochs", "2", "--batch-size", "32",
          "--arch", SMALL_ARCH, "--target", "0.0", "--in-process", "--out", str(out)])
     text = capsys.readouterr().out
-    assert "command: python benchmarks/fashion_cnn_vs_torch.py --dataset sample" in text
+    assert "python benchmarks/fashion_cnn_vs_torch.py --dataset sample --limit 128" in text
     assert set(report["sides"]) == {"fastnn", "torch"}
     for side in ("fastnn", "torch"):
         result = report["sides"][side]
@@ -110,7 +110,7 @@ def test_torch_twin_matches_fastnn_loss_and_gradients(script):
     torch_loss.backward()
     assert abs(loss - torch_loss.item()) < 1e-10
     modules = dict(net.named_children())
-    assert len(grads) == 12
+    assert grads.keys() == model.params.keys()
     for name, grad in grads.items():
         kind, i = re.fullmatch(r"(W|b|gamma|beta)(\d+)", name).groups()
         if kind in ("gamma", "beta"):
@@ -187,7 +187,8 @@ def test_cifar_augment_smoke(script, data_dir):
     _check_rows(part1["rows"], 1)
     assert part1["augment_calls"] == 200 // 50  # one call per training minibatch
     assert 0.0 < part1["augment_share"] < 1.0
-    assert part1["rows"][0]["aug_share"] == pytest.approx(part1["augment_share"])
+    # one epoch: its share is the whole run's (up to the instant after the last epoch end)
+    assert part1["rows"][0]["aug_share"] == pytest.approx(part1["augment_share"], rel=0.01)
     assert part2["images"] == 20 and 0.0 <= part2["train_acc"] <= 1.0
     assert part2["iterations"] >= 1 and part2["rows"][-1]["iteration"] == part2["iterations"]
 
