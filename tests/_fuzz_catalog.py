@@ -2219,7 +2219,7 @@ def _build_recurrent():
     SEQ = [X("x", wrong_size_first=ANY, empty=ANY), X("h0"), X("Wx"), X("Wh"), X("b")]
     add("fastnn.layers.rnn_forward", seq(1), kw(Lr.rnn_forward, "x", "h0", "Wx", "Wh", "b"), SEQ)
     add("fastnn.layers.lstm_forward", seq(4, c0=True),
-        kw(Lr.lstm_forward, "x", "h0", "Wx", "Wh", "b", "c0"), [*SEQ, X("c0")])
+        kw(Lr.lstm_forward, "x", "h0", "Wx", "Wh", "b", "c0"), [*SEQ, X("c0", **{"None": ANY})])
 
     def seq_cache(forward, gates):
         def m(cfg, tmp):
@@ -2345,7 +2345,7 @@ def _build_recurrent():
         return {"a": randn(r, (n, 4 * h), t), "prev_c": randn(r, (n, h), t),
                 "dnext_h": randn(r, (n, h), t), "dnext_c": randn(r, (n, h), t),
                 "gates": r.random((n, 4 * h)).astype(t), "tanh_c": np.tanh(randn(r, (n, h), t)),
-                "impl": "compiled"}
+                "next_h": np.tanh(randn(r, (n, h), t)), "impl": "compiled"}
 
     add("fastnn.kernels.recurrent.lstm_cell_forward", cell,
         kw(Kr.lstm_cell_forward, "a", "prev_c", "impl"),
@@ -2357,8 +2357,8 @@ def _build_recurrent():
         kw(Kr.rnn_cell_forward, "a", "impl"),
         [X("a", wrong_size_first=ANY, wrong_size_last=ANY), IMPL("impl", impls)])
     add("fastnn.kernels.recurrent.rnn_cell_backward", cell,
-        kw(Kr.rnn_cell_backward, "dnext_h", "tanh_c", "impl"),
-        [X("dnext_h"), X("tanh_c"), IMPL("impl", impls)])
+        kw(Kr.rnn_cell_backward, "dnext_h", "next_h", "impl"),
+        [X("dnext_h"), X("next_h"), IMPL("impl", impls)])
 
     def kseq(cfg, tmp):
         a = seq(4, c0=True)(cfg, tmp)

@@ -143,11 +143,11 @@ def rnn_step_backward(dnext_h: Any, cache: tuple) -> tuple[np.ndarray, ...]:
     dx, dprev_h, dWx, dWh, db : ndarrays of the shapes of x, prev_h, Wx, Wh, b
     """
     x, prev_h, Wx, Wh, next_h = _cached(cache, "rnn_step_forward", _RNN_STEP, (2, 2, 2, 2, 2))
-    dnext_h = _check_upstream(dnext_h, "dnext_h", next_h.shape)
     n, h = next_h.shape
     for field, arr, shape in (("x", x, (n, Wx.shape[0])), ("prev_h", prev_h, (n, h)),
                               ("Wx", Wx, (x.shape[1], h)), ("Wh", Wh, (h, h))):
         cached_shape(arr, field, "rnn_step_forward", shape)
+    dnext_h = _check_upstream(dnext_h, "dnext_h", next_h.shape)
     da = rnn_cell_backward(dnext_h, next_h)
     return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
@@ -194,11 +194,11 @@ def lstm_step_backward(dnext_h: Any, dnext_c: Any, cache: tuple) -> tuple[np.nda
     x, prev_h, prev_c, Wx, Wh, gates, tanh_c = _cached(cache, "lstm_step_forward", _LSTM_STEP,
                                                        (2,) * 7)
     n, h = tanh_c.shape
-    dnext_h = _check_upstream(dnext_h, "dnext_h", (n, h))
-    dnext_c = _check_upstream(dnext_c, "dnext_c", (n, h))
     for field, arr, shape in (("x", x, (n, Wx.shape[0])), ("prev_h", prev_h, (n, h)),
                               ("Wh", Wh, (h, 4 * h)), ("Wx", Wx, (x.shape[1], 4 * h))):
         cached_shape(arr, field, "lstm_step_forward", shape)
+    dnext_h = _check_upstream(dnext_h, "dnext_h", (n, h))
+    dnext_c = _check_upstream(dnext_c, "dnext_c", (n, h))
     try:
         da, dprev_c = lstm_cell_backward(dnext_h, dnext_c, gates, tanh_c, prev_c)
     except ValueError as exc:
