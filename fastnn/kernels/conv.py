@@ -38,7 +38,7 @@ from fastnn.kernels._conv_geometry import (
 )
 from fastnn.kernels._operation import Operation, load_extension, threads_for
 
-__all__ = ["TRANSPOSED_DX_MIN_CHANNELS", "WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward", "im2col"]
+__all__ = ["WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward", "im2col"]
 
 _ext = load_extension("_conv")
 
@@ -46,11 +46,6 @@ _ext = load_extension("_conv")
 #: the column gradient): big enough for BLAS products of full efficiency, small enough to stay
 #: in the last-level cache's neighbourhood and bound memory whatever the batch.
 WORKSPACE_BYTES = 24 << 20
-
-#: Input channels from which the stride-1 input gradient is computed as a convolution of dout
-#: (one product with C rows) rather than a product and a col2im scatter: a product with few
-#: rows runs far below BLAS speed.
-TRANSPOSED_DX_MIN_CHANNELS = 16
 
 IM2COL = Operation("im2col", check_im2col)
 COL2IM = Operation("col2im", check_col2im)
@@ -132,28 +127,6 @@ def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     return out
 
 
-def _transposed_geometry(x: np.ndarray, w: np.ndarray, g: Geometry) -> Geometry | None:
-    """With stride 1, dx is the convolution of dout (padded by ``dilation*(k - 1) - pad``) with
-    the flipped filters, channels swapped: one im2col of dout and a product whose inner
-    dimension is F*HH*WW, instead of a product of inner dimension F followed by a col2im
-    scatter. Worth it when the product has enough rows (input channels); None otherwise."""
-    if (g.stride != 1 or g.fh != g.fw or x.shape[1] < TRANSPOSED_DX_MIN_CHANNELS
-            or g.pad > g.dilation * (g.fh - 1)):
-        return None
-    return Geometry(w.shape[0], g.fh, g.fw, g.dilation * (g.fh - 1) - g.pad, 1, g.dilation,
-                    x.shape[2], x.shape[3])
-
-
-def _dx_transposed(dout: np.ndarray, w_flip: np.ndarray, dx: np.ndarray, buf: np.ndarray,
-                   res_buf: np.ndarray, n0: int, n1: int, gt: Geometry) -> None:
-    """dx[n0:n1] = im2col(dout[n0:n1]) product with the flipped filters (C, F*HH*WW)."""
-    c, hw = dx.shape[1], gt.positions
-    dcols = _im2col_chunk(dout, buf, n0, n1, gt)
-    res = res_buf[: c * dcols.shape[1]].reshape(c, dcols.shape[1])
-    np.matmul(w_flip, dcols, out=res)
-    np.copyto(dx[n0:n1].reshape(n1 - n0, c, hw), res.reshape(c, n1 - n0, hw).transpose(1, 0, 2))
-
-
 @CONV_BACKWARD.register("compiled", available=_ext is not None)
 def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: Geometry,
                             need_dx: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -168,17 +141,10 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
         if need_dx:
             np.matmul(w2.T, dout3, out=dx.reshape(n, g.rows, p))
         return dx, dw2.reshape(w.shape), db
-    gt = _transposed_geometry(x, w, g) if need_dx else None
-    per_image = max(g.rows * p, 0 if gt is None else gt.rows * gt.positions)
-    chunk = max(1, min(n, WORKSPACE_BYTES // (per_image * x.itemsize)))
+    chunk = _chunk(n, g, x.itemsize)
     cols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype)
     dt_buf = np.empty(f * p * chunk, dtype=x.dtype)
-    dcols_buf = np.empty(per_image * chunk, dtype=x.dtype) if need_dx else None
-    if gt is not None:
-        # (C, F*HH*WW): w flipped in both spatial axes, filters and channels swapped
-        w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(
-            x.shape[1], -1)
-        res_buf = np.empty(x[0].size * chunk, dtype=x.dtype)
+    dcols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype) if need_dx else None
     dw2 = np.zeros((f, g.rows), dtype=x.dtype)
     part = np.empty_like(dw2)
     for n0 in range(0, n, chunk):
@@ -190,9 +156,7 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
         np.copyto(dt.reshape(f, n1 - n0, p), dout3[n0:n1].transpose(1, 0, 2))
         np.matmul(dt, cols.T, out=part)
         dw2 += part
-        if gt is not None:
-            _dx_transposed(dout, w_flip, dx, dcols_buf, res_buf, n0, n1, gt)
-        elif need_dx:
+        if need_dx:
             dcols = dcols_buf[: g.rows * m].reshape(g.rows, m)
             np.matmul(w2.T, dt, out=dcols)
             _ext.col2im(dcols, dx, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h,

@@ -139,20 +139,6 @@ def test_compiled_chunks_agree(monkeypatch, workspace):
         _close(got, ref)
 
 
-@pytest.mark.parametrize("min_channels", [1, 10**9])
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_compiled_dx_paths_agree(monkeypatch, case, min_channels):
-    """dx as a convolution of dout (stride 1, square kernel) or as product + col2im."""
-    if "compiled" not in IMPLS:
-        pytest.skip("compiled conv not built")
-    monkeypatch.setattr(K, "TRANSPOSED_DX_MIN_CHANNELS", min_channels)
-    monkeypatch.setattr(K, "WORKSPACE_BYTES", 2000)  # several chunks
-    x, w, _, dout, s, p, d = _problem(case, seed=5)
-    for got, ref in zip(K.conv_backward(dout, x, w, s, p, d, impl="compiled"),
-                        K.conv_backward(dout, x, w, s, p, d, impl="vectorized")):
-        _close(got, ref)
-
-
 @pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5]], ids=[IDS[0], IDS[4], IDS[5]])
 def test_gradients_match_centred_differences(case):
     x, w, b, dout, s, p, d = _problem(case)
