@@ -142,6 +142,7 @@ def test_ties_go_to_the_first_maximum_in_row_major_order(impl):
 @pytest.mark.parametrize("impl", available_impls("max_pool_forward"))
 @pytest.mark.parametrize(("shape", "window"), [((2, 2, 6, 8), (2, 2, 2)),
                                                ((2, 2, 7, 9), (3, 3, 2)),
+                                               ((2, 2, 7, 9), (3, 3, 1)),
                                                ((2, 2, 7, 9), (2, 3, 1))])
 def test_nan_is_the_maximum_of_its_window(impl, shape, window):
     x = np.random.default_rng(5).standard_normal(shape)
@@ -335,21 +336,33 @@ def test_compiled_entry_points_recheck_sizes():
 
 
 # ---------------------------------------------------------------------------- fuzzing
-@settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 2), c=st.integers(1, 2), h=st.integers(1, 7), w=st.integers(1, 7),
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 2), ho=st.integers(1, 4), wo=st.integers(1, 4),
        ph=st.integers(1, 4), pw=st.integers(1, 4), stride=st.integers(1, 3),
-       seed=st.integers(0, 2**16), f32=st.booleans(), ties=st.booleans())
-def test_fuzz_agrees_with_the_looped_twin(n, c, h, w, ph, pw, stride, seed, f32, ties):
+       misfit=st.sampled_from([None, None, None, "height", "width", "window"]),
+       seed=st.integers(0, 2**16), f32=st.booleans(), ties=st.booleans(),
+       nans=st.integers(0, 3))
+def test_fuzz_agrees_with_the_looped_twin(n, c, ho, wo, ph, pw, stride, misfit, seed, f32, ties,
+                                          nans):
+    h, w = (ho - 1) * stride + ph, (wo - 1) * stride + pw
+    if misfit == "height" and stride > 1:
+        h += 1  # (H - pool_height) / stride + 1 is no longer whole
+    elif misfit == "width" and stride > 1:
+        w += 1
+    elif misfit == "window":
+        ph = h + 1  # window larger than the input
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     if ties:
         x = np.round(x)
-    dtype = np.float32 if f32 else np.float64
-    x = x.astype(dtype)
-    if ph > h or pw > w or (h - ph) % stride or (w - pw) % stride:
+    x.reshape(-1)[rng.integers(0, x.size, nans)] = np.nan
+    x = x.astype(np.float32 if f32 else np.float64)
+    if misfit == "window" or (misfit in ("height", "width") and stride > 1):
         for impl in available_impls("max_pool_forward"):
             with pytest.raises(ValueError, match="pool_height|pool_width"):
                 K.max_pool_forward(x, ph, pw, stride, impl=impl)
+            with pytest.raises(ValueError, match="pool_height|pool_width"):
+                K.avg_pool_forward(x, ph, pw, stride, impl=impl)
         return
     results, _ = _run(x, ph, pw, stride, dout_seed=seed)
-    _assert_agree(results, dtype)
+    _assert_agree(results, x.dtype.type)
