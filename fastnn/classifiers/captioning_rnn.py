@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_float, check_int, check_seed
+from fastnn._validation import check_fits_in_memory, check_float, check_int, check_seed
 from fastnn.classifiers.fc_net import _check_dtype
 from fastnn.classifiers.rnn import (
     cell_shapes,
@@ -238,6 +238,8 @@ class CaptioningRNN:
         dt = p["W_proj"].dtype
         features = check_features(features, "features", self.input_dim, dt)
         max_length = check_int(max_length, "max_length", minimum=1)
+        check_fits_in_memory(8.0 * features.shape[0] * max_length, "max_length",
+                             f"{features.shape[0]} captions of max_length={max_length} words")
         if temperature is not None:
             temperature = check_float(temperature, "temperature", minimum=0.0,
                                       min_inclusive=False)

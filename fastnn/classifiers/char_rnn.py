@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_array, check_float, check_int, check_seed
+from fastnn._validation import (
+    check_array,
+    check_fits_in_memory,
+    check_float,
+    check_int,
+    check_seed,
+)
 from fastnn.classifiers.fc_net import _check_dtype
 from fastnn.classifiers.rnn import (
     cell_shapes,
@@ -82,7 +88,8 @@ class CharRNN:
                                        hidden_dim=hidden_dim, cell_type=cell_type)
         dt = _check_dtype(dtype)
         self.reg = check_float(reg, "reg", minimum=0.0)
-        self.seed = check_seed(seed, allow_generator=False)
+        self.seed = None if seed is None else check_int(seed, "seed", minimum=0,
+                                                            maximum=2**32 - 1)
         self.vocab = check_vocabulary(vocab)
         self.wordvec_dim, self.hidden_dim = shapes["W_embed"][1], shapes["Wh"][0]
         self.cell_type = cell_type
@@ -277,6 +284,7 @@ class CharRNN:
             ``prefix`` followed by ``length`` generated characters.
         """
         length = check_int(length, "length", minimum=0)
+        check_fits_in_memory(64.0 * length, "length", f"a sample of {length} characters")
         temperature = check_float(temperature, "temperature", minimum=0.0, min_inclusive=False)
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")

@@ -87,6 +87,8 @@ def check_token_ids(ids: Any, name: str, vocab_size: int, *, min_length: int = 1
     """``ids`` as an int (N, T) array of ids in ``[0, vocab_size)`` with ``N >= 1`` and
     ``T >= min_length``; errors name ``name``, the offending id and its position."""
     arr = check_array(ids, name, ndim=2, dtype="int", allow_empty=True)
+    if arr.dtype == np.bool_:  # would index as a mask, not as ids
+        raise TypeError(f"{name} must hold integer token ids, got a boolean array")
     if arr.shape[0] < 1 or arr.shape[1] < min_length:
         raise ValueError(f"{name} must have shape (N, T) with N >= 1 and T >= {min_length}, got "
                          f"shape {arr.shape}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_array, check_float, check_int, check_labels, check_seed
+from fastnn._validation import check_array, check_float, check_int, check_labels
 from fastnn.classifiers.fc_net import _check_dtype
 from fastnn.classifiers.rnn import (
     cell_shapes,
@@ -86,7 +86,8 @@ class SequenceClassifier:
                                        num_classes=num_classes, cell_type=cell_type)
         dt = _check_dtype(dtype)
         self.reg = check_float(reg, "reg", minimum=0.0)
-        self.seed = check_seed(seed, allow_generator=False)
+        self.seed = None if seed is None else check_int(seed, "seed", minimum=0,
+                                                            maximum=2**32 - 1)
         self.input_dim, self.hidden_dim = shapes["Wx"][0], shapes["Wh"][0]
         self.num_classes = shapes["b_out"][0]
         self.cell_type = cell_type

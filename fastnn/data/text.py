@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn._validation import check_float, check_int, check_path
+from fastnn._validation import check_array, check_float, check_int, check_path
 from fastnn.data._errors import DatasetError
 from fastnn.data.registry import get_data_dir
 
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_TEXT",
     "TextStream",
     "build_vocabulary",
+    "check_ids",
     "check_vocabulary",
     "decode_text",
     "default_text_path",
@@ -164,6 +165,14 @@ def encode_text(text: str, vocab: str) -> np.ndarray:
     return ids.astype(np.int32)
 
 
+def check_ids(ids: Any, name: str = "ids") -> np.ndarray:
+    """``ids`` as a 1-D integer array (lists accepted; whole-number floats read as ids)."""
+    arr = check_array(ids, name, ndim=1, dtype="int", allow_empty=True)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name} must hold integer character ids, got a boolean array")
+    return arr
+
+
 def decode_text(ids: Any, vocab: str) -> str:
     """The text of character ids (inverse of :func:`encode_text`).
 
@@ -177,10 +186,7 @@ def decode_text(ids: Any, vocab: str) -> str:
     str
     """
     vocab = check_vocabulary(vocab)
-    arr = np.asarray(ids)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise ValueError(f"ids must be a 1-D array of integer character ids, got shape "
-                         f"{arr.shape} dtype {arr.dtype}")
+    arr = check_ids(ids)
     bad = np.flatnonzero((arr < 0) | (arr >= len(vocab)))
     if bad.size:
         raise ValueError(f"ids[{int(bad[0])}] = {int(arr[bad[0]])} is outside the vocabulary "
@@ -204,9 +210,7 @@ def split_text(ids: Any, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndar
         Views of ``ids`` (no shuffling: neighbouring characters stay together, so validation
         text is text the model has never seen).
     """
-    arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
+    arr = check_array(ids, "ids", ndim=1, dtype=None, allow_empty=True)
     val_fraction = check_float(val_fraction, "val_fraction", minimum=0.0, maximum=1.0,
                                max_inclusive=False)
     n_val = int(len(arr) * val_fraction)
@@ -271,17 +275,14 @@ class TextStream:
     """
 
     def __init__(self, ids: Any, batch_size: int, seq_length: int) -> None:
-        arr = np.asarray(ids)
-        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(f"ids must be a 1-D array of integer ids, got shape {arr.shape} "
-                             f"dtype {arr.dtype}")
+        arr = check_ids(ids)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.seq_length = check_int(seq_length, "seq_length", minimum=1)
         length = (len(arr) - 1) // self.batch_size if len(arr) else 0
         self.num_windows = length // self.seq_length
         if self.num_windows < 1:
             raise ValueError(
-                f"a text of {len(arr)} characters is too short for windows of batch_size="
+                f"ids: a text of {len(arr)} characters is too short for windows of batch_size="
                 f"{self.batch_size} x seq_length={self.seq_length} (needs at least "
                 f"{self.batch_size * self.seq_length + 1} characters)")
         used = self.batch_size * length

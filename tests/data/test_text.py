@@ -144,7 +144,7 @@ def test_stream_too_short_names_sizes():
     with pytest.raises(ValueError, match="seq_length"):
         TextStream(np.arange(30), 2, 0)
     with pytest.raises(ValueError, match="ids"):
-        TextStream(np.zeros(30), 2, 3)
+        TextStream(np.full(30, 0.5), 2, 3)
 
 
 @settings(max_examples=25, deadline=None)
