@@ -338,12 +338,21 @@ def avg_pool_forward(x: ArrayLike, pool_height: int, pool_width: int, stride: in
                      impl: str | None = None) -> np.ndarray:
     """Average pooling of ``x`` (N, C, H, W): the mean of every window.
 
-    Parameters and the output size rule are those of :func:`max_pool_forward`.
+    Parameters
+    ----------
+    x : array_like
+        Input (N, C, H, W), float32 or float64 (other numbers become float64).
+    pool_height, pool_width : int
+        Window size, at most H and W.
+    stride : int
+        Step between windows (>= 1); the output size rule is that of :func:`max_pool_forward`.
+    impl : str, optional
+        ``"naive"``, ``"vectorized"`` or ``"compiled"`` (None: the best available).
 
     Returns
     -------
     ndarray
-        (N, C, Ho, Wo), ``x``'s dtype.
+        (N, C, Ho, Wo), ``x``'s dtype (window sums accumulated in float64).
     """
     return AVG_POOL_FORWARD(x, pool_height, pool_width, stride, impl=impl)
 
@@ -372,7 +381,20 @@ def avg_pool_backward(dout: ArrayLike, x_shape: Sequence[int], pool_height: int,
 
 
 def global_avg_pool_forward(x: ArrayLike, impl: str | None = None) -> np.ndarray:
-    """Mean over each (H, W) plane of ``x`` (N, C, H, W): an (N, C) array of x's dtype."""
+    """Global average pooling: the mean over each (H, W) plane of ``x``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input (N, C, H, W), float32 or float64.
+    impl : str, optional
+        Implementation name (None: the best available).
+
+    Returns
+    -------
+    ndarray
+        (N, C), ``x``'s dtype (sums accumulated in float64).
+    """
     return GLOBAL_AVG_POOL_FORWARD(x, impl=impl)
 
 
