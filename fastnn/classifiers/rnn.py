@@ -13,7 +13,6 @@ four times the columns, gates in the order i, f, o, g (CS231n's).
 from __future__ import annotations
 
 import math
-import reprlib
 from typing import Any
 
 import numpy as np
@@ -31,14 +30,18 @@ from fastnn.layers.recurrent import (
 
 __all__ = [
     "CELL_TYPES",
+    "cell_shapes",
     "check_cell_type",
+    "check_features",
     "check_memory",
     "check_token_ids",
+    "final_state",
     "gate_count",
     "init_cell",
     "recurrent_backward",
     "recurrent_forward",
     "recurrent_step",
+    "sample_from_scores",
 ]
 
 CELL_TYPES = ("rnn", "lstm")
@@ -163,8 +166,3 @@ def sample_from_scores(scores: np.ndarray, temperature: float | None,
     u = rng.random((p.shape[0], 1))
     idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
     return np.minimum(idx, p.shape[1] - 1)
-
-
-def describe(config: dict[str, Any]) -> str:
-    """A short repr of constructor arguments for messages."""
-    return reprlib.repr(config)

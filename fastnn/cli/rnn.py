@@ -134,7 +134,8 @@ def run_train_charrnn(args: argparse.Namespace) -> int:
                   "seq_length": args.seq_length},
         describe=f"text: {data['path']}: {len(data['train'])} training and {len(data['val'])} "
                  f"validation characters, {len(data['vocab'])} distinct (unigram baseline "
-                 f"{unigram:.3f} nats/char); windows {args.batch_size} x {args.seq_length}",
+                 f"{unigram:.3f} nats/char); windows {args.batch_size} x {args.seq_length}; "
+                 f"val_loss in nats per character",
         solver_class=LanguageModelSolver, solver_kwargs={"seq_length": args.seq_length},
         started=started,
     )
