@@ -43,9 +43,11 @@ __all__ = ["WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward", "im2col
 _ext = load_extension("_conv")
 
 #: Bytes of the per-chunk im2col workspace of the compiled convolution (and as much again for
-#: the column gradient): big enough for BLAS products of full efficiency, small enough to stay
-#: in the last-level cache's neighbourhood and bound memory whatever the batch.
-WORKSPACE_BYTES = 24 << 20
+#: the column gradient). Columns written by im2col are read back by the product while still in
+#: cache: single-thread CPU time of forward+backward (batch 64, float32) fell by a third for
+#: the 7x7 first layer and a fifth for 3x3 64->64 going from 24 MB to 2-4 MB chunks, and the
+#: products stay large enough (thousands of columns) for BLAS and its threads.
+WORKSPACE_BYTES = 4 << 20
 
 IM2COL = Operation("im2col", check_im2col)
 COL2IM = Operation("col2im", check_col2im)
