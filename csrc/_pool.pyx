@@ -6,8 +6,10 @@ and threads take whole planes (``prange`` over P), so no two threads ever write 
 element and the backward scatter needs no atomics.
 
 - max pooling keeps, per window, the first maximum in row-major window order (like torch and
-  ``np.argmax``); a NaN counts as larger than every number (the first NaN wins), so NaN
-  propagates as in torch. ``argmax`` holds the index of the winner in the flattened H*W plane.
+  ``np.argmax``); a NaN counts as larger than every number and the last NaN of a window wins,
+  exactly torch's CPU rule (``val > maxval || isnan(val)``), so NaN propagates as in torch and
+  its gradient goes where torch sends it. ``argmax`` holds the index of the winner in the
+  flattened H*W plane.
 - Non-overlapping 2x2 stride-2 windows (the common case) and 3x3 windows (any stride) have
   unrolled, branch-free forward loops.
 - The max-pool backward zeroes each plane (memset) and scatter-adds ``dout`` at ``argmax``:
@@ -57,10 +59,10 @@ cdef int _check_planes(Py_ssize_t p, Py_ssize_t p2, str name) except -1:
 
 
 cdef inline bint _beats(floating v, floating m) noexcept nogil:
-    """v replaces the running maximum m: strictly larger, or the first NaN. Bitwise operators,
-    not short-circuit ones, so the callers compile to selects instead of unpredictable
-    branches (random data makes every comparison a coin flip)."""
-    return (v > m) | ((v != v) & (m == m))
+    """v replaces the running maximum m: strictly larger, or a NaN (so the last NaN of a
+    window wins, as in torch). A bitwise operator, not a short-circuit one, so the callers
+    compile to selects instead of unpredictable branches."""
+    return (v > m) | (v != v)
 
 
 # ----------------------------------------------------------------------------- max pooling

@@ -14,7 +14,8 @@ whole numbers, CS231n's rule):
 
 - ``max_pool_forward(x, pool_height, pool_width, stride) -> out, argmax``; ``argmax`` (int64)
   is the index of each maximum in the flattened H*W plane: the first maximum in row-major window
-  order on ties, and the first NaN when a window holds one (NaN propagates, as in torch);
+  order on ties (as torch and ``np.argmax``); a NaN is the maximum of its window, and of
+  several NaNs the last one wins (torch's CPU rule, ``val > maxval || isnan(val)``);
 - ``max_pool_backward(dout, argmax, x_shape) -> dx`` (a scatter-add: overlapping windows add up);
 - ``avg_pool_forward(x, pool_height, pool_width, stride) -> out``;
 - ``avg_pool_backward(dout, x_shape, pool_height, pool_width, stride) -> dx``;
@@ -83,8 +84,9 @@ def _windows(x: np.ndarray, ph: int, pw: int, stride: int) -> np.ndarray:
 
 
 def _better(v: float, m: float) -> bool:
-    """v replaces the running maximum m: strictly larger, or the first NaN."""
-    return v > m or (math.isnan(v) and not math.isnan(m))
+    """v replaces the running maximum m: strictly larger, or a NaN (the last NaN wins, as in
+    torch)."""
+    return v > m or math.isnan(v)
 
 
 # ----------------------------------------------------------------------- max pool, forward
@@ -114,8 +116,12 @@ def _max_forward_vectorized(x, ph, pw, stride):
     n, c, h, w = x.shape
     ho, wo = _out_size(h, w, ph, pw, stride)
     windows = _windows(x, ph, pw, stride).reshape(n, c, ho, wo, ph * pw)
-    local = windows.argmax(axis=-1)  # first maximum, first NaN: the documented rule
+    local = windows.argmax(axis=-1)  # the first maximum; np.argmax also stops at a first NaN
     out = np.take_along_axis(windows, local[..., None], axis=-1)[..., 0]
+    nan_windows = np.isnan(out)
+    if nan_windows.any():  # torch's rule: the last NaN of the window
+        last = ph * pw - 1 - np.isnan(windows[nan_windows])[:, ::-1].argmax(axis=-1)
+        local[nan_windows] = last
     rows = (np.arange(ho) * stride)[:, None] + local // pw
     cols = (np.arange(wo) * stride)[None, :] + local % pw
     return out, (rows * w + cols).astype(np.int64)
@@ -305,8 +311,8 @@ def max_pool_forward(x: ArrayLike, pool_height: int, pool_width: int, stride: in
     out : ndarray
         (N, C, Ho, Wo), ``x``'s dtype.
     argmax : ndarray
-        (N, C, Ho, Wo) int64: index of each maximum in the flattened H*W plane (first maximum
-        on ties; the first NaN of a window that holds one).
+        (N, C, Ho, Wo) int64: index of each maximum in the flattened H*W plane (the first
+        maximum on ties; the last NaN of a window that holds NaNs, as in torch).
     """
     return MAX_POOL_FORWARD(x, pool_height, pool_width, stride, impl=impl)
 

@@ -8,7 +8,8 @@ number (otherwise a ValueError names the hyperparameters and the side that do no
 The ``*_naive`` layers run the looped kernels of :mod:`fastnn.kernels.pool` (the readable
 specification), the ``*_fast`` layers the best available implementation (compiled, else NumPy).
 Both give the same numbers. Max pooling routes each gradient to the first maximum of its window
-(row-major order), as torch and ``np.argmax`` do; a NaN in a window is its maximum.
+(row-major order), as torch and ``np.argmax`` do; a NaN in a window is its maximum (the last
+NaN when there are several, as in torch).
 Caches hold what the backward passes need, not the input: ``(argmax, x_shape, pool_param)`` for
 max pooling, ``(x_shape, pool_param)`` for average pooling and ``(x_shape,)`` for global
 average pooling.

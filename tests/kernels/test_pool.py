@@ -147,7 +147,7 @@ def test_ties_go_to_the_first_maximum_in_row_major_order(impl):
 def test_nan_is_the_maximum_of_its_window(impl, shape, window):
     x = np.random.default_rng(5).standard_normal(shape)
     x[0, 0, 1, 1] = np.nan
-    x[1, 1, 0, 2] = x[1, 1, 1, 2] = np.nan  # two NaNs in one window: the first one wins
+    x[1, 1, 0, 2] = x[1, 1, 1, 2] = np.nan  # two NaNs in one window: the last wins (torch)
     out, argmax = K.max_pool_forward(x, *window, impl=impl)
     ref_out, ref_arg = K.max_pool_forward(x, *window, impl="naive")
     np.testing.assert_array_equal(out, ref_out)  # NaN == NaN for assert_array_equal
@@ -155,22 +155,31 @@ def test_nan_is_the_maximum_of_its_window(impl, shape, window):
     assert np.isnan(out[0, 0]).any() and np.isnan(out[1, 1]).any()
     assert not np.isnan(out[0, 1]).any() and not np.isnan(out[1, 0]).any()
     nan_windows = argmax[1, 1][np.isnan(out[1, 1])]
-    assert (nan_windows == 2).any() and set(nan_windows.ravel()) <= {2, shape[3] + 2}
-    assert argmax[1, 1][np.isnan(out[1, 1])][0] == 2  # first NaN in row-major order
+    assert set(nan_windows.ravel()) <= {2, shape[3] + 2}
+    assert nan_windows[0] == shape[3] + 2  # the first output row's windows hold both NaNs
     dx = K.max_pool_backward(np.ones_like(out), argmax, x.shape, impl=impl)
     assert dx[0, 0, 1, 1] >= 1
 
 
-def test_nan_matches_torch_for_a_single_nan_per_window():
+@pytest.mark.parametrize(("shape", "window"), [((2, 2, 7, 9), (3, 3, 2)),
+                                               ((2, 2, 6, 8), (2, 2, 2)),
+                                               ((2, 2, 7, 9), (2, 3, 1))])
+def test_nan_matches_torch(shape, window):
     torch = pytest.importorskip("torch")
-    x = np.random.default_rng(5).standard_normal((2, 2, 7, 9))
+    x = np.random.default_rng(5).standard_normal(shape)
     x[0, 1, 3, 4] = x[1, 0, 0, 0] = np.nan
-    out_t, idx_t = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2,
-                                                  return_indices=True)
+    x[1, 1, 2, 2] = x[1, 1, 2, 3] = x[1, 1, 4, 1] = np.nan  # several NaNs per window
+    ph, pw, s = window
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t, idx_t = torch.nn.functional.max_pool2d(xt, (ph, pw), s, return_indices=True)
+    dout = np.random.default_rng(6).standard_normal(tuple(out_t.shape))
+    out_t.backward(torch.from_numpy(dout))
     for impl in available_impls("max_pool_forward"):
-        out, argmax = K.max_pool_forward(x, 3, 3, 2, impl=impl)
-        np.testing.assert_array_equal(out, out_t.numpy())
+        out, argmax = K.max_pool_forward(x, ph, pw, s, impl=impl)
+        np.testing.assert_array_equal(out, out_t.detach().numpy())
         np.testing.assert_array_equal(argmax, idx_t.numpy())
+        np.testing.assert_allclose(K.max_pool_backward(dout, argmax, shape, impl=impl),
+                                   xt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------- torch as the oracle
