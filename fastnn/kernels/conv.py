@@ -60,9 +60,14 @@ for _op, _name in ((IM2COL, "im2col"), (COL2IM, "col2im"), (CONV_FORWARD, "conv_
     _op.register("vectorized")(getattr(twins, f"{_name}_vectorized"))
 
 
+#: Elements an im2col/col2im thread must get: about 0.1 ms of copying, far more than waking a
+#: thread costs. (With the default 1e6 a 4 MB chunk would run on one thread while the products
+#: around it use every thread, and the copies would not scale.)
+COPY_ELEMENTS_PER_THREAD = 1e5
+
+
 def _copy_threads(elements: int) -> int:
-    # a copy moves one element per "operation"; worth a second thread from about 1e6 elements
-    return threads_for(float(elements))
+    return threads_for(float(elements), COPY_ELEMENTS_PER_THREAD)
 
 
 # ------------------------------------------------------------------------ compiled im2col
