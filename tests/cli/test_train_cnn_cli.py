@@ -91,3 +91,44 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys, extra, message):
 def test_bad_classes_flag_is_an_argparse_error(tmp_path, capsys):
     assert main(["train", "cnn", *TINY, "--classes", "1,1", "--out", str(tmp_path)]) == 2
     assert "argument --classes: must be distinct" in capsys.readouterr().err
+
+
+def test_shared_runner_with_a_solver_subclass(tmp_path, capsys):
+    """The runner of every 'fastnn train MODEL' prints the Solver's own epoch scores and
+    selection metric (as a language model's Solver subclass would use it)."""
+    import argparse
+
+    from fastnn.classifiers import ConvNet
+    from fastnn.cli._training import add_training_options, images_to_model_layout, run_training
+    from fastnn.solver import Solver
+
+    class LossSolver(Solver):
+        selection_metric = "val_loss"
+        higher_is_better = False
+
+        def _epoch_scores(self):
+            return {"val_loss": float(self.model.loss(self.X_val, self.y_val)[0])}
+
+    parser = argparse.ArgumentParser()
+    add_training_options(parser, val_size=False)
+    args = parser.parse_args(["--epochs", "2", "--batch-size", "10", "--out", str(tmp_path),
+                              "--no-progress"])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = ConvNet("conv2-relu,fc3", input_dim=(1, 4, 4), num_classes=3, seed=0)
+    solver = run_training(args, model, {"X_train": X[:30], "y_train": y[:30], "X_val": X[30:],
+                                        "y_val": y[30:]},
+                          metadata={"dataset": "toy"}, describe="data: toy",
+                          evaluate_test=lambda m: {"test loss": 1.5}, solver_class=LossSolver)
+    text = capsys.readouterr().out
+    assert "epoch     loss  val_loss        lr  seconds" in text
+    assert f"best val_loss {solver.best_score:.4f}; test loss 1.5000;" in text
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["selection_metric"] == "val_loss" and history["test"] == {"test loss": 1.5}
+    flat = X.reshape(40, -1)  # (H, W, C) rows back to (N, C, H, W)
+    meta = {"layout": "nchw", "input_shape": [4, 4, 1]}
+    np.testing.assert_array_equal(images_to_model_layout(flat, meta), X)
+    assert images_to_model_layout(flat, {}) is flat
+    with pytest.raises(ValueError, match="layout"):
+        images_to_model_layout(flat, {"layout": "nhwc"})
