@@ -102,11 +102,16 @@ def _chunk(n: int, g: Geometry, itemsize: int) -> int:
 
 def _im2col_chunk(x: np.ndarray, buf: np.ndarray, n0: int, n1: int, g: Geometry) -> np.ndarray:
     """Images n0 .. n1-1 as a C-contiguous (C*HH*WW, (n1-n0)*H'*W') view of ``buf``, columns
-    image-major (each image's H'*W' positions contiguous)."""
+    image-major (each image's H'*W' positions contiguous). For a 1x1 kernel with stride 1 and
+    no padding that is the chunk with its first two axes swapped."""
     m = (n1 - n0) * g.positions
     cols = buf[: g.rows * m].reshape(g.rows, m)
-    _ext.im2col(x, cols, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h, g.out_w,
-                g.positions, 1, _copy_threads(cols.size))
+    if _is_gemm(g):
+        np.copyto(cols.reshape(g.rows, n1 - n0, g.positions),
+                  x[n0:n1].reshape(n1 - n0, g.rows, g.positions).transpose(1, 0, 2))
+    else:
+        _ext.im2col(x, cols, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h,
+                    g.out_w, g.positions, 1, _copy_threads(cols.size))
     return cols
 
 
@@ -142,16 +147,14 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
     w2 = w.reshape(f, g.rows)
     db = dout3.sum(axis=(0, 2))
     dx = np.empty_like(x) if need_dx else None
-    if _is_gemm(g):
-        x3 = x.reshape(n, g.rows, p)
-        dw2 = np.matmul(dout3, x3.transpose(0, 2, 1)).sum(axis=0)
-        if need_dx:
-            np.matmul(w2.T, dout3, out=dx.reshape(n, g.rows, p))
-        return dx, dw2.reshape(w.shape), db
+    # dx by column gradients and col2im per chunk; a 1x1 kernel's dx[n] is W.T @ dout[n]
+    scatter_dx = need_dx and not _is_gemm(g)
+    if need_dx and not scatter_dx:
+        np.matmul(w2.T, dout3, out=dx.reshape(n, g.rows, p))
     chunk = _chunk(n, g, x.itemsize)
     cols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype)
     dt_buf = np.empty(f * p * chunk, dtype=x.dtype)
-    dcols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype) if need_dx else None
+    dcols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype) if scatter_dx else None
     dw2 = np.zeros((f, g.rows), dtype=x.dtype)
     part = np.empty_like(dw2)
     for n0 in range(0, n, chunk):
@@ -163,7 +166,7 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
         np.copyto(dt.reshape(f, n1 - n0, p), dout3[n0:n1].transpose(1, 0, 2))
         np.matmul(dt, cols.T, out=part)
         dw2 += part
-        if need_dx:
+        if scatter_dx:
             dcols = dcols_buf[: g.rows * m].reshape(g.rows, m)
             np.matmul(w2.T, dt, out=dcols)
             _ext.col2im(dcols, dx, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h,

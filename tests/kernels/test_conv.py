@@ -125,13 +125,15 @@ def test_noncontiguous_and_float32(case):
             _close(got, ref, **TOL32)
 
 
+@pytest.mark.parametrize("kernel", [(3, 3, 2), (3, 1, 1)], ids=["3x2", "1x1"])
 @pytest.mark.parametrize("workspace", [1, 3000, 1 << 14])
-def test_compiled_chunks_agree(monkeypatch, workspace):
+def test_compiled_chunks_agree(monkeypatch, workspace, kernel):
     """Workspaces of one image per chunk, several images with a short last chunk, and more."""
     if "compiled" not in IMPLS:
         pytest.skip("compiled conv not built")
     monkeypatch.setattr(K, "WORKSPACE_BYTES", workspace)
-    x, w, b, dout, s, p, d = _problem(((7, 2, 6, 5), (3, 3, 2), 1, 1, 1), seed=3)
+    pad = 1 if kernel[1] > 1 else 0
+    x, w, b, dout, s, p, d = _problem(((7, 2, 6, 5), kernel, 1, pad, 1), seed=3)
     _close(K.conv_forward(x, w, b, s, p, d, impl="compiled"),
            K.conv_forward(x, w, b, s, p, d, impl="vectorized"))
     for got, ref in zip(K.conv_backward(dout, x, w, s, p, d, impl="compiled"),
