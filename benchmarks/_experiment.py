@@ -3,7 +3,7 @@
 The scripts (``fashion_cnn_vs_torch.py``, ``transfer_learning.py``, ``cifar_augment.py``) train
 ConvNets on real images through the library's public API; this module holds their common parts:
 
-- :func:`announce`: print the exact command (and the thread count) a run was started with;
+- :func:`announce`: print the exact command a run was started with;
 - :func:`use_threads`: one thread count for fastnn's kernels and NumPy's BLAS;
 - :func:`load_images`: a data set as (N, C, H, W) float32 images, pixels scaled to [0, 1] and the
   training mean image subtracted (:class:`fastnn.preprocessing.ScaleAndCenter`, what ``fastnn
@@ -20,6 +20,7 @@ they exclude data loading, preprocessing, model construction and every per-epoch
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -35,10 +36,15 @@ import numpy as np
 # fashion_cnn_vs_torch.py), and importing fastnn sets OMP_WAIT_POLICY for the process.
 
 __all__ = [
+    "EVAL_BATCH",
+    "TABLE_HEADER",
     "TrainingClock",
     "accuracy_of",
     "announce",
     "load_images",
+    "non_negative_float",
+    "positive_float",
+    "positive_int",
     "print_row",
     "time_to_target",
     "train_fastnn",
@@ -74,6 +80,43 @@ def announce(script: str | os.PathLike, argv: Sequence[str]) -> str:
     command = prefix + shlex.join(["python", str(shown), *argv])
     print(f"command: {command}", flush=True)
     return command
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1.
+
+    (The scripts parse their options before importing fastnn, so they cannot use
+    ``fastnn.cli._options``: see the note on import order above.)
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def use_threads(n: int) -> int:

@@ -75,6 +75,8 @@ class TimedAugment:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
+    from _experiment import non_negative_float, positive_float, positive_int
+
     parser = argparse.ArgumentParser(
         prog="cifar_augment.py",
         description="CIFAR-10 subset: ConvNet with augmentation (per-epoch test accuracy, time, "
@@ -83,22 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="ConvNet spec (default %(default)s)")
     parser.add_argument("--augment", default="flip,crop4",
                         help="Augmenter tokens, e.g. flip,crop4,cutout8 ('none': off)")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--epochs", type=positive_int, default=40)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr-schedule", default="cosine")
-    parser.add_argument("--reg", type=float, default=5e-4, help="L2 strength on the weights")
+    parser.add_argument("--reg", type=non_negative_float, default=5e-4, help="L2 strength on the weights")
     parser.add_argument("--target", type=float, default=0.55, help="test accuracy to reach")
-    parser.add_argument("--max-minutes", type=float, default=None,
+    parser.add_argument("--max-minutes", type=non_negative_float, default=None,
                         help="training-time budget of part 1 (default: none)")
-    parser.add_argument("--overfit-samples", type=int, default=100)
-    parser.add_argument("--overfit-epochs", type=int, default=40,
+    parser.add_argument("--overfit-samples", type=positive_int, default=100)
+    parser.add_argument("--overfit-epochs", type=positive_int, default=40,
                         help="most epochs of part 2 (it stops at 100%% training accuracy)")
     parser.add_argument("--skip-overfit", action="store_true", help="run part 1 only")
     parser.add_argument("--skip-convnet", action="store_true", help="run part 2 only")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first N training and N test images (smoke runs)")
     parser.add_argument("--out", default=None, metavar="JSON", help="write the full results here")
     return parser
@@ -215,8 +217,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ``command``, ``options``, ``threads``, ``convnet`` (part 1), ``overfit`` (part 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
     _use_sibling_modules()
+    args = build_parser().parse_args(argv)
     from _experiment import announce, load_images, use_threads, write_json
 
     command = announce(__file__, argv)

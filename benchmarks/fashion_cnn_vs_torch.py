@@ -43,6 +43,8 @@ SIDES = ("fastnn", "torch")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options (parsing imports neither fastnn nor torch)."""
+    from _experiment import non_negative_float, positive_float, positive_int
+
     parser = argparse.ArgumentParser(
         prog="fashion_cnn_vs_torch.py",
         description="Train the same ConvNet with fastnn and PyTorch on Fashion-MNIST; report "
@@ -53,21 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="data folder (default: $FASTNN_DATA, then the library's search path)")
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="ConvNet spec (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--epochs", type=positive_int, default=12)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr-schedule", default="cosine",
                         help="constant, step, cosine, linear or inverse_sqrt (over the planned "
                              "epochs; default %(default)s)")
-    parser.add_argument("--lr-decay", type=float, default=1.0, help="per-epoch lr factor")
-    parser.add_argument("--reg", type=float, default=0.0, help="L2 strength on conv/fc weights")
+    parser.add_argument("--lr-decay", type=positive_float, default=1.0, help="per-epoch lr factor")
+    parser.add_argument("--reg", type=non_negative_float, default=0.0, help="L2 strength on conv/fc weights")
     parser.add_argument("--target", type=float, default=0.92, help="test accuracy to reach")
-    parser.add_argument("--max-minutes", type=float, default=15.0,
+    parser.add_argument("--max-minutes", type=non_negative_float, default=15.0,
                         help="training-time budget per side (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per side (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="threads per side (default 2)")
     parser.add_argument("--seed", type=int, default=0,
                         help="initial weights, minibatch order, dropout")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first N training and N test images (smoke runs)")
     parser.add_argument("--side", default="both", choices=("both", *SIDES))
     parser.add_argument("--in-process", action="store_true",
@@ -241,8 +243,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ``command``, ``options``, ``sides`` (side -> :func:`run_side` result), ``comparison``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
     _use_sibling_modules()
+    args = build_parser().parse_args(argv)
     from _experiment import announce, write_json
 
     command = announce(__file__, argv)

@@ -57,6 +57,8 @@ def _floats(text: str) -> list[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
+    from _experiment import positive_float, positive_int
+
     parser = argparse.ArgumentParser(
         prog="transfer_learning.py",
         description="Fashion-MNIST transfer learning: pre-train on classes 0-4, then fine-tune "
@@ -65,21 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, metavar="DIR")
     parser.add_argument("--arch", default=DEFAULT_ARCH,
                         help="ConvNet spec ending with fc5 (default %(default)s)")
-    parser.add_argument("--pretrain-epochs", type=int, default=5)
-    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=128, help="pre-training minibatch")
-    parser.add_argument("--per-class", type=int, default=100,
+    parser.add_argument("--pretrain-epochs", type=positive_int, default=5)
+    parser.add_argument("--pretrain-lr", type=positive_float, default=1e-3)
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="pre-training minibatch")
+    parser.add_argument("--per-class", type=positive_int, default=100,
                         help="labelled training images per class of 5-9 (default 100)")
-    parser.add_argument("--finetune-epochs", type=int, default=30,
+    parser.add_argument("--finetune-epochs", type=positive_int, default=30,
                         help="epochs of fine-tuning and of training from scratch")
-    parser.add_argument("--finetune-batch-size", type=int, default=50)
+    parser.add_argument("--finetune-batch-size", type=positive_int, default=50)
     parser.add_argument("--lr-grid", type=_floats, default="3e-4,1e-3,3e-3",
                         help="Adam learning rates tried for both methods (default %(default)s)")
     parser.add_argument("--freeze", default="conv", choices=("conv", "all-but-head"),
                         help="what fine-tuning keeps fixed (default: conv layers and their norms)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first N training and N test images (smoke runs)")
     parser.add_argument("--model-path", default=None, metavar="NPZ",
                         help="where to save the pre-trained model (default: a temporary folder)")
@@ -285,8 +287,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ``command``, ``options``, ``pretrain``, ``fine_tune``, ``scratch`` and counts.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
     _use_sibling_modules()
+    args = build_parser().parse_args(argv)
     from _experiment import announce, write_json
 
     command = announce(__file__, argv)

@@ -205,9 +205,15 @@ def test_timed_augment_forwards_rng_and_counts(script):
     assert out.shape == x.shape and not np.shares_memory(out, x)
 
 
-def test_scripts_print_their_command_and_help(script, capsys):
-    for name in ("fashion_cnn_vs_torch", "transfer_learning", "cifar_augment"):
+@pytest.mark.parametrize("name", ["fashion_cnn_vs_torch", "transfer_learning", "cifar_augment"])
+def test_scripts_show_help_and_refuse_bad_numbers(script, capsys, name):
+    module = script(name)
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--help"])
+    assert exc.value.code == 0 and "--limit" in capsys.readouterr().out
+    for bad in (["--limit", "0"], ["--threads", "-1"], ["--batch-size", "x"]):
         with pytest.raises(SystemExit) as exc:
-            script(name).main(["--help"])
-        assert exc.value.code == 0
-        assert "--limit" in capsys.readouterr().out
+            module.main(bad)
+        assert exc.value.code == 2
+        message = capsys.readouterr().err
+        assert f"argument {bad[0]}: must be a positive integer, got {bad[1]!r}" in message
