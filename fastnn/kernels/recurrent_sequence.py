@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn.kernels._operation import Operation
+from fastnn.kernels._operation import Operation, threads_for
 from fastnn.kernels.recurrent import (
     SEQUENCE_MIN_WORK_PER_THREAD,
     _cell_threads,
@@ -219,12 +219,68 @@ def _time_major(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 0, 2))
 
 
+# The examples of a batch never interact inside a sequence, so the step loop runs on P chunks
+# of rows at once, each on its own thread with single-threaded BLAS and the cell on one thread:
+# no synchronisation per time step (a (64, 256) x (256, 1024) product is too small for BLAS to
+# split well, and its threads waiting for each other cost whole time slices on a busy machine).
+# Needs threadpoolctl to pin BLAS to one thread meanwhile; without it, one chunk.
+_MIN_ROWS_PER_CHUNK = 8
+_BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
+_POOL: list = []       # [ThreadPoolExecutor], created on first use
+
+
+def _blas_controller():
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:
+            _BLAS.append(None)
+    return _BLAS[0]
+
+
+def _row_chunks(n: int, h: int, t_len: int, gates: int) -> list[slice]:
+    """Slices of the batch rows, one per thread (``threads_for`` the step loop's products)."""
+    parts = min(threads_for(2.0 * t_len * n * h * gates * h), n // _MIN_ROWS_PER_CHUNK)
+    if parts < 2 or _blas_controller() is None:
+        return [slice(0, n)]
+    return [slice(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+
+
+def _run_on_chunks(job, chunks: list[slice]) -> None:
+    """``job(rows)`` for every chunk, concurrently, with BLAS on one thread meanwhile."""
+    if len(chunks) == 1:
+        job(chunks[0])
+        return
+    if not _POOL or _POOL[0]._max_workers < len(chunks) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
+                                       thread_name_prefix="fastnn-recurrent")]
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        futures = [_POOL[0].submit(job, rows) for rows in chunks[1:]]
+        job(chunks[0])
+        for future in futures:
+            future.result()
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a @ b``, the rows of ``out`` split between threads (single-threaded BLAS each)
+    when the product is big enough: the same no-waiting rule as the step loop."""
+    m, k = a.shape
+    parts = min(threads_for(2.0 * m * k * b.shape[1]), m // _MIN_ROWS_PER_CHUNK)
+    if parts < 2 or _blas_controller() is None:
+        return np.matmul(a, b, out=out)
+    chunks = [slice(m * i // parts, m * (i + 1) // parts) for i in range(parts)]
+    _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks)
+    return out
+
+
 def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x as time-major (T, N, D) and ``x @ Wx`` of every step in ONE product, (T, N, K)."""
     n, t_len, d = x.shape
     x_tm = _time_major(x)
     proj = np.empty((t_len, n, Wx.shape[1]), dtype=x.dtype)
-    np.matmul(x_tm.reshape(t_len * n, d), Wx, out=proj.reshape(t_len * n, -1))
+    _matmul(x_tm.reshape(t_len * n, d), Wx, proj.reshape(t_len * n, -1))
     return x_tm, proj
 
 
@@ -232,10 +288,12 @@ def _weight_gradients(x, Wx, Wh, hs, da):
     """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
     t_len, n, k = da.shape
     da_all = da.reshape(t_len * n, k)
-    dx_tm = (da_all @ Wx.T).reshape(t_len, n, -1)
-    dWx = _time_major(x).reshape(t_len * n, -1).T @ da_all
-    dWh = hs[:-1].reshape(t_len * n, -1).T @ da_all   # hs[t] is step t's previous state
-    return dx_tm.transpose(1, 0, 2).copy(), dWx, dWh, da_all.sum(axis=0)
+    dx_tm = _matmul(da_all, Wx.T, np.empty((t_len * n, Wx.shape[0]), dtype=da.dtype))
+    dWx = _matmul(_time_major(x).reshape(t_len * n, -1).T, da_all, np.empty_like(Wx))
+    # hs[t] is step t's previous state
+    dWh = _matmul(hs[:-1].reshape(t_len * n, -1).T, da_all, np.empty_like(Wh))
+    dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
+    return dx, dWx, dWh, da_all.sum(axis=0)
 
 
 @LSTM_SEQUENCE_FORWARD.register("compiled", available=_ext is not None)
@@ -246,13 +304,18 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
     cs = np.empty_like(hs)
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
-    recurrent = np.empty((n, 4 * h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
-    for t in range(t_len):
-        np.matmul(hs[t], Wh, out=recurrent)
-        _ext.lstm_cell_forward(gates[t], recurrent, b, cs[t], gates[t], cs[t + 1], tanh_c[t],
-                               hs[t + 1], threads)
+    chunks = _row_chunks(n, h, t_len, 4)
+    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+    def steps(r):
+        recurrent = np.empty((r.stop - r.start, 4 * h), dtype=x.dtype)
+        for t in range(t_len):
+            np.matmul(hs[t, r], Wh, out=recurrent)
+            _ext.lstm_cell_forward(gates[t, r], recurrent, b, cs[t, r], gates[t, r],
+                                   cs[t + 1, r], tanh_c[t, r], hs[t + 1, r], threads)
+
+    _run_on_chunks(steps, chunks)
     return _time_major(hs[1:]), hs, cs, gates, tanh_c
 
 
@@ -264,11 +327,16 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = np.empty_like(gates)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
-    for t in reversed(range(t_len)):
-        _ext.lstm_cell_backward(dh_tm[t], dprev_h, dprev_c, gates[t], tanh_c[t], cs[t], da[t],
-                                dprev_c, threads)
-        np.matmul(da[t], Wh.T, out=dprev_h)
+    chunks = _row_chunks(n, h, t_len, 4)
+    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+    def steps(r):
+        for t in reversed(range(t_len)):
+            _ext.lstm_cell_backward(dh_tm[t, r], dprev_h[r], dprev_c[r], gates[t, r],
+                                    tanh_c[t, r], cs[t, r], da[t, r], dprev_c[r], threads)
+            np.matmul(da[t, r], Wh.T, out=dprev_h[r])
+
+    _run_on_chunks(steps, chunks)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
@@ -279,12 +347,17 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
     h = h0.shape[1]
     _, proj = _input_projection(x, Wx)
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
-    recurrent = np.empty((n, h), dtype=x.dtype)
     hs[0] = h0
-    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
-    for t in range(t_len):
-        np.matmul(hs[t], Wh, out=recurrent)
-        _ext.rnn_cell_forward(proj[t], recurrent, b, hs[t + 1], threads)
+    chunks = _row_chunks(n, h, t_len, 1)
+    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+    def steps(r):
+        recurrent = np.empty((r.stop - r.start, h), dtype=x.dtype)
+        for t in range(t_len):
+            np.matmul(hs[t, r], Wh, out=recurrent)
+            _ext.rnn_cell_forward(proj[t, r], recurrent, b, hs[t + 1, r], threads)
+
+    _run_on_chunks(steps, chunks)
     return _time_major(hs[1:]), hs
 
 
@@ -295,10 +368,15 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     dh_tm = _time_major(dh)
     da = np.empty_like(dh_tm)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
-    threads = _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
-    for t in reversed(range(t_len)):
-        _ext.rnn_cell_backward(dh_tm[t], dprev_h, hs[t + 1], da[t], threads)
-        np.matmul(da[t], Wh.T, out=dprev_h)
+    chunks = _row_chunks(n, h, t_len, 1)
+    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+    def steps(r):
+        for t in reversed(range(t_len)):
+            _ext.rnn_cell_backward(dh_tm[t, r], dprev_h[r], hs[t + 1, r], da[t, r], threads)
+            np.matmul(da[t, r], Wh.T, out=dprev_h[r])
+
+    _run_on_chunks(steps, chunks)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dWx, dWh, db
 
