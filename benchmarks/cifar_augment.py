@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-minutes", type=non_negative_float, default=None,
                         help="training-time budget of part 1 (default: none)")
     parser.add_argument("--overfit-samples", type=positive_int, default=100)
-    parser.add_argument("--overfit-epochs", type=positive_int, default=40,
+    parser.add_argument("--overfit-epochs", type=positive_int, default=60,
                         help="most epochs of part 2 (it stops at 100%% training accuracy)")
     parser.add_argument("--skip-overfit", action="store_true", help="run part 1 only")
     parser.add_argument("--skip-convnet", action="store_true", help="run part 2 only")

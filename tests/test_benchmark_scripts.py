@@ -141,13 +141,15 @@ def test_transfer_learning_smoke(script, tmp_path):
     report = script("transfer_learning").main(
         ["--dataset", "sample", "--per-class", "10", "--pretrain-epochs", "1",
          "--finetune-epochs", "2", "--finetune-batch-size", "10", "--lr-grid", "1e-3,3e-3",
-         "--arch", "conv4-bn-relu-pool,fc16-relu,fc5", "--model-path", str(model_path)])
+         "--arch", "conv4-bn-relu-pool,fc16-relu,fc5", "--model-path", str(model_path),
+         "--also-unfrozen"])
     assert model_path.is_file() and report["pretrain"]["model_bytes"] > 0
     assert report["labelled_images"] == 50
     assert report["test_images_classes_5_9"] == 250  # the packaged sample: 50 per class
-    fine, scratch = report["fine_tune"], report["scratch"]
-    assert fine["frozen"] == ["W1", "b1", "beta1", "gamma1"] and scratch["frozen"] == []
-    for result in (fine, scratch):
+    fine, scratch, everything = report["fine_tune"], report["scratch"], report["fine_tune_all"]
+    assert fine["frozen"] == ["W1", "b1", "beta1", "gamma1"]
+    assert scratch["frozen"] == [] and everything["frozen"] == []
+    for result in (fine, scratch, everything):
         assert 0.0 <= result["test_acc"] <= 1.0 and result["train_seconds"] > 0
         assert set(result["lr_search"]) == {1e-3, 3e-3}
         assert result["learning_rate"] in (1e-3, 3e-3)
