@@ -1,16 +1,10 @@
-"""Recurrent kernels behind ``fastnn.layers.recurrent``: the LSTM and vanilla-RNN cells and whole
-sequences, forward and backward, three implementations each.
+"""Recurrent cell kernels behind ``fastnn.layers.recurrent``: the LSTM and vanilla-RNN cells,
+forward and backward, three implementations each.
 
 - ``"naive"``: plain Python loops over the elements of the cell (the readable specification);
-  matrix products are still ``@``, one time step at a time;
-- ``"vectorized"``: NumPy, step by step as in the CS231n assignment (one array operation per line
-  of the cell, the weight gradients accumulated step by step): the comparison baseline;
-- ``"compiled"``: the fused cells of ``fastnn._ext._recurrent`` (one pass over the (N, 4H)
-  block forward and one backward). The sequence versions compute the input projection
-  ``x @ Wx`` of all T steps in ONE product, keep time-major buffers (every step's slice is
-  contiguous), run per step one ``np.matmul(prev_h, Wh, out=...)`` and the fused cell (which also
-  adds the projection and the bias), and in backward keep ``da`` of every step so that ``dx``,
-  ``dWx`` and ``dWh`` are ONE product each over all steps and ``db`` one sum.
+- ``"vectorized"``: NumPy, one array operation per line of the cell (CS231n style);
+- ``"compiled"``: the fused cells of ``fastnn._ext._recurrent``: one pass over the (N, 4H)
+  block forward and one backward, vectorised (AVX-512/AVX2 variants picked at load time).
 
 Gate order: ``a[:, :H]`` input (i), ``a[:, H:2H]`` forget (f), ``a[:, 2H:3H]`` output (o),
 ``a[:, 3H:]`` candidate (g); ``i, f, o = sigmoid(.)``, ``g = tanh(.)``,

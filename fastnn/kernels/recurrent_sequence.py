@@ -11,7 +11,10 @@
   and activates the gates in place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and
   ``dWh`` are ONE product each over all steps (``hs`` holds h0 in its first slot, so the previous
   hidden states of all steps are one contiguous block) and ``db`` one sum; per step only
-  ``da_t @ Wh.T`` and the fused cell backward remain.
+  ``da_t @ Wh.T`` and the fused cell backward remain. With several threads (and threadpoolctl
+  installed) the batch rows are split between threads that each run the whole step loop on
+  their rows with single-threaded BLAS, and the big products split their output rows the same
+  way (``_run_on_chunks``): BLAS is pinned to one thread for the duration of the call.
 
 Signatures (all arrays of one float dtype; the check promotes them and makes them C-contiguous):
 
@@ -226,7 +229,7 @@ def _time_major(a: np.ndarray) -> np.ndarray:
 # Needs threadpoolctl to pin BLAS to one thread meanwhile; without it, one chunk.
 _MIN_ROWS_PER_CHUNK = 8
 _BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
-_POOL: list = []       # [ThreadPoolExecutor], created on first use
+_POOL: list = []       # [ThreadPoolExecutor, its worker count], created on first use
 
 
 def _blas_controller():
@@ -252,10 +255,10 @@ def _run_on_chunks(job, chunks: list[slice]) -> None:
     if len(chunks) == 1:
         job(chunks[0])
         return
-    if not _POOL or _POOL[0]._max_workers < len(chunks) - 1:
+    if not _POOL or _POOL[1] < len(chunks) - 1:
         from concurrent.futures import ThreadPoolExecutor
         _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
-                                       thread_name_prefix="fastnn-recurrent")]
+                                       thread_name_prefix="fastnn-recurrent"), len(chunks) - 1]
     with _blas_controller().limit(limits=1, user_api="blas"):
         futures = [_POOL[0].submit(job, rows) for rows in chunks[1:]]
         job(chunks[0])

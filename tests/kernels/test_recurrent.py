@@ -248,3 +248,29 @@ def test_fuzz_compiled_lstm_sequence_matches_the_looped_twin(n, t, d, h, seed):
     forward, dh = _lstm_problem(np.random.default_rng(seed), n, t, d, h)
     _assert_all_close(_lstm_all("compiled", forward, dh), _lstm_all("naive", forward, dh),
                       1e-11, "compiled")
+
+
+@compiled
+@pytest.mark.parametrize("op", ["lstm", "rnn"])
+def test_compiled_sequence_split_into_row_chunks_matches_the_twin(rng, op):
+    """Big enough for the threaded path (rows split between threads, BLAS on one thread)."""
+    import fastnn
+    from fastnn.kernels import recurrent_sequence
+
+    pytest.importorskip("threadpoolctl")
+    if fastnn.max_num_threads() < 2:
+        pytest.skip("needs two threads")
+    previous = fastnn.get_num_threads()
+    fastnn.set_num_threads(2)
+    try:
+        n, t, d, h = 37, 3, 5, 64
+        assert len(recurrent_sequence._row_chunks(n, h, t, 4 if op == "lstm" else 16)) == 2
+        if op == "lstm":
+            forward, dh = _lstm_problem(rng, n, t, d, h)
+            got, want = _lstm_all("compiled", forward, dh), _lstm_all("vectorized", forward, dh)
+        else:
+            forward, dh = _rnn_problem(rng, n, t, d, 4 * h)
+            got, want = _rnn_all("compiled", forward, dh), _rnn_all("vectorized", forward, dh)
+    finally:
+        fastnn.set_num_threads(previous)
+    _assert_all_close(got, want, 1e-10, "compiled, two chunks")
