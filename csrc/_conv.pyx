@@ -7,7 +7,8 @@ position ``p = oh*out_w + ow``, the input pixel ``x[n, c, oh*stride - pad + i*di
 ow*stride - pad + j*dilation]`` (0 outside the image) at column ``b*col_stride_n +
 p*col_stride_p``. The two column strides give both layouts in use:
 
-- CS231n's ``im2col_indices`` layout (column ``p*N + n``): ``col_stride_n=1, col_stride_p=N``;
+- CS231n's ``im2col_indices`` layout (column ``p*N + n``): ``col_stride_n=1, col_stride_p=N``
+  (filled row by row, images innermost, so the writes are contiguous);
 - the convolution's chunk workspace (column ``b*P + p``): ``col_stride_n=P, col_stride_p=1``,
   where each (row, image) run of ``P`` columns is contiguous, so a row of an input plane is
   copied with unit strides on both sides (and the BLAS product then covers the whole chunk).
@@ -105,6 +106,64 @@ cdef void _im2col_plane(
                 dst += out_w * sp
 
 
+cdef void _im2col_row_images_inner(
+    const floating* x, floating* dst, Py_ssize_t nimg, Py_ssize_t image_size,
+    Py_ssize_t h, Py_ssize_t w, Py_ssize_t i, Py_ssize_t j, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w,
+) noexcept nogil:
+    """One row (kernel tap (i, j) of the channel plane ``x`` of the first image) in CS231n's
+    layout, images innermost: ``dst[p*nimg + n]``. One output row (out_w * nimg entries, a
+    block that stays in L1) at a time, each image's input row read contiguously."""
+    cdef Py_ssize_t oh, ow, hh, k, lo, hi, off = j * dilation - pad
+    cdef const floating* src
+    lo = _clip(_ceil_div(-off, stride), 0, out_w)
+    hi = _clip(_ceil_div(w - off, stride), lo, out_w)
+    for oh in range(out_h):
+        hh = oh * stride - pad + i * dilation
+        if hh < 0 or hh >= h:
+            for k in range(out_w * nimg):
+                dst[k] = 0
+        else:
+            for k in range(lo * nimg):
+                dst[k] = 0
+            for k in range(hi * nimg, out_w * nimg):
+                dst[k] = 0
+            for k in range(nimg):
+                src = x + k * image_size + hh * w + off
+                for ow in range(lo, hi):
+                    dst[ow * nimg + k] = src[ow * stride]
+        dst += out_w * nimg
+
+
+cdef void _col2im_channel_images_inner(
+    const floating* cols, Py_ssize_t ld, floating* dx, Py_ssize_t nimg, Py_ssize_t image_size,
+    Py_ssize_t h, Py_ssize_t w, int fh, int fw, int pad, int stride, int dilation,
+    Py_ssize_t out_h, Py_ssize_t out_w,
+) noexcept nogil:
+    """Adjoint of the above for the fh*fw rows of one channel (``cols`` at its first row,
+    ``dx`` at its plane in the first image): the planes of every image are overwritten."""
+    cdef Py_ssize_t i, j, oh, ow, hh, k, e, lo, hi, off
+    cdef const floating* src
+    cdef floating* d
+    for k in range(nimg):
+        for e in range(h * w):
+            dx[k * image_size + e] = 0
+    for i in range(fh):
+        for j in range(fw):
+            src = cols + (i * fw + j) * ld
+            off = j * dilation - pad
+            lo = _clip(_ceil_div(-off, stride), 0, out_w)
+            hi = _clip(_ceil_div(w - off, stride), lo, out_w)
+            for oh in range(out_h):
+                hh = oh * stride - pad + i * dilation
+                if 0 <= hh < h:
+                    for k in range(nimg):
+                        d = dx + k * image_size + hh * w + off
+                        for ow in range(lo, hi):
+                            d[ow * stride] += src[ow * nimg + k]
+                src += out_w * nimg
+
+
 cdef void _col2im_plane(
     const floating* cols, floating* dxp, Py_ssize_t ld, Py_ssize_t row0,
     Py_ssize_t h, Py_ssize_t w, int fh, int fw, int pad, int stride, int dilation,
@@ -149,7 +208,16 @@ def im2col(
     _check_geometry(n, c, h, w, cols.shape[0], cols.shape[1], n0, n1, fh, fw, pad, stride,
                     dilation, out_h, out_w, col_stride_n, col_stride_p, num_threads)
     cdef Py_ssize_t planes = (n1 - n0) * c, t, b, ch, kk = fh * fw
-    cdef Py_ssize_t ld = cols.shape[1]
+    cdef Py_ssize_t ld = cols.shape[1], nimg = n1 - n0, image_size = c * h * w
+    if col_stride_n == 1 and col_stride_p == nimg:
+        # CS231n's layout (images innermost): one thread per row, contiguous writes
+        with nogil, parallel(num_threads=num_threads):
+            for t in prange(c * kk, schedule="static"):
+                ch = t // kk
+                _im2col_row_images_inner(&x[n0, ch, 0, 0], &cols[t, 0], nimg, image_size, h, w,
+                                         (t - ch * kk) // fw, (t - ch * kk) % fw, pad, stride,
+                                         dilation, out_h, out_w)
+        return
     with nogil, parallel(num_threads=num_threads):
         for t in prange(planes, schedule="static"):
             b = t // c
@@ -172,7 +240,15 @@ def col2im(
     _check_geometry(n, c, h, w, cols.shape[0], cols.shape[1], n0, n1, fh, fw, pad, stride,
                     dilation, out_h, out_w, col_stride_n, col_stride_p, num_threads)
     cdef Py_ssize_t planes = (n1 - n0) * c, t, b, ch, kk = fh * fw
-    cdef Py_ssize_t ld = cols.shape[1]
+    cdef Py_ssize_t ld = cols.shape[1], nimg = n1 - n0, image_size = c * h * w
+    if col_stride_n == 1 and col_stride_p == nimg:
+        # CS231n's layout: one thread per channel (its rows write only its planes)
+        with nogil, parallel(num_threads=num_threads):
+            for ch in prange(c, schedule="static"):
+                _col2im_channel_images_inner(&cols[ch * kk, 0], ld, &dx[n0, ch, 0, 0], nimg,
+                                             image_size, h, w, fh, fw, pad, stride, dilation,
+                                             out_h, out_w)
+        return
     with nogil, parallel(num_threads=num_threads):
         for t in prange(planes, schedule="static"):
             b = t // c
