@@ -363,6 +363,9 @@ class ConvNet:
                                 f"{type(item).__name__} {item!r}")
             if item == "features":  # everything below the classifier head
                 found = {p for p in self.params if p not in (f"W{head}", f"b{head}")}
+            elif item == "conv":  # every convolution and its normalisation
+                conv = {str(layer.index) for layer in self.layers if layer.kind == "conv"}
+                found = {p for p in self.params if p[len(p.rstrip("0123456789")):] in conv}
             elif item in self.params:
                 found = {item}
             else:  # a stem ("b": every bias, not the betas), else any name starting with it
@@ -370,7 +373,8 @@ class ConvNet:
                          or {p for p in self.params if p.startswith(item)})
             if not found:
                 raise ValueError(f"names_or_prefixes: {item!r} matches no parameter; the "
-                                 f"parameters are {sorted(self.params)} (or 'features')")
+                                 f"parameters are {sorted(self.params)} (or 'conv', "
+                                 f"'features')")
             matched |= found
         return matched
 
@@ -382,7 +386,8 @@ class ConvNet:
         names_or_prefixes : str or iterable of str
             Parameter names (``"W1"``: exactly W1), stems (``"W"``: every weight, ``"b"``:
             every bias, ``"gamma"``), other prefixes (``"gam"``: every name starting with it),
-            or ``"features"``: every parameter except the last fc layer's.
+            ``"conv"``: every convolution and its normalisation, or ``"features"``: every
+            parameter except the last fc layer's.
 
         Returns
         -------

@@ -11,7 +11,8 @@ to every training minibatch and ``--filters-png`` drawing the first-layer filter
 Transfer learning uses the same command: ``--init-from MODEL.npz`` starts from a saved ConvNet
 (its preprocessing is reused, so the features see the inputs they were trained on),
 ``--replace-head`` gives it a new, freshly initialised classifier for this data's classes, and
-``--freeze PREFIXES`` keeps parameters fixed (``features``: everything but the head).
+``--freeze PREFIXES`` keeps parameters fixed (``conv``: every convolution and its
+normalisation; ``features``: everything but the head).
 
 Examples::
 
@@ -213,7 +214,8 @@ def register_train(models: argparse._SubParsersAction) -> None:
                      help="with --init-from: a new classifier layer for this data's classes")
     cnn.add_argument("--freeze", default=None, metavar="PREFIXES",
                      help="with --init-from: parameters to keep fixed, comma-separated names "
-                     "or prefixes (W1, gamma, ...) or 'features' (all but the classifier)")
+                     "or prefixes (W1, gamma, ...), 'conv' (every convolution and its norm) or "
+                     "'features' (all but the classifier)")
     cnn.add_argument("--filters-png", default=None, metavar="PATH",
                      help="save the first-layer filters as an image grid (needs matplotlib)")
     add_training_options(cnn, batch_size=64)

@@ -266,6 +266,8 @@ def test_freeze_gives_no_gradient_and_stops_backprop(rng, monkeypatch):
     assert [c[:2] for c in calls] == [("fc", 4), ("relu", None), ("fc", 3)]
     assert calls[-1][2] is False
     model.unfreeze("features")
+    assert model.freeze("conv") == {"W1", "b1", "gamma1", "beta1", "W2", "b2"}
+    model.unfreeze("conv")
     model.freeze(["W2", "b"])  # W2 exactly; prefix "b": every bias
     assert model.frozen == {"W2", "b1", "b2", "b3", "b4"}
     with pytest.raises(ValueError, match="'W9' matches no parameter"):
