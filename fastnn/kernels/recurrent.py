@@ -46,9 +46,10 @@ _ext = load_extension("_recurrent")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-#: Work a thread must get before a cell running between two BLAS calls forks a team: the team's
+#: Work a thread must get before a cell running between two BLAS calls forks a team (the team's
 #: spinning workers compete with BLAS's own threads for the cores, which cost whole time slices
-#: per step on a busy machine (measure with ``fastnn bench lstm``).
+#: per step on a busy machine), and before a sequence splits its rows between threads (below it,
+#: handing work to a thread and back costs more than it saves). Measure with ``fastnn bench lstm``.
 SEQUENCE_MIN_WORK_PER_THREAD = 3e7
 
 

@@ -226,7 +226,9 @@ def _time_major(a: np.ndarray) -> np.ndarray:
 # of rows at once, each on its own thread with single-threaded BLAS and the cell on one thread:
 # no synchronisation per time step (a (64, 256) x (256, 1024) product is too small for BLAS to
 # split well, and its threads waiting for each other cost whole time slices on a busy machine).
-# Needs threadpoolctl to pin BLAS to one thread meanwhile; without it, one chunk.
+# Work too small to split runs on one thread with BLAS on one thread too (waking BLAS's sleeping
+# threads for a small product can take longer than the product). Needs threadpoolctl to pin
+# BLAS; without it, or with too few rows to split big work, BLAS threads itself.
 _MIN_ROWS_PER_CHUNK = 8
 _BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
 _POOL: list = []       # [ThreadPoolExecutor, its worker count], created on first use
@@ -242,39 +244,53 @@ def _blas_controller():
     return _BLAS[0]
 
 
-def _row_chunks(n: int, h: int, t_len: int, gates: int) -> list[slice]:
-    """Slices of the batch rows, one per thread (``threads_for`` the step loop's products)."""
-    parts = min(threads_for(2.0 * t_len * n * h * gates * h), n // _MIN_ROWS_PER_CHUNK)
-    if parts < 2 or _blas_controller() is None:
-        return [slice(0, n)]
-    return [slice(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+def _row_chunks(rows: int, work: float) -> list[slice] | None:
+    """Slices of ``rows``, one per thread, for a job of ``work`` flops; None: do not pin BLAS
+    (let it thread one call over all rows)."""
+    if _blas_controller() is None:
+        return None
+    parts = threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD)
+    if parts >= 2:
+        parts = min(parts, rows // _MIN_ROWS_PER_CHUNK)
+        if parts < 2:
+            return None
+    return [slice(rows * i // parts, rows * (i + 1) // parts) for i in range(parts)]
 
 
-def _run_on_chunks(job, chunks: list[slice]) -> None:
-    """``job(rows)`` for every chunk, concurrently, with BLAS on one thread meanwhile."""
-    if len(chunks) == 1:
-        job(chunks[0])
+def _run_on_chunks(job, chunks: list[slice] | None, rows: int) -> None:
+    """``job(rows)`` for every chunk, concurrently, with BLAS on one thread meanwhile
+    (``chunks`` None: ``job`` over all rows, BLAS as configured)."""
+    if chunks is None:
+        job(slice(0, rows))
         return
-    if not _POOL or _POOL[1] < len(chunks) - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
-                                       thread_name_prefix="fastnn-recurrent"), len(chunks) - 1]
     with _blas_controller().limit(limits=1, user_api="blas"):
-        futures = [_POOL[0].submit(job, rows) for rows in chunks[1:]]
+        if len(chunks) == 1:
+            job(chunks[0])
+            return
+        if not _POOL or _POOL[1] < len(chunks) - 1:
+            from concurrent.futures import ThreadPoolExecutor
+            _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
+                                           thread_name_prefix="fastnn-recurrent"),
+                        len(chunks) - 1]
+        futures = [_POOL[0].submit(job, r) for r in chunks[1:]]
         job(chunks[0])
         for future in futures:
             future.result()
 
 
+def _step_plan(n: int, h: int, t_len: int, gates: int) -> tuple[list[slice] | None, int]:
+    """Row chunks of the step loop and the cell's thread count inside it."""
+    chunks = _row_chunks(n, 2.0 * t_len * n * h * gates * h)
+    # pinned (chunks): one cell thread per chunk; otherwise the cell's own rule
+    return chunks, 1 if chunks is not None else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = a @ b``, the rows of ``out`` split between threads (single-threaded BLAS each)
-    when the product is big enough: the same no-waiting rule as the step loop."""
+    by the step loop's rule."""
     m, k = a.shape
-    parts = min(threads_for(2.0 * m * k * b.shape[1]), m // _MIN_ROWS_PER_CHUNK)
-    if parts < 2 or _blas_controller() is None:
-        return np.matmul(a, b, out=out)
-    chunks = [slice(m * i // parts, m * (i + 1) // parts) for i in range(parts)]
-    _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks)
+    chunks = _row_chunks(m, 2.0 * m * k * b.shape[1])
+    _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks, m)
     return out
 
 
@@ -308,8 +324,7 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     cs = np.empty_like(hs)
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    chunks = _row_chunks(n, h, t_len, 4)
-    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+    chunks, threads = _step_plan(n, h, t_len, 4)
 
     def steps(r):
         recurrent = np.empty((r.stop - r.start, 4 * h), dtype=x.dtype)
@@ -318,7 +333,7 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
             _ext.lstm_cell_forward(gates[t, r], recurrent, b, cs[t, r], gates[t, r],
                                    cs[t + 1, r], tanh_c[t, r], hs[t + 1, r], threads)
 
-    _run_on_chunks(steps, chunks)
+    _run_on_chunks(steps, chunks, n)
     return _time_major(hs[1:]), hs, cs, gates, tanh_c
 
 
@@ -330,8 +345,7 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = np.empty_like(gates)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    chunks = _row_chunks(n, h, t_len, 4)
-    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+    chunks, threads = _step_plan(n, h, t_len, 4)
 
     def steps(r):
         for t in reversed(range(t_len)):
@@ -339,7 +353,7 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
                                     tanh_c[t, r], cs[t, r], da[t, r], dprev_c[r], threads)
             np.matmul(da[t, r], Wh.T, out=dprev_h[r])
 
-    _run_on_chunks(steps, chunks)
+    _run_on_chunks(steps, chunks, n)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
@@ -351,8 +365,7 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
     _, proj = _input_projection(x, Wx)
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
     hs[0] = h0
-    chunks = _row_chunks(n, h, t_len, 1)
-    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+    chunks, threads = _step_plan(n, h, t_len, 1)
 
     def steps(r):
         recurrent = np.empty((r.stop - r.start, h), dtype=x.dtype)
@@ -360,7 +373,7 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
             np.matmul(hs[t, r], Wh, out=recurrent)
             _ext.rnn_cell_forward(proj[t, r], recurrent, b, hs[t + 1, r], threads)
 
-    _run_on_chunks(steps, chunks)
+    _run_on_chunks(steps, chunks, n)
     return _time_major(hs[1:]), hs
 
 
@@ -371,15 +384,14 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     dh_tm = _time_major(dh)
     da = np.empty_like(dh_tm)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
-    chunks = _row_chunks(n, h, t_len, 1)
-    threads = 1 if len(chunks) > 1 else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+    chunks, threads = _step_plan(n, h, t_len, 1)
 
     def steps(r):
         for t in reversed(range(t_len)):
             _ext.rnn_cell_backward(dh_tm[t, r], dprev_h[r], hs[t + 1, r], da[t, r], threads)
             np.matmul(da[t, r], Wh.T, out=dprev_h[r])
 
-    _run_on_chunks(steps, chunks)
+    _run_on_chunks(steps, chunks, n)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dWx, dWh, db
 

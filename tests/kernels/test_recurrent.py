@@ -263,8 +263,9 @@ def test_compiled_sequence_split_into_row_chunks_matches_the_twin(rng, op):
     previous = fastnn.get_num_threads()
     fastnn.set_num_threads(2)
     try:
-        n, t, d, h = 37, 3, 5, 64
-        assert len(recurrent_sequence._row_chunks(n, h, t, 4 if op == "lstm" else 16)) == 2
+        n, t, d, h = 17, 7, 5, 256
+        hidden, gates = (h, 4) if op == "lstm" else (4 * h, 1)
+        assert len(recurrent_sequence._step_plan(n, hidden, t, gates)[0]) == 2
         if op == "lstm":
             forward, dh = _lstm_problem(rng, n, t, d, h)
             got, want = _lstm_all("compiled", forward, dh), _lstm_all("vectorized", forward, dh)
@@ -273,4 +274,5 @@ def test_compiled_sequence_split_into_row_chunks_matches_the_twin(rng, op):
             got, want = _rnn_all("compiled", forward, dh), _rnn_all("vectorized", forward, dh)
     finally:
         fastnn.set_num_threads(previous)
-    _assert_all_close(got, want, 1e-10, "compiled, two chunks")
+    # H = 1024 sums in another order: agreement to a few ulp of the largest terms
+    _assert_all_close(got, want, 1e-8, "compiled, two chunks")
