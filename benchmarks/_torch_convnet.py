@@ -77,11 +77,13 @@ def parse_layers(spec: Any, input_dim: Sequence[int], num_classes: int) -> list[
     Returns
     -------
     list
-        fastnn's parsed layers (``kind``, ``in_shape``, ``out_shape``, ``index``, ``args``).
+        fastnn's parsed layers (``kind``, ``in_shape``, ``out_shape``, ``index``, ``args``):
+        ``ConvNet.layers``.
     """
-    from fastnn.classifiers._conv_spec import parse_spec
+    from fastnn.classifiers import ConvNet
 
-    return parse_spec(spec, tuple(input_dim), num_classes)
+    # a seed keeps NumPy's global random state (dropout's) untouched by the throw-away weights
+    return ConvNet(spec, input_dim=tuple(input_dim), num_classes=num_classes, seed=0).layers
 
 
 def build_torch_convnet(
