@@ -30,6 +30,8 @@ Signatures (all arrays of one float dtype; the check promotes them and makes the
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -232,6 +234,7 @@ def _time_major(a: np.ndarray) -> np.ndarray:
 _MIN_ROWS_PER_CHUNK = 8
 _BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
 _POOL: list = []       # [ThreadPoolExecutor, its worker count], created on first use
+_PIN_LOCK = threading.Lock()
 
 
 def _blas_controller():
@@ -263,7 +266,8 @@ def _run_on_chunks(job, chunks: list[slice] | None, rows: int) -> None:
     if chunks is None:
         job(slice(0, rows))
         return
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    # one pinned region at a time: two overlapping limit/restore pairs could leave BLAS pinned
+    with _PIN_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
         if len(chunks) == 1:
             job(chunks[0])
             return
