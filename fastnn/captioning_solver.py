@@ -12,8 +12,10 @@ Minibatches are ``batch_size`` captions drawn with replacement (CS231n's
 ``sample_coco_minibatch``), each with its image's features; the model is called as
 ``model.loss(features, captions)``. Each evaluation reports ``train_loss`` and ``val_loss`` (on
 ``num_train_samples``/``num_val_samples`` captions) and ``val_bleu1``, the corpus BLEU-1 of
-greedy captions of up to ``num_val_samples`` validation images against their first reference;
-the best model is the one with the lowest ``val_loss``.
+greedy captions of up to ``num_val_samples`` validation images against their first reference
+(and, when ``data`` has ``val_labels`` and ``class_words`` as the generated data sets of
+:mod:`fastnn.data.captions` do, ``val_class_word``: the fraction of those captions naming the
+image's class); the best model is the one with the lowest ``val_loss``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from fastnn._validation import check_array
-from fastnn.data.captions import bleu1
+from fastnn.data.captions import bleu1, class_word_accuracy
 from fastnn.solver import Solver
 
 __all__ = ["CaptioningSolver"]
@@ -82,6 +84,15 @@ class CaptioningSolver(Solver):
             arrays[split] = (captions, idxs, features)
         self.train_features = arrays["train"][2]
         self.val_features = arrays["val"][2]
+        # optional (the generated data sets of fastnn.data.captions): the class of every
+        # validation image and the class words, for the class-word accuracy of each evaluation
+        self._val_labels, self._class_words = None, data.get("class_words")
+        if "val_labels" in data and self._class_words is not None:
+            self._val_labels = check_array(data["val_labels"], "data['val_labels']", ndim=1,
+                                           dtype="int")
+            if len(self._val_labels) != len(self.val_features):
+                raise ValueError(f"data['val_labels'] has {len(self._val_labels)} labels but "
+                                 f"data['val_features'] has {len(self.val_features)} images")
         # captions are the examples; their image indices stand where labels would
         return arrays["train"][0], arrays["train"][1], arrays["val"][0], arrays["val"][1]
 
@@ -138,4 +149,8 @@ class CaptioningSolver(Solver):
             null = getattr(self.model, "word_to_idx", {}).get("<NULL>", 0)
             end = getattr(self.model, "word_to_idx", {}).get("<END>", None)
             scores["val_bleu1"] = bleu1(generated, references, null=null, end=end)
+            if self._val_labels is not None:
+                scores["val_class_word"] = class_word_accuracy(
+                    generated, self._val_labels[self.y_val[first]], self.model.word_to_idx,
+                    self._class_words)
         return scores

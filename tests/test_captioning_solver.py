@@ -30,9 +30,10 @@ def test_captioning_solver_trains_with_cs231n_kwargs(caption_data):
                               lr_decay=0.995, verbose=False, print_every=10, seed=1)
     solver.train()
     first, last = solver.history[0], solver.history[-1]
-    assert {"train_loss", "val_loss", "val_bleu1"} <= last.keys()
+    assert {"train_loss", "val_loss", "val_bleu1", "val_class_word"} <= last.keys()
     assert last["val_loss"] < first["val_loss"]
     assert 0.0 <= last["val_bleu1"] <= 1.0
+    assert 0.0 <= last["val_class_word"] <= 1.0
     assert solver.best_score == min(r["val_loss"] for r in solver.history)
     assert len(solver.loss_history) == 3 * (200 // 25)
 
@@ -73,6 +74,8 @@ def test_captioning_solver_bad_data(caption_data):
                                      train_captions=caption_data["train_captions"][:, :1]))
     with pytest.raises(TypeError, match="data"):
         CaptioningSolver(model, [1, 2])
+    with pytest.raises(ValueError, match="val_labels"):
+        CaptioningSolver(model, dict(caption_data, val_labels=caption_data["val_labels"][:3]))
 
 
 # --------------------------------------------------------------------------- language model
