@@ -199,6 +199,12 @@ cdef extern from *:
     void fnn_rnn_backward_row_d(const double*, const double*, const double*, double*,
                                 Py_ssize_t) noexcept nogil
 
+cdef extern from "recurrent_gemm.h" nogil:
+    int fnn_sgemm_available()
+    void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
+                   Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
+                   int accumulate)
+
 ctypedef fused floating:
     float
     double
@@ -375,3 +381,47 @@ def rnn_cell_backward(
         for i in prange(n, schedule="static"):
             _rnn_backward_row(&dnext_h[i, 0], (add + i * h) if add != NULL else NULL,
                               &next_h[i, 0], &da[i, 0], h)
+
+
+# --------------------------------------------------------------------- the float32 product
+SGEMM_AVAILABLE = bool(fnn_sgemm_available())
+SGEMM_COLUMNS = 32   # n must be a multiple of this
+
+
+def sgemm(
+    const float[:, :] a,              # IN  (M, K), any strides (a transposed view is fine)
+    const float[:, ::1] b,            # IN  (K, N), N a multiple of SGEMM_COLUMNS
+    float[:, ::1] c,                  # OUT (M, N): a @ b, or c + a @ b with accumulate
+    bint accumulate,
+    int num_threads,
+):
+    """``c = a @ b`` (or ``c += a @ b``) in float32 with AVX-512 (recurrent_gemm.h), threads
+    over blocks of 8 rows; only where ``SGEMM_AVAILABLE``."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1], chunk, parts, start, stop
+    cdef Py_ssize_t a_rs = a.strides[0] // sizeof(float), a_cs = a.strides[1] // sizeof(float)
+    cdef int acc = accumulate
+    if not SGEMM_AVAILABLE:
+        raise RuntimeError("sgemm needs a CPU with AVX-512F (use BLAS)")
+    if m < 1 or k < 1 or n < 1 or n % SGEMM_COLUMNS:
+        raise ValueError(f"sgemm needs M, K, N >= 1 and N a multiple of {SGEMM_COLUMNS}, "
+                         f"got M={m}, K={k}, N={n}")
+    if b.shape[0] != k or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"sgemm shapes do not chain: a ({m}, {k}), b ({b.shape[0]}, {n}), "
+                         f"c ({c.shape[0]}, {c.shape[1]})")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    if a.strides[0] % sizeof(float) or a.strides[1] % sizeof(float):
+        raise ValueError("a's strides must be whole float32 elements")
+    # contiguous row blocks of whole 8-row tiles, one per thread
+    chunk = ((m + num_threads - 1) // num_threads + 7) // 8 * 8
+    parts = (m + chunk - 1) // chunk
+    if parts == 1:
+        with nogil:
+            fnn_sgemm(m, n, k, &a[0, 0], a_rs, a_cs, &b[0, 0], n, &c[0, 0], n, acc)
+        return
+    with nogil, parallel(num_threads=num_threads):
+        for start in prange(0, m, chunk, schedule="static"):
+            stop = start + chunk if start + chunk < m else m
+            fnn_sgemm(stop - start, n, k, &a[start, 0], a_rs, a_cs, &b[0, 0], n, &c[start, 0],
+                      n, acc)
+

@@ -6,15 +6,17 @@
   + b``, the NumPy cell, and in backward the weight gradients accumulated one step at a time.
   This is the baseline the compiled version is measured against (``fastnn bench lstm``);
 - ``"compiled"``: the input projection ``x @ Wx`` of all T steps in ONE product into a time-major
-  (T, N, 4H) buffer (every step's slice contiguous); per step one ``np.matmul(prev_h, Wh,
-  out=...)`` and the fused compiled cell, which adds that product and the bias to the projection
-  and activates the gates in place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and
-  ``dWh`` are ONE product each over all steps (``hs`` holds h0 in its first slot, so the previous
-  hidden states of all steps are one contiguous block) and ``db`` one sum; per step only
-  ``da_t @ Wh.T`` and the fused cell backward remain. With several threads (and threadpoolctl
-  installed) the batch rows are split between threads that each run the whole step loop on
-  their rows with single-threaded BLAS, and the big products split their output rows the same
-  way (``_run_on_chunks``): BLAS is pinned to one thread for the duration of the call.
+  (T, N, 4H) buffer (every step's slice contiguous); per step one ``prev_h @ Wh`` and the fused
+  compiled cell, which adds that product and the bias to the projection and activates the gates
+  in place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and ``dWh`` are ONE product
+  each over all steps (``hs`` holds h0 in its first slot: the previous hidden states of all
+  steps are one contiguous block) and ``db`` one sum; per step only ``da_t @ Wh.T`` and the
+  fused cell backward remain. float32 products whose width is a multiple of 32 run on the
+  compiled AVX-512 kernel (csrc/recurrent_gemm.h; OpenBLAS may use only its AVX2 kernels on
+  CPUs newer than its build, half the rate), the others on BLAS. With several threads the batch
+  rows are split between threads that each run the whole step loop on their rows (compiled
+  products on one thread, or BLAS pinned to one thread with threadpoolctl), and the big products
+  split their output rows the same way.
 
 Signatures (all arrays of one float dtype; the check promotes them and makes them C-contiguous):
 
@@ -30,15 +32,20 @@ Signatures (all arrays of one float dtype; the check promotes them and makes the
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastnn.kernels._operation import Operation, threads_for
+from fastnn.kernels._operation import Operation
+from fastnn.kernels._recurrent_products import (
+    _fast_product,
+    _input_projection,
+    _product,
+    _run_on_chunks,
+    _step_plan,
+    _time_major,
+    _weight_gradients,
+)
 from fastnn.kernels.recurrent import (
-    SEQUENCE_MIN_WORK_PER_THREAD,
-    _cell_threads,
     _common,
     _expect,
     _ext,
@@ -218,107 +225,6 @@ def _rnn_sequence_backward_vectorized(dh, x, Wx, Wh, hs):
     return _rnn_backward_steps(_rnn_cell_backward_vectorized, dh, x, Wx, Wh, hs)
 
 
-# --------------------------------------------------------------------------------- compiled
-def _time_major(a: np.ndarray) -> np.ndarray:
-    """(N, T, K) -> a C-contiguous (T, N, K) copy, so each step's slice is one block."""
-    return np.ascontiguousarray(a.transpose(1, 0, 2))
-
-
-# The examples of a batch never interact inside a sequence, so the step loop runs on P chunks
-# of rows at once, each on its own thread with single-threaded BLAS and the cell on one thread:
-# no synchronisation per time step (a (64, 256) x (256, 1024) product is too small for BLAS to
-# split well, and its threads waiting for each other cost whole time slices on a busy machine).
-# Work too small to split runs on one thread with BLAS on one thread too (waking BLAS's sleeping
-# threads for a small product can take longer than the product). Needs threadpoolctl to pin
-# BLAS; without it, or with too few rows to split big work, BLAS threads itself.
-_MIN_ROWS_PER_CHUNK = 8
-_BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
-_POOL: list = []       # [ThreadPoolExecutor, its worker count], created on first use
-_PIN_LOCK = threading.Lock()
-
-
-def _blas_controller():
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS.append(ThreadpoolController())
-        except ImportError:
-            _BLAS.append(None)
-    return _BLAS[0]
-
-
-def _row_chunks(rows: int, work: float) -> list[slice] | None:
-    """Slices of ``rows``, one per thread, for a job of ``work`` flops; None: do not pin BLAS
-    (let it thread one call over all rows)."""
-    if _blas_controller() is None:
-        return None
-    parts = threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD)
-    if parts >= 2:
-        parts = min(parts, rows // _MIN_ROWS_PER_CHUNK)
-        if parts < 2:
-            return None
-    return [slice(rows * i // parts, rows * (i + 1) // parts) for i in range(parts)]
-
-
-def _run_on_chunks(job, chunks: list[slice] | None, rows: int) -> None:
-    """``job(rows)`` for every chunk, concurrently, with BLAS on one thread meanwhile
-    (``chunks`` None: ``job`` over all rows, BLAS as configured)."""
-    if chunks is None:
-        job(slice(0, rows))
-        return
-    # one pinned region at a time: two overlapping limit/restore pairs could leave BLAS pinned
-    with _PIN_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
-        if len(chunks) == 1:
-            job(chunks[0])
-            return
-        if not _POOL or _POOL[1] < len(chunks) - 1:
-            from concurrent.futures import ThreadPoolExecutor
-            _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
-                                           thread_name_prefix="fastnn-recurrent"),
-                        len(chunks) - 1]
-        futures = [_POOL[0].submit(job, r) for r in chunks[1:]]
-        job(chunks[0])
-        for future in futures:
-            future.result()
-
-
-def _step_plan(n: int, h: int, t_len: int, gates: int) -> tuple[list[slice] | None, int]:
-    """Row chunks of the step loop and the cell's thread count inside it."""
-    chunks = _row_chunks(n, 2.0 * t_len * n * h * gates * h)
-    # pinned (chunks): one cell thread per chunk; otherwise the cell's own rule
-    return chunks, 1 if chunks is not None else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
-
-
-def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out = a @ b``, the rows of ``out`` split between threads (single-threaded BLAS each)
-    by the step loop's rule."""
-    m, k = a.shape
-    chunks = _row_chunks(m, 2.0 * m * k * b.shape[1])
-    _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks, m)
-    return out
-
-
-def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x as time-major (T, N, D) and ``x @ Wx`` of every step in ONE product, (T, N, K)."""
-    n, t_len, d = x.shape
-    x_tm = _time_major(x)
-    proj = np.empty((t_len, n, Wx.shape[1]), dtype=x.dtype)
-    _matmul(x_tm.reshape(t_len * n, d), Wx, proj.reshape(t_len * n, -1))
-    return x_tm, proj
-
-
-def _weight_gradients(x, Wx, Wh, hs, da):
-    """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
-    t_len, n, k = da.shape
-    da_all = da.reshape(t_len * n, k)
-    dx_tm = _matmul(da_all, Wx.T, np.empty((t_len * n, Wx.shape[0]), dtype=da.dtype))
-    dWx = _matmul(_time_major(x).reshape(t_len * n, -1).T, da_all, np.empty_like(Wx))
-    # hs[t] is step t's previous state
-    dWh = _matmul(hs[:-1].reshape(t_len * n, -1).T, da_all, np.empty_like(Wh))
-    dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
-    return dx, dWx, dWh, da_all.sum(axis=0)
-
-
 @LSTM_SEQUENCE_FORWARD.register("compiled", available=_ext is not None)
 def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     n, t_len, _ = x.shape
@@ -328,16 +234,17 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     cs = np.empty_like(hs)
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    chunks, threads = _step_plan(n, h, t_len, 4)
+    fast = _fast_product(hs[0], Wh)
+    chunks, threads = _step_plan(n, h, t_len, 4, fast)
 
     def steps(r):
         recurrent = np.empty((r.stop - r.start, 4 * h), dtype=x.dtype)
         for t in range(t_len):
-            np.matmul(hs[t, r], Wh, out=recurrent)
+            _product(hs[t, r], Wh, recurrent, fast)
             _ext.lstm_cell_forward(gates[t, r], recurrent, b, cs[t, r], gates[t, r],
                                    cs[t + 1, r], tanh_c[t, r], hs[t + 1, r], threads)
 
-    _run_on_chunks(steps, chunks, n)
+    _run_on_chunks(steps, chunks, n, pin=not fast)
     return _time_major(hs[1:]), hs, cs, gates, tanh_c
 
 
@@ -349,15 +256,17 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = np.empty_like(gates)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    chunks, threads = _step_plan(n, h, t_len, 4)
+    Wh_t = np.ascontiguousarray(Wh.T)
+    fast = _fast_product(da[0], Wh_t)
+    chunks, threads = _step_plan(n, h, t_len, 4, fast)
 
     def steps(r):
         for t in reversed(range(t_len)):
             _ext.lstm_cell_backward(dh_tm[t, r], dprev_h[r], dprev_c[r], gates[t, r],
                                     tanh_c[t, r], cs[t, r], da[t, r], dprev_c[r], threads)
-            np.matmul(da[t, r], Wh.T, out=dprev_h[r])
+            _product(da[t, r], Wh_t, dprev_h[r], fast)
 
-    _run_on_chunks(steps, chunks, n)
+    _run_on_chunks(steps, chunks, n, pin=not fast)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
@@ -369,15 +278,16 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
     _, proj = _input_projection(x, Wx)
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
     hs[0] = h0
-    chunks, threads = _step_plan(n, h, t_len, 1)
+    fast = _fast_product(hs[0], Wh)
+    chunks, threads = _step_plan(n, h, t_len, 1, fast)
 
     def steps(r):
         recurrent = np.empty((r.stop - r.start, h), dtype=x.dtype)
         for t in range(t_len):
-            np.matmul(hs[t, r], Wh, out=recurrent)
+            _product(hs[t, r], Wh, recurrent, fast)
             _ext.rnn_cell_forward(proj[t, r], recurrent, b, hs[t + 1, r], threads)
 
-    _run_on_chunks(steps, chunks, n)
+    _run_on_chunks(steps, chunks, n, pin=not fast)
     return _time_major(hs[1:]), hs
 
 
@@ -388,14 +298,16 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     dh_tm = _time_major(dh)
     da = np.empty_like(dh_tm)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
-    chunks, threads = _step_plan(n, h, t_len, 1)
+    Wh_t = np.ascontiguousarray(Wh.T)
+    fast = _fast_product(da[0], Wh_t)
+    chunks, threads = _step_plan(n, h, t_len, 1, fast)
 
     def steps(r):
         for t in reversed(range(t_len)):
             _ext.rnn_cell_backward(dh_tm[t, r], dprev_h[r], hs[t + 1, r], da[t, r], threads)
-            np.matmul(da[t, r], Wh.T, out=dprev_h[r])
+            _product(da[t, r], Wh_t, dprev_h[r], fast)
 
-    _run_on_chunks(steps, chunks, n)
+    _run_on_chunks(steps, chunks, n, pin=not fast)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dWx, dWh, db
 

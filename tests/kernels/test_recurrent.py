@@ -265,7 +265,7 @@ def test_compiled_sequence_split_into_row_chunks_matches_the_twin(rng, op):
     try:
         n, t, d, h = 17, 7, 5, 256
         hidden, gates = (h, 4) if op == "lstm" else (4 * h, 1)
-        assert len(recurrent_sequence._step_plan(n, hidden, t, gates)[0]) == 2
+        assert len(recurrent_sequence._step_plan(n, hidden, t, gates, False)[0]) == 2
         if op == "lstm":
             forward, dh = _lstm_problem(rng, n, t, d, h)
             got, want = _lstm_all("compiled", forward, dh), _lstm_all("vectorized", forward, dh)

@@ -1,0 +1,127 @@
+/* Float32 matrix product with AVX-512 for fastnn._ext._recurrent (the LSTM/RNN sequence code).
+ *
+ * Why not BLAS: NumPy's OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model it knows;
+ * on CPUs newer than the OpenBLAS build (AMD Zen 5 with 0.3.31, for example) it falls back to
+ * the AVX2 "Haswell" kernels and runs the products of an LSTM at half the machine's float32
+ * rate. This kernel uses AVX-512 whenever the CPU reports it (checked at run time; the caller
+ * falls back to BLAS otherwise), so the recurrent products do not depend on that table.
+ *
+ * Public (called from Cython):
+ *   int  fnn_sgemm_available(void);      1 when the CPU has AVX-512F and the kernel is compiled
+ *   void fnn_sgemm(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+ *       c[i*ldc + j] (+)= sum_p a[i*a_rs + p*a_cs] * b[p*ldb + j],  i < m, j < n,  n % 32 == 0.
+ *       A may be any strided view (a transposed one included: its elements are broadcast one at
+ *       a time); B and C rows are contiguous.
+ *
+ * Blocking: k in blocks of FNN_GEMM_KC (a 32-column panel of B is then KC * 128 bytes: L1),
+ * rows in blocks of FNN_GEMM_MC (the A block, up to 256 KB, stays in L2 while every B panel
+ * streams by: the weight gradients, with few rows and a long k, read B once), an 8 x 32
+ * register tile (16 zmm accumulators, two B vectors, one broadcast).
+ */
+#ifndef FASTNN_RECURRENT_GEMM_H
+#define FASTNN_RECURRENT_GEMM_H
+
+#include <Python.h>
+
+#define FNN_GEMM_KC 256
+#define FNN_GEMM_MC 256
+#define FNN_GEMM_NR 32
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+
+typedef float fnn_v16 __attribute__((vector_size(64)));
+typedef float fnn_v16u __attribute__((vector_size(64), aligned(4)));   /* unaligned access */
+
+/* rows (<= 8, a constant at every call site) x 32 columns of C over k_len terms */
+__attribute__((target("avx512f"), always_inline)) static inline void fnn_sgemm_tile(
+    int rows, Py_ssize_t k_len, const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
+    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate)
+{
+    fnn_v16 acc0[8], acc1[8];
+    int r;
+    Py_ssize_t p;
+    for (r = 0; r < rows; r++) {
+        acc0[r] = (fnn_v16){0};
+        acc1[r] = (fnn_v16){0};
+    }
+    for (p = 0; p < k_len; p++) {
+        const fnn_v16 b0 = *(const fnn_v16u *)(b + p * ldb);
+        const fnn_v16 b1 = *(const fnn_v16u *)(b + p * ldb + 16);
+        const float *ap = a + p * a_cs;
+        for (r = 0; r < rows; r++) {
+            const float s = ap[r * a_rs];
+            acc0[r] += s * b0;
+            acc1[r] += s * b1;
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        fnn_v16u *c0 = (fnn_v16u *)(c + r * ldc), *c1 = (fnn_v16u *)(c + r * ldc + 16);
+        if (accumulate) {
+            *c0 += acc0[r];
+            *c1 += acc1[r];
+        } else {
+            *c0 = acc0[r];
+            *c1 = acc1[r];
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
+    Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
+    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate)
+{
+    Py_ssize_t p0, i0, i, j;
+    for (p0 = 0; p0 < k; p0 += FNN_GEMM_KC) {
+        const Py_ssize_t kc = k - p0 < FNN_GEMM_KC ? k - p0 : FNN_GEMM_KC;
+        const int acc = accumulate || p0 > 0;
+        for (i0 = 0; i0 < m; i0 += FNN_GEMM_MC) {
+            const Py_ssize_t i1 = m - i0 < FNN_GEMM_MC ? m : i0 + FNN_GEMM_MC;
+            for (j = 0; j < n; j += FNN_GEMM_NR) {
+                const float *bp = b + p0 * ldb + j;
+                for (i = i0; i < i1; i += 8) {
+                    const float *ap = a + i * a_rs + p0 * a_cs;
+                    float *cp = c + i * ldc + j;
+                    /* constant row counts, so every tile is fully unrolled in registers */
+                    switch (i1 - i < 8 ? (int)(i1 - i) : 8) {
+                    case 8: fnn_sgemm_tile(8, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 7: fnn_sgemm_tile(7, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 6: fnn_sgemm_tile(6, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 5: fnn_sgemm_tile(5, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 4: fnn_sgemm_tile(4, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 3: fnn_sgemm_tile(3, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 2: fnn_sgemm_tile(2, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    default: fnn_sgemm_tile(1, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int fnn_sgemm_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+
+static void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                      Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+                      int accumulate)
+{
+    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+}
+
+#else   /* no GCC-style vectors or not x86-64: the caller uses BLAS */
+
+static int fnn_sgemm_available(void) { return 0; }
+
+static void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                      Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+                      int accumulate)
+{
+    (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb; (void)c;
+    (void)ldc; (void)accumulate;
+}
+
+#endif
+#endif

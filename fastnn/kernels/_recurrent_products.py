@@ -1,0 +1,148 @@
+"""The matrix products and the threading of the compiled recurrent sequences
+(:mod:`fastnn.kernels.recurrent_sequence`): float32 products on the compiled AVX-512 kernel
+where it applies (``_ext.sgemm``, csrc/recurrent_gemm.h), BLAS otherwise; the batch rows split
+between threads for the step loop and for the big products over all steps."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from fastnn.kernels._operation import threads_for
+from fastnn.kernels.recurrent import SEQUENCE_MIN_WORK_PER_THREAD, _cell_threads, _ext
+
+__all__: list[str] = []
+
+
+# --------------------------------------------------------------------------------- compiled
+def _time_major(a: np.ndarray) -> np.ndarray:
+    """(N, T, K) -> a C-contiguous (T, N, K) copy, so each step's slice is one block."""
+    return np.ascontiguousarray(a.transpose(1, 0, 2))
+
+
+# The examples of a batch never interact inside a sequence, so the step loop runs on P chunks
+# of rows at once, each on its own thread with single-threaded BLAS and the cell on one thread:
+# no synchronisation per time step (a (64, 256) x (256, 1024) product is too small for BLAS to
+# split well, and its threads waiting for each other cost whole time slices on a busy machine).
+# Work too small to split runs on one thread with BLAS on one thread too (waking BLAS's sleeping
+# threads for a small product can take longer than the product). Needs threadpoolctl to pin
+# BLAS; without it, or with too few rows to split big work, BLAS threads itself.
+_MIN_ROWS_PER_CHUNK = 8
+_BLAS: list = []       # [threadpoolctl.ThreadpoolController or None], created on first use
+_POOL: list = []       # [ThreadPoolExecutor, its worker count], created on first use
+_PIN_LOCK = threading.Lock()
+
+
+def _blas_controller():
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:
+            _BLAS.append(None)
+    return _BLAS[0]
+
+
+def _fast_product(a: np.ndarray, b: np.ndarray) -> bool:
+    """The compiled AVX-512 float32 product (csrc/recurrent_gemm.h) computes ``a @ b``: on
+    this CPU, in float32, for a C-contiguous ``b`` whose width is a multiple of its tile.
+    (OpenBLAS may run only its AVX2 kernels on CPUs newer than its build: half the rate.)"""
+    return (_ext is not None and _ext.SGEMM_AVAILABLE and a.dtype == np.float32
+            and b.dtype == np.float32 and b.flags.c_contiguous
+            and b.shape[1] % _ext.SGEMM_COLUMNS == 0)
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, fast: bool) -> None:
+    """``out = a @ b`` on one thread: the compiled product if ``fast``, else BLAS."""
+    if fast:
+        _ext.sgemm(a, b, out, False, 1)
+    else:
+        np.matmul(a, b, out=out)
+
+
+def _row_chunks(rows: int, work: float, pin: bool = True) -> list[slice] | None:
+    """Slices of ``rows``, one per thread, for a job of ``work`` flops; None: do not pin BLAS
+    (let it thread one call over all rows). ``pin`` False: the job's products are compiled
+    ones, BLAS is not involved, and threadpoolctl is not needed to split."""
+    if pin and _blas_controller() is None:
+        return None
+    parts = threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD)
+    if parts >= 2:
+        parts = min(parts, rows // _MIN_ROWS_PER_CHUNK)
+        if parts < 2:
+            return None
+    return [slice(rows * i // parts, rows * (i + 1) // parts) for i in range(parts)]
+
+
+def _concurrently(job, chunks: list[slice]) -> None:
+    """``job(rows)`` for every chunk, the first on this thread, the others on the pool."""
+    if len(chunks) == 1:
+        job(chunks[0])
+        return
+    if not _POOL or _POOL[1] < len(chunks) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1,
+                                       thread_name_prefix="fastnn-recurrent"),
+                    len(chunks) - 1]
+    futures = [_POOL[0].submit(job, r) for r in chunks[1:]]
+    job(chunks[0])
+    for future in futures:
+        future.result()
+
+
+def _run_on_chunks(job, chunks: list[slice] | None, rows: int, pin: bool = True) -> None:
+    """``job(rows)`` for every chunk, concurrently, with BLAS on one thread meanwhile unless
+    ``pin`` is False (``chunks`` None: ``job`` over all rows, BLAS as configured)."""
+    if chunks is None:
+        job(slice(0, rows))
+    elif not pin:
+        _concurrently(job, chunks)
+    else:
+        # one pinned region at a time: two overlapping limit/restore pairs could leave BLAS
+        # pinned
+        with _PIN_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
+            _concurrently(job, chunks)
+
+
+def _step_plan(n: int, h: int, t_len: int, gates: int, fast: bool
+               ) -> tuple[list[slice] | None, int]:
+    """Row chunks of the step loop and the cell's thread count inside it (``fast``: the step
+    products are compiled ones)."""
+    chunks = _row_chunks(n, 2.0 * t_len * n * h * gates * h, pin=not fast)
+    # pinned (chunks): one cell thread per chunk; otherwise the cell's own rule
+    return chunks, 1 if chunks is not None else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a @ b``, the rows of ``out`` split between threads (single-threaded BLAS each)
+    by the step loop's rule."""
+    m, k = a.shape
+    work = 2.0 * m * k * b.shape[1]
+    if _fast_product(a, b):
+        _ext.sgemm(a, b, out, False, threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD))
+        return out
+    chunks = _row_chunks(m, work)
+    _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks, m)
+    return out
+
+
+def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x as time-major (T, N, D) and ``x @ Wx`` of every step in ONE product, (T, N, K)."""
+    n, t_len, d = x.shape
+    x_tm = _time_major(x)
+    proj = np.empty((t_len, n, Wx.shape[1]), dtype=x.dtype)
+    _matmul(x_tm.reshape(t_len * n, d), Wx, proj.reshape(t_len * n, -1))
+    return x_tm, proj
+
+
+def _weight_gradients(x, Wx, Wh, hs, da):
+    """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
+    t_len, n, k = da.shape
+    da_all = da.reshape(t_len * n, k)
+    dx_tm = _matmul(da_all, np.ascontiguousarray(Wx.T), np.empty((t_len * n, Wx.shape[0]), dtype=da.dtype))
+    dWx = _matmul(_time_major(x).reshape(t_len * n, -1).T, da_all, np.empty_like(Wx))
+    # hs[t] is step t's previous state
+    dWh = _matmul(hs[:-1].reshape(t_len * n, -1).T, da_all, np.empty_like(Wh))
+    dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
+    return dx, dWx, dWh, da_all.sum(axis=0)

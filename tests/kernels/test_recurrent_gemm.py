@@ -1,0 +1,132 @@
+"""The compiled AVX-512 float32 product of the recurrent sequences (``_ext._recurrent.sgemm``,
+csrc/recurrent_gemm.h): agreement with a float64 product over odd sizes, strided and transposed
+left operands, accumulation and thread counts; refusals before running; and the LSTM/RNN
+sequences on that path (float32, widths that are multiples of 32) against their twins."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnn.kernels.recurrent import _ext
+
+needs_sgemm = pytest.mark.skipif(_ext is None or not _ext.SGEMM_AVAILABLE,
+                                 reason="compiled product needs the extension and AVX-512F")
+# float32 sums of k products of unit normals: relative to sqrt(k) (their typical size)
+TOL32 = 3e-6
+
+
+def _check_product(a, b, c_before, accumulate, threads):
+    c = c_before.copy()
+    _ext.sgemm(a, b, c, accumulate, threads)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    if accumulate:
+        want += c_before
+    scale = np.sqrt(a.shape[1]) + (np.abs(c_before).max() if accumulate else 0.0)
+    np.testing.assert_allclose(c, want, rtol=0, atol=TOL32 * scale * 4)
+
+
+@needs_sgemm
+@pytest.mark.parametrize("m", [1, 7, 8, 9, 65, 300])
+@pytest.mark.parametrize("k", [1, 3, 257, 600])
+@pytest.mark.parametrize("n", [32, 96])
+def test_sgemm_matches_float64_product(rng, m, k, n):
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    _check_product(a, b, np.full((m, n), np.nan, np.float32), False, 1)
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("layout", ["transposed", "every_other_column", "negative_rows"])
+def test_sgemm_strided_left_operand_accumulate_and_threads(rng, layout, threads):
+    m, k, n = 37, 290, 64
+    if layout == "transposed":
+        a = rng.standard_normal((k, m)).astype(np.float32).T
+    elif layout == "every_other_column":
+        a = rng.standard_normal((m, 2 * k)).astype(np.float32)[:, ::2]
+    else:
+        a = rng.standard_normal((m, k)).astype(np.float32)[::-1]
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    _check_product(a, b, c, True, threads)
+    _check_product(a, b, c, False, threads)
+
+
+@needs_sgemm
+@settings(max_examples=20, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 300), panels=st.integers(1, 3),
+       threads=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+def test_fuzz_sgemm(m, k, panels, threads, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, 32 * panels)).astype(np.float32)
+    _check_product(a, b, np.zeros((m, 32 * panels), np.float32), False, threads)
+
+
+@needs_sgemm
+def test_sgemm_refuses_bad_shapes_before_running():
+    a, b = np.ones((4, 5), np.float32), np.ones((5, 32), np.float32)
+    c = np.empty((4, 32), np.float32)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _ext.sgemm(a, np.ones((5, 30), np.float32), np.empty((4, 30), np.float32), False, 1)
+    with pytest.raises(ValueError, match="do not chain"):
+        _ext.sgemm(a, np.ones((6, 32), np.float32), c, False, 1)
+    with pytest.raises(ValueError, match="do not chain"):
+        _ext.sgemm(a, b, np.empty((3, 32), np.float32), False, 1)
+    with pytest.raises(ValueError, match="M, K, N >= 1"):
+        _ext.sgemm(np.ones((0, 5), np.float32), b, np.empty((0, 32), np.float32), False, 1)
+    with pytest.raises(ValueError, match="num_threads"):
+        _ext.sgemm(a, b, c, False, 0)
+    with pytest.raises(ValueError):   # C must be C-contiguous (the memoryview refuses)
+        _ext.sgemm(a, b, np.empty((32, 4), np.float32).T, False, 1)
+
+
+def _sequence_pair(rng, kind, n, t, d, h):
+    from fastnn.kernels import get_impl
+
+    def draw(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    g = 4 if kind == "lstm" else 1
+    fwd = {"x": draw(n, t, d), "h0": draw(n, h), "Wx": draw(d, g * h, scale=d ** -0.5),
+           "Wh": draw(h, g * h, scale=h ** -0.5), "b": draw(g * h)}
+    if kind == "lstm":
+        fwd["c0"] = draw(n, h)
+    dh = draw(n, t, h)
+    results = []
+    for impl in ("compiled", "vectorized"):
+        out = get_impl(f"{kind}_sequence_forward", impl)(**fwd)
+        states = out[1:] if kind == "lstm" else out[1:2]
+        grads = get_impl(f"{kind}_sequence_backward", impl)(dh, fwd["x"], fwd["Wx"], fwd["Wh"],
+                                                            *states)
+        results.append((*out, *grads))
+    return results
+
+
+@needs_sgemm
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 32), (9, 3, 5, 32), (20, 4, 32, 64)])
+def test_sequences_on_the_compiled_product_match_the_numpy_twin(rng, kind, threads, shape):
+    """float32 with H a multiple of 32 (the step products on the compiled kernel; D = 5 sends
+    dx to BLAS, D = 32 keeps it compiled); with two threads the rows split between threads."""
+    import fastnn
+    from fastnn.kernels import recurrent_sequence
+
+    n, t, d, h = shape
+    if kind == "rnn":
+        h *= 2
+    previous = fastnn.get_num_threads()
+    fastnn.set_num_threads(min(threads, fastnn.max_num_threads()))
+    try:
+        chunks, _ = recurrent_sequence._step_plan(20, 256, 100, 4, True)
+        # splitting does not need threadpoolctl when the step products are compiled
+        assert len(chunks) == min(threads, fastnn.max_num_threads())
+        got, want = _sequence_pair(rng, kind, n, t, d, h)
+    finally:
+        fastnn.set_num_threads(previous)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.dtype == np.float32 and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
+                                   err_msg=f"{kind} output {i}")
