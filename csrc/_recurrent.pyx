@@ -201,7 +201,7 @@ cdef extern from *:
 
 cdef extern from "recurrent_gemm.h" nogil:
     int fnn_sgemm_available()
-    void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
+    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
                    Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
                    int accumulate)
 
@@ -399,7 +399,7 @@ def sgemm(
     over blocks of 8 rows; only where ``SGEMM_AVAILABLE``."""
     cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1], chunk, parts, start, stop
     cdef Py_ssize_t a_rs = a.strides[0] // sizeof(float), a_cs = a.strides[1] // sizeof(float)
-    cdef int acc = accumulate
+    cdef int acc = accumulate, failed = 0
     if not SGEMM_AVAILABLE:
         raise RuntimeError("sgemm needs a CPU with AVX-512F (use BLAS)")
     if m < 1 or k < 1 or n < 1 or n % SGEMM_COLUMNS:
@@ -417,11 +417,109 @@ def sgemm(
     parts = (m + chunk - 1) // chunk
     if parts == 1:
         with nogil:
-            fnn_sgemm(m, n, k, &a[0, 0], a_rs, a_cs, &b[0, 0], n, &c[0, 0], n, acc)
-        return
-    with nogil, parallel(num_threads=num_threads):
-        for start in prange(0, m, chunk, schedule="static"):
-            stop = start + chunk if start + chunk < m else m
-            fnn_sgemm(stop - start, n, k, &a[start, 0], a_rs, a_cs, &b[0, 0], n, &c[start, 0],
-                      n, acc)
+            failed = fnn_sgemm(m, n, k, &a[0, 0], a_rs, a_cs, &b[0, 0], n, &c[0, 0], n, acc)
+    else:
+        with nogil, parallel(num_threads=num_threads):
+            for start in prange(0, m, chunk, schedule="static"):
+                stop = start + chunk if start + chunk < m else m
+                if fnn_sgemm(stop - start, n, k, &a[start, 0], a_rs, a_cs, &b[0, 0], n,
+                             &c[start, 0], n, acc):
+                    failed = 1
+    if failed:
+        raise MemoryError("sgemm could not allocate its packing buffer")
 
+
+
+# ------------------------------------------------------- whole LSTM step loops (float32)
+# The step loop of a sequence in one call: each thread owns a block of batch rows for all T
+# steps (examples never interact, so there is no synchronisation between steps), with the
+# products on the compiled kernel above: no Python, no GIL and no BLAS thread wake-ups per step.
+cdef int _check_steps(Py_ssize_t t, Py_ssize_t n, Py_ssize_t h, Py_ssize_t width,
+                      int num_threads, arrays) except -1:
+    if not SGEMM_AVAILABLE:
+        raise RuntimeError("the compiled step loops need a CPU with AVX-512F (use BLAS)")
+    if t < 1 or n < 1 or h < 1 or width % SGEMM_COLUMNS:
+        raise ValueError(f"step loops need T, N, H >= 1 and a product width that is a multiple "
+                         f"of {SGEMM_COLUMNS}, got T={t}, N={n}, H={h}, width={width}")
+    for name, (shape, want) in arrays.items():
+        if tuple(shape[:len(want)]) != want:
+            raise ValueError(f"{name} must have shape {want}, got {tuple(shape[:len(want)])}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return 0
+
+
+def lstm_steps_forward(
+    float[:, :, ::1] gates not None,  # IN/OUT (T, N, 4H): projection in, activated gates out
+    const float[:, ::1] Wh not None,  # IN  (H, 4H)
+    const float[::1] bias not None,   # IN  (4H,)
+    float[:, :, ::1] hs not None,     # IN/OUT (T+1, N, H): hs[0] = h0 in, every step's state out
+    float[:, :, ::1] cs not None,     # IN/OUT (T+1, N, H): cs[0] = c0 in
+    float[:, :, ::1] tanh_c not None,  # OUT (T, N, H)
+    int num_threads,
+):
+    """Every step of an LSTM forward: ``gates[t] += hs[t] @ Wh`` then the fused cell; threads
+    over blocks of rows (4H a multiple of SGEMM_COLUMNS)."""
+    cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh.shape[0]
+    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h
+    cdef int failed = 0
+    _check_steps(t_len, n, h, w, num_threads, {
+        "gates": (gates.shape, (t_len, n, w)), "Wh": (Wh.shape, (h, w)),
+        "bias": (bias.shape, (w,)), "hs": (hs.shape, (t_len + 1, n, h)),
+        "cs": (cs.shape, (t_len + 1, n, h)), "tanh_c": (tanh_c.shape, (t_len, n, h))})
+    parts = num_threads if num_threads < n else n
+    with nogil, parallel(num_threads=parts):
+        for part in prange(parts, schedule="static"):
+            r0 = n * part // parts
+            r1 = n * (part + 1) // parts
+            for t in range(t_len):
+                if fnn_sgemm(r1 - r0, w, h, &hs[t, r0, 0], h, 1, &Wh[0, 0], w, &gates[t, r0, 0],
+                             w, 1):
+                    failed = 1
+                    break
+                for i in range(r0, r1):
+                    fnn_lstm_forward_row_f(&gates[t, i, 0], NULL, &bias[0], &cs[t, i, 0],
+                                           &gates[t, i, 0], &cs[t + 1, i, 0], &tanh_c[t, i, 0],
+                                           &hs[t + 1, i, 0], h)
+    if failed:
+        raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
+
+
+def lstm_steps_backward(
+    const float[:, :, ::1] dh not None,  # IN  (T, N, H) upstream gradient, time-major
+    const float[:, ::1] Wh_t not None,  # IN  (4H, H) Wh transposed, C-contiguous
+    const float[:, :, ::1] gates not None,     # IN  (T, N, 4H)
+    const float[:, :, ::1] tanh_c not None,    # IN  (T, N, H)
+    const float[:, :, ::1] cs not None,        # IN  (T+1, N, H)
+    float[:, :, ::1] da not None,              # OUT (T, N, 4H)
+    float[:, ::1] dprev_h not None,            # IN/OUT (N, H): zeros in, dh0 out
+    float[:, ::1] dprev_c not None,            # IN/OUT (N, H): zeros in, dc0 out
+    int num_threads,
+):
+    """Every step of an LSTM backward, last first: the fused cell backward on
+    ``dh[t] + dprev_h``, then ``dprev_h = da[t] @ Wh.T``; threads over blocks of rows (H a
+    multiple of SGEMM_COLUMNS)."""
+    cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
+    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h
+    cdef int failed = 0
+    _check_steps(t_len, n, h, h, num_threads, {
+        "dh": (dh.shape, (t_len, n, h)), "Wh_t": (Wh_t.shape, (w, h)),
+        "gates": (gates.shape, (t_len, n, w)), "tanh_c": (tanh_c.shape, (t_len, n, h)),
+        "cs": (cs.shape, (t_len + 1, n, h)), "da": (da.shape, (t_len, n, w)),
+        "dprev_h": (dprev_h.shape, (n, h)), "dprev_c": (dprev_c.shape, (n, h))})
+    parts = num_threads if num_threads < n else n
+    with nogil, parallel(num_threads=parts):
+        for part in prange(parts, schedule="static"):
+            r0 = n * part // parts
+            r1 = n * (part + 1) // parts
+            for t in range(t_len - 1, -1, -1):
+                for i in range(r0, r1):
+                    fnn_lstm_backward_row_f(&dh[t, i, 0], &dprev_h[i, 0], &dprev_c[i, 0],
+                                            &gates[t, i, 0], &tanh_c[t, i, 0], &cs[t, i, 0],
+                                            &da[t, i, 0], &dprev_c[i, 0], h)
+                if fnn_sgemm(r1 - r0, h, w, &da[t, r0, 0], w, 1, &Wh_t[0, 0], h, &dprev_h[r0, 0],
+                             h, 0):
+                    failed = 1
+                    break
+    if failed:
+        raise MemoryError("lstm_steps_backward could not allocate a packing buffer")

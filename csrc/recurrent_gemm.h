@@ -8,10 +8,10 @@
  *
  * Public (called from Cython):
  *   int  fnn_sgemm_available(void);      1 when the CPU has AVX-512F and the kernel is compiled
- *   void fnn_sgemm(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+ *   int  fnn_sgemm(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);   -1: out of memory
  *       c[i*ldc + j] (+)= sum_p a[i*a_rs + p*a_cs] * b[p*ldb + j],  i < m, j < n,  n % 32 == 0.
- *       A may be any strided view (a transposed one included: its elements are broadcast one at
- *       a time); B and C rows are contiguous.
+ *       A may be any strided view (a transposed one included: each block is packed into
+ *       contiguous 8-row tiles first); B and C rows are contiguous.
  *
  * Blocking: k in blocks of FNN_GEMM_KC (a 32-column panel of B is then KC * 128 bytes: L1),
  * rows in blocks of FNN_GEMM_MC (the A block, up to 256 KB, stays in L2 while every B panel
@@ -22,6 +22,7 @@
 #define FASTNN_RECURRENT_GEMM_H
 
 #include <Python.h>
+#include <stdlib.h>
 
 #define FNN_GEMM_KC 256
 #define FNN_GEMM_MC 256
@@ -66,9 +67,25 @@ __attribute__((target("avx512f"), always_inline)) static inline void fnn_sgemm_t
     }
 }
 
+/* A[i0:i0+rows, p0:p0+kc] as 8-row tiles, each k-major: tile t holds a[p * 8 + r] (rows past
+   the end of A left unset: their products are never stored) */
+static void fnn_sgemm_pack_a(Py_ssize_t rows, Py_ssize_t kc, const float *a, Py_ssize_t a_rs,
+                             Py_ssize_t a_cs, float *pack)
+{
+    Py_ssize_t i, p;
+    int r;
+    for (i = 0; i < rows; i += 8) {
+        const int tile_rows = rows - i < 8 ? (int)(rows - i) : 8;
+        float *dst = pack + i * kc;
+        for (p = 0; p < kc; p++)
+            for (r = 0; r < tile_rows; r++)
+                dst[p * 8 + r] = a[(i + r) * a_rs + p * a_cs];
+    }
+}
+
 __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
     Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
-    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate)
+    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate, float *pack)
 {
     Py_ssize_t p0, i0, i, j;
     for (p0 = 0; p0 < k; p0 += FNN_GEMM_KC) {
@@ -76,21 +93,24 @@ __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
         const int acc = accumulate || p0 > 0;
         for (i0 = 0; i0 < m; i0 += FNN_GEMM_MC) {
             const Py_ssize_t i1 = m - i0 < FNN_GEMM_MC ? m : i0 + FNN_GEMM_MC;
+            /* contiguous tiles: every k step of a tile reads one 32-byte run, whatever A's
+               layout (the weight gradients read A transposed) */
+            fnn_sgemm_pack_a(i1 - i0, kc, a + i0 * a_rs + p0 * a_cs, a_rs, a_cs, pack);
             for (j = 0; j < n; j += FNN_GEMM_NR) {
                 const float *bp = b + p0 * ldb + j;
                 for (i = i0; i < i1; i += 8) {
-                    const float *ap = a + i * a_rs + p0 * a_cs;
+                    const float *ap = pack + (i - i0) * kc;
                     float *cp = c + i * ldc + j;
                     /* constant row counts, so every tile is fully unrolled in registers */
                     switch (i1 - i < 8 ? (int)(i1 - i) : 8) {
-                    case 8: fnn_sgemm_tile(8, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 7: fnn_sgemm_tile(7, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 6: fnn_sgemm_tile(6, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 5: fnn_sgemm_tile(5, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 4: fnn_sgemm_tile(4, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 3: fnn_sgemm_tile(3, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    case 2: fnn_sgemm_tile(2, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
-                    default: fnn_sgemm_tile(1, kc, ap, a_rs, a_cs, bp, ldb, cp, ldc, acc); break;
+                    case 8: fnn_sgemm_tile(8, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 7: fnn_sgemm_tile(7, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 6: fnn_sgemm_tile(6, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 5: fnn_sgemm_tile(5, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 4: fnn_sgemm_tile(4, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 3: fnn_sgemm_tile(3, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    case 2: fnn_sgemm_tile(2, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
+                    default: fnn_sgemm_tile(1, kc, ap, 1, 8, bp, ldb, cp, ldc, acc); break;
                     }
                 }
             }
@@ -104,23 +124,31 @@ static int fnn_sgemm_available(void)
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
-static void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
-                      Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
-                      int accumulate)
+/* returns -1 when the packing buffer cannot be allocated (nothing computed), else 0 */
+static int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                     Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+                     int accumulate)
 {
-    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+    const Py_ssize_t rows = m < FNN_GEMM_MC ? (m + 7) / 8 * 8 : FNN_GEMM_MC;
+    float *pack = (float *)malloc(sizeof(float) * rows * (k < FNN_GEMM_KC ? k : FNN_GEMM_KC));
+    if (!pack)
+        return -1;
+    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, pack);
+    free(pack);
+    return 0;
 }
 
 #else   /* no GCC-style vectors or not x86-64: the caller uses BLAS */
 
 static int fnn_sgemm_available(void) { return 0; }
 
-static void fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
-                      Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
-                      int accumulate)
+static int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                     Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+                     int accumulate)
 {
     (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb; (void)c;
     (void)ldc; (void)accumulate;
+    return -1;
 }
 
 #endif

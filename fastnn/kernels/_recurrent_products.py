@@ -114,6 +114,12 @@ def _step_plan(n: int, h: int, t_len: int, gates: int, fast: bool
     return chunks, 1 if chunks is not None else _cell_threads(n, h, SEQUENCE_MIN_WORK_PER_THREAD)
 
 
+def _step_threads(n: int, h: int, t_len: int, gates: int) -> int:
+    """Threads of a compiled step loop (``_ext.lstm_steps_*``), by the step loop's rule."""
+    parts = threads_for(2.0 * t_len * n * h * gates * h, SEQUENCE_MIN_WORK_PER_THREAD)
+    return max(1, min(parts, n // _MIN_ROWS_PER_CHUNK))
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = a @ b``, the rows of ``out`` split between threads (single-threaded BLAS each)
     by the step loop's rule."""

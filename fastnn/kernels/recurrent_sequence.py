@@ -42,6 +42,7 @@ from fastnn.kernels._recurrent_products import (
     _product,
     _run_on_chunks,
     _step_plan,
+    _step_threads,
     _time_major,
     _weight_gradients,
 )
@@ -234,17 +235,19 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     cs = np.empty_like(hs)
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    fast = _fast_product(hs[0], Wh)
-    chunks, threads = _step_plan(n, h, t_len, 4, fast)
+    if _fast_product(hs[0], Wh):   # the whole step loop in one compiled call
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4))
+        return _time_major(hs[1:]), hs, cs, gates, tanh_c
+    chunks, threads = _step_plan(n, h, t_len, 4, False)
 
     def steps(r):
         recurrent = np.empty((r.stop - r.start, 4 * h), dtype=x.dtype)
         for t in range(t_len):
-            _product(hs[t, r], Wh, recurrent, fast)
+            np.matmul(hs[t, r], Wh, out=recurrent)
             _ext.lstm_cell_forward(gates[t, r], recurrent, b, cs[t, r], gates[t, r],
                                    cs[t + 1, r], tanh_c[t, r], hs[t + 1, r], threads)
 
-    _run_on_chunks(steps, chunks, n, pin=not fast)
+    _run_on_chunks(steps, chunks, n)
     return _time_major(hs[1:]), hs, cs, gates, tanh_c
 
 
@@ -257,16 +260,19 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
     Wh_t = np.ascontiguousarray(Wh.T)
-    fast = _fast_product(da[0], Wh_t)
-    chunks, threads = _step_plan(n, h, t_len, 4, fast)
+    if _fast_product(da[0], Wh_t):   # the whole step loop in one compiled call
+        _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
+                                 _step_threads(n, h, t_len, 4))
+    else:
+        chunks, threads = _step_plan(n, h, t_len, 4, False)
 
-    def steps(r):
-        for t in reversed(range(t_len)):
-            _ext.lstm_cell_backward(dh_tm[t, r], dprev_h[r], dprev_c[r], gates[t, r],
-                                    tanh_c[t, r], cs[t, r], da[t, r], dprev_c[r], threads)
-            _product(da[t, r], Wh_t, dprev_h[r], fast)
+        def steps(r):
+            for t in reversed(range(t_len)):
+                _ext.lstm_cell_backward(dh_tm[t, r], dprev_h[r], dprev_c[r], gates[t, r],
+                                        tanh_c[t, r], cs[t, r], da[t, r], dprev_c[r], threads)
+                np.matmul(da[t, r], Wh.T, out=dprev_h[r])
 
-    _run_on_chunks(steps, chunks, n, pin=not fast)
+        _run_on_chunks(steps, chunks, n)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
