@@ -41,6 +41,7 @@ from fastnn.kernels._recurrent_products import (
     _input_projection,
     _product,
     _run_on_chunks,
+    _scratch,
     _step_plan,
     _step_threads,
     _time_major,
@@ -255,8 +256,8 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
 def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     n, t_len, _ = x.shape
     h = Wh.shape[0]
-    dh_tm = _time_major(dh)
-    da = np.empty_like(gates)
+    dh_tm = _time_major(dh, "dh")
+    da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
     Wh_t = np.ascontiguousarray(Wh.T)
@@ -301,8 +302,8 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
 def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     n, t_len, _ = x.shape
     h = Wh.shape[0]
-    dh_tm = _time_major(dh)
-    da = np.empty_like(dh_tm)
+    dh_tm = _time_major(dh, "dh")
+    da = _scratch("da", dh_tm.shape, dh_tm.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     Wh_t = np.ascontiguousarray(Wh.T)
     fast = _fast_product(da[0], Wh_t)
