@@ -130,3 +130,47 @@ def test_sequences_on_the_compiled_product_match_the_numpy_twin(rng, kind, threa
         assert g.dtype == np.float32 and g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
                                    err_msg=f"{kind} output {i}")
+
+
+@needs_sgemm
+def test_lstm_forward_on_the_compiled_product_backward_on_blas(rng):
+    """H = 8: 4H = 32 puts the forward's step products on the compiled kernel while the
+    backward's (width H) stay on BLAS; both must still agree with the twin."""
+    got, want = _sequence_pair(rng, "lstm", 5, 4, 3, 8)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
+                                   err_msg=f"output {i}")
+
+
+@needs_sgemm
+def test_compiled_step_loops_refuse_bad_shapes_before_running():
+    t, n, h = 3, 4, 8
+    f = np.float32
+    gates, Wh, b = np.zeros((t, n, 4 * h), f), np.zeros((h, 4 * h), f), np.zeros(4 * h, f)
+    hs, cs, tanh_c = np.zeros((t + 1, n, h), f), np.zeros((t + 1, n, h), f), np.zeros((t, n, h), f)
+    with pytest.raises(ValueError, match="hs must have shape"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs[:t], cs, tanh_c, 1)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        _ext.lstm_steps_forward(gates, Wh, b[:-1], hs, cs, tanh_c, 1)
+    with pytest.raises(ValueError, match="num_threads"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 0)
+    with pytest.raises(TypeError):
+        _ext.lstm_steps_forward(gates, Wh, None, hs, cs, tanh_c, 1)
+    odd = np.zeros((t, n, 4 * 5), f)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _ext.lstm_steps_forward(odd, np.zeros((5, 20), f), np.zeros(20, f),
+                                np.zeros((t + 1, n, 5), f), np.zeros((t + 1, n, 5), f),
+                                np.zeros((t, n, 5), f), 1)
+    # backward: H = 8 is not a multiple of 32 (its product has width H)
+    dprev = np.zeros((n, h), f)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _ext.lstm_steps_backward(tanh_c, np.zeros((4 * h, h), f), gates, tanh_c, cs,
+                                 np.zeros_like(gates), dprev, dprev.copy(), 1)
+    h = 32
+    args = [np.zeros((t, n, h), f), np.zeros((4 * h, h), f), np.zeros((t, n, 4 * h), f),
+            np.zeros((t, n, h), f), np.zeros((t + 1, n, h), f), np.zeros((t, n, 4 * h), f),
+            np.zeros((n, h), f), np.zeros((n, h), f)]
+    _ext.lstm_steps_backward(*args, 2)   # the well-formed call runs
+    args[4] = args[4][:t]
+    with pytest.raises(ValueError, match="cs must have shape"):
+        _ext.lstm_steps_backward(*args, 1)
