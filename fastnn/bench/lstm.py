@@ -4,10 +4,18 @@ weight gradients) against its NumPy step-by-step twin (the CS231n-style baseline
 forward alone. ``--compare`` adds ``torch.nn.LSTM(batch_first=True)`` forward+backward
 (autograd for x and every weight) with the same thread count.
 
+The NumPy twin is CS231n's formulation exactly: per step ``x_t @ Wx + prev_h @ Wh + b`` and the
+NumPy gate maths; backward per step ``dx_t``, ``dWx +=``, ``dWh +=``, ``dprev_h`` products.
+With threadpoolctl installed a second twin row runs the same code with BLAS pinned to one
+thread: on a busy machine OpenBLAS's own threads waiting for each other on 96 small products
+per sequence can cost the twin whole time slices, and the pinned row shows the twin at its best.
+
 GFLOP/s counts the matrix products only: forward ``2 N T (D + H) 4H``, backward twice that.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -46,6 +54,15 @@ def lstm_step_functions(problem: dict, impl: str):
     return forward, forward_backward
 
 
+def _one_blas_thread():
+    """A context limiting BLAS to one thread (None without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def torch_lstm_functions(problem: dict):
     """The same problem on ``torch.nn.LSTM`` (None when torch is missing)."""
     try:
@@ -82,19 +99,22 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
     forward_flops = 2.0 * n * t * (d + h) * 4 * h
     repeat = 3 if quick else 5
     peers = []
-    for impl in ("vectorized", "compiled"):
-        if impl in available_impls("lstm_sequence_forward"):
-            peers.append((f"{impl}" + (" (NumPy step by step)" if impl == "vectorized" else ""),
-                          lstm_step_functions(problem, impl)))
+    twin = lstm_step_functions(problem, "vectorized")
+    peers.append(("vectorized (NumPy step by step)", twin, None))
+    if _one_blas_thread() is not None:   # the same twin, its BLAS limited while it is timed
+        peers.append(("vectorized (NumPy step by step, BLAS 1 thread)", twin, _one_blas_thread))
+    if "compiled" in available_impls("lstm_sequence_forward"):
+        peers.append(("compiled", lstm_step_functions(problem, "compiled"), None))
     if compare:
         limit_peer_threads()
         funcs = torch_lstm_functions(problem)
         if funcs is not None:
-            peers.append(("torch.nn.LSTM", funcs))
+            peers.append(("torch.nn.LSTM", funcs, None))
     rows = []
-    for label, (forward, forward_backward) in peers:
-        rows.append(BenchRow("lstm forward+backward", shape, label,
-                             time_call(forward_backward, repeat=repeat), 3 * forward_flops))
-        rows.append(BenchRow("lstm forward", shape, label, time_call(forward, repeat=repeat),
-                             forward_flops))
+    for label, (forward, forward_backward), limit in peers:
+        with limit() if limit is not None else contextlib.nullcontext():
+            rows.append(BenchRow("lstm forward+backward", shape, label,
+                                 time_call(forward_backward, repeat=repeat), 3 * forward_flops))
+            rows.append(BenchRow("lstm forward", shape, label, time_call(forward, repeat=repeat),
+                                 forward_flops))
     return rows
