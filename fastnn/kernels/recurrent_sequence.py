@@ -13,10 +13,12 @@
   steps are one contiguous block) and ``db`` one sum; per step only ``da_t @ Wh.T`` and the
   fused cell backward remain. float32 products whose width is a multiple of 32 run on the
   compiled AVX-512 kernel (csrc/recurrent_gemm.h; OpenBLAS may use only its AVX2 kernels on
-  CPUs newer than its build, half the rate), the others on BLAS. With several threads the batch
-  rows are split between threads that each run the whole step loop on their rows (compiled
-  products on one thread, or BLAS pinned to one thread with threadpoolctl), and the big products
-  split their output rows the same way.
+  CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
+  step loop is one compiled call (``_ext.lstm_steps_forward/backward``). With several threads
+  the batch rows are split between threads that each run the whole step loop on their rows
+  (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the
+  big products split their output rows the same way. The big temporaries live in per-thread
+  buffers reused across calls (``_recurrent_products._scratch``).
 
 Signatures (all arrays of one float dtype; the check promotes them and makes them C-contiguous):
 
