@@ -70,11 +70,15 @@ def _blas_controller():
     return _BLAS[0]
 
 
+# getattr: an extension built before the kernel existed simply leaves every product on BLAS
+_SGEMM = bool(getattr(_ext, "SGEMM_AVAILABLE", False))
+
+
 def _fast_product(a: np.ndarray, b: np.ndarray) -> bool:
     """The compiled AVX-512 float32 product (csrc/recurrent_gemm.h) computes ``a @ b``: on
     this CPU, in float32, for a C-contiguous ``b`` whose width is a multiple of its tile.
     (OpenBLAS may run only its AVX2 kernels on CPUs newer than its build: half the rate.)"""
-    return (_ext is not None and _ext.SGEMM_AVAILABLE and a.dtype == np.float32
+    return (_SGEMM and a.dtype == np.float32
             and b.dtype == np.float32 and b.flags.c_contiguous
             and b.shape[1] % _ext.SGEMM_COLUMNS == 0)
 

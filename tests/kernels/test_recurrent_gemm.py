@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fastnn.kernels.recurrent import _ext
 
-needs_sgemm = pytest.mark.skipif(_ext is None or not _ext.SGEMM_AVAILABLE,
+needs_sgemm = pytest.mark.skipif(not getattr(_ext, "SGEMM_AVAILABLE", False),
                                  reason="compiled product needs the extension and AVX-512F")
 # float32 sums of k products of unit normals: relative to sqrt(k) (their typical size)
 TOL32 = 3e-6
@@ -174,3 +174,16 @@ def test_compiled_step_loops_refuse_bad_shapes_before_running():
     args[4] = args[4][:t]
     with pytest.raises(ValueError, match="cs must have shape"):
         _ext.lstm_steps_backward(*args, 1)
+
+
+@pytest.mark.skipif(_ext is None, reason="fastnn._ext._recurrent not built")
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_sequences_without_the_compiled_product_use_blas_and_agree(rng, kind, monkeypatch):
+    """What a CPU without AVX-512 runs: every product on BLAS, the step loop in Python."""
+    from fastnn.kernels import _recurrent_products
+
+    monkeypatch.setattr(_recurrent_products, "_SGEMM", False)
+    got, want = _sequence_pair(rng, kind, 17, 3, 32, 32)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
+                                   err_msg=f"{kind} output {i}")
