@@ -98,11 +98,9 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
     shape = f"N={n} T={t} D={d} H={h} float32"
     forward_flops = 2.0 * n * t * (d + h) * 4 * h
     repeat = 3 if quick else 5
+    # the fast peers first and side by side; the twins last (with BLAS threads of its own, the
+    # twin's slowest runs can leave a loaded machine busier for whatever is timed next)
     peers = []
-    twin = lstm_step_functions(problem, "vectorized")
-    peers.append(("vectorized (NumPy step by step)", twin, None))
-    if _one_blas_thread() is not None:   # the same twin, its BLAS limited while it is timed
-        peers.append(("vectorized (NumPy step by step, BLAS 1 thread)", twin, _one_blas_thread))
     if "compiled" in available_impls("lstm_sequence_forward"):
         peers.append(("compiled", lstm_step_functions(problem, "compiled"), None))
     if compare:
@@ -110,6 +108,10 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
         funcs = torch_lstm_functions(problem)
         if funcs is not None:
             peers.append(("torch.nn.LSTM", funcs, None))
+    twin = lstm_step_functions(problem, "vectorized")
+    peers.append(("vectorized (NumPy step by step)", twin, None))
+    if _one_blas_thread() is not None:   # the same twin, its BLAS limited while it is timed
+        peers.append(("vectorized (NumPy step by step, BLAS 1 thread)", twin, _one_blas_thread))
     rows = []
     for label, (forward, forward_backward), limit in peers:
         with limit() if limit is not None else contextlib.nullcontext():

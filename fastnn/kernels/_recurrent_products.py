@@ -175,11 +175,19 @@ def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.nda
 def _weight_gradients(x, Wx, Wh, hs, da):
     """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
     t_len, n, k = da.shape
-    da_all = da.reshape(t_len * n, k)
-    dx_tm = _matmul(da_all, np.ascontiguousarray(Wx.T),
-                    _scratch("dx", (t_len * n, Wx.shape[0]), da.dtype))
-    dWx = _matmul(_time_major(x, "x").reshape(t_len * n, -1).T, da_all, np.empty_like(Wx))
-    # hs[t] is step t's previous state
-    dWh = _matmul(hs[:-1].reshape(t_len * n, -1).T, da_all, np.empty_like(Wh))
+    rows = t_len * n
+    da_all = da.reshape(rows, k)
+    # (a, b, out) of dx, dWx, dWh; hs[t] is step t's previous state
+    jobs = [(hs[:-1].reshape(rows, -1).T, da_all, np.empty_like(Wh)),
+            (da_all, np.ascontiguousarray(Wx.T), _scratch("dx", (rows, Wx.shape[0]), da.dtype)),
+            (_time_major(x, "x").reshape(rows, -1).T, da_all, np.empty_like(Wx))]
+    if all(_fast_product(a, b) for a, b, _ in jobs):
+        # one parallel region: dWh (half the work) on one thread, dx then dWx on the other
+        work = 2.0 * rows * k * (Wh.shape[0] + 2 * Wx.shape[0])
+        _ext.sgemm_jobs(jobs, threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD))
+    else:
+        for a, b, out in jobs:
+            _matmul(a, b, out)
+    dWh, dx_tm, dWx = (out for _, _, out in jobs)
     dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
     return dx, dWx, dWh, da_all.sum(axis=0)

@@ -187,3 +187,33 @@ def test_sequences_without_the_compiled_product_use_blas_and_agree(rng, kind, mo
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
                                    err_msg=f"{kind} output {i}")
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_sgemm_jobs_computes_every_product(rng, threads):
+    shapes = [((300, 37), (300, 64)), ((20, 45), None), ((7, 3), None)]   # first: a transposed
+    jobs, wants = [], []
+    for (r, cols), _ in shapes:
+        a = rng.standard_normal((r, cols)).astype(np.float32)
+        a = a.T if r == 300 else a
+        b = rng.standard_normal((a.shape[1], 32 * (1 + len(jobs)))).astype(np.float32)
+        jobs.append((a, b, np.full((a.shape[0], b.shape[1]), np.nan, np.float32)))
+        wants.append(a.astype(np.float64) @ b.astype(np.float64))
+    _ext.sgemm_jobs(jobs, threads)
+    for (a, _, c), want in zip(jobs, wants, strict=True):
+        np.testing.assert_allclose(c, want, rtol=0, atol=TOL32 * np.sqrt(a.shape[1]) * 4)
+    _ext.sgemm_jobs([], threads)   # nothing to do
+
+
+@needs_sgemm
+def test_sgemm_jobs_refuses_any_bad_job_before_running():
+    good = (np.ones((4, 5), np.float32), np.ones((5, 32), np.float32),
+            np.zeros((4, 32), np.float32))
+    bad = (np.ones((4, 5), np.float32), np.ones((6, 32), np.float32),
+           np.zeros((4, 32), np.float32))
+    with pytest.raises(ValueError, match="do not chain"):
+        _ext.sgemm_jobs([good, bad], 2)
+    assert not good[2].any()   # refused before any product ran
+    with pytest.raises(ValueError, match="num_threads"):
+        _ext.sgemm_jobs([good], 0)
