@@ -280,9 +280,9 @@ def sgemm(
         with nogil, parallel(num_threads=num_threads):
             for start in prange(0, m, chunk, schedule="static"):
                 stop = start + chunk if start + chunk < m else m
-                if fnn_sgemm(stop - start, n, k, &a[start, 0], a_rs, a_cs, &b[0, 0], n,
-                             &c[start, 0], n, acc):
-                    failed = 1
+                # a reduction (+=): a plain assignment in a prange is thread-private
+                failed += fnn_sgemm(stop - start, n, k, &a[start, 0], a_rs, a_cs, &b[0, 0], n,
+                                    &c[start, 0], n, acc)
     if failed:
         raise MemoryError("sgemm could not allocate its packing buffer")
 
@@ -323,9 +323,8 @@ def sgemm_jobs(jobs, int num_threads):
             work[j].a, work[j].b, work[j].c = &a[0, 0], &b[0, 0], &c[0, 0]
         with nogil, parallel(num_threads=num_threads if num_threads < count else count):
             for j in prange(count, schedule="dynamic"):
-                if fnn_sgemm(work[j].m, work[j].n, work[j].k, work[j].a, work[j].a_rs,
-                             work[j].a_cs, work[j].b, work[j].n, work[j].c, work[j].n, 0):
-                    failed = 1
+                failed += fnn_sgemm(work[j].m, work[j].n, work[j].k, work[j].a, work[j].a_rs,
+                                    work[j].a_cs, work[j].b, work[j].n, work[j].c, work[j].n, 0)
     finally:
         free(work)
     if failed:
@@ -360,30 +359,54 @@ def lstm_steps_forward(
     float[:, :, ::1] cs not None,     # IN/OUT (T+1, N, H): cs[0] = c0 in
     float[:, :, ::1] tanh_c not None,  # OUT (T, N, H)
     int num_threads,
+    const float[:, :, ::1] x=None,    # IN  (N, T, D) or None: gates = x @ Wx first
+    const float[:, ::1] Wx=None,      # IN  (D, 4H) with x
 ):
     """Every step of an LSTM forward: ``gates[t] += hs[t] @ Wh`` then the fused cell; threads
-    over blocks of rows (4H a multiple of SGEMM_COLUMNS)."""
+    over blocks of rows (4H a multiple of SGEMM_COLUMNS). With ``x`` and ``Wx`` each thread
+    first writes the input projection of its own rows into ``gates`` (one product per example,
+    its T steps as rows; no time-major copy of x and no wait between projection and steps)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh.shape[0]
-    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h
-    cdef int failed = 0
-    _check_steps(t_len, n, h, w, num_threads, {
+    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h, d = 0
+    cdef int failed = 0, bad, project = x is not None
+    shapes = {
         "gates": (gates.shape, (t_len, n, w)), "Wh": (Wh.shape, (h, w)),
         "bias": (bias.shape, (w,)), "hs": (hs.shape, (t_len + 1, n, h)),
-        "cs": (cs.shape, (t_len + 1, n, h)), "tanh_c": (tanh_c.shape, (t_len, n, h))})
+        "cs": (cs.shape, (t_len + 1, n, h)), "tanh_c": (tanh_c.shape, (t_len, n, h))}
+    if project:
+        if Wx is None:
+            raise ValueError("Wx must be given with x")
+        d = x.shape[2]
+        if d < 1:
+            raise ValueError(f"x must have D >= 1 features, got {d}")
+        shapes["x"] = (x.shape, (n, t_len, d))
+        shapes["Wx"] = (Wx.shape, (d, w))
+    _check_steps(t_len, n, h, w, num_threads, shapes)
     parts = num_threads if num_threads < n else n
     with nogil, parallel(num_threads=parts):
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
+            bad = 0   # this thread's allocation failure (then it stops; others run on)
+            if project:
+                for i in range(r0, r1):
+                    # example i's T steps as rows; its gates rows are N * 4H apart
+                    if fnn_sgemm(t_len, w, d, &x[i, 0, 0], d, 1, &Wx[0, 0], w, &gates[0, i, 0],
+                                 n * w, 0):
+                        bad = 1
+                        break
             for t in range(t_len):
+                if bad:
+                    break
                 if fnn_sgemm(r1 - r0, w, h, &hs[t, r0, 0], h, 1, &Wh[0, 0], w, &gates[t, r0, 0],
                              w, 1):
-                    failed = 1
+                    bad = 1
                     break
                 for i in range(r0, r1):
                     fnn_lstm_forward_row_f(&gates[t, i, 0], NULL, &bias[0], &cs[t, i, 0],
                                            &gates[t, i, 0], &cs[t + 1, i, 0], &tanh_c[t, i, 0],
                                            &hs[t + 1, i, 0], h)
+            failed += bad
     if failed:
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 
@@ -404,7 +427,7 @@ def lstm_steps_backward(
     multiple of SGEMM_COLUMNS)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
     cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h
-    cdef int failed = 0
+    cdef int failed = 0, bad
     _check_steps(t_len, n, h, h, num_threads, {
         "dh": (dh.shape, (t_len, n, h)), "Wh_t": (Wh_t.shape, (w, h)),
         "gates": (gates.shape, (t_len, n, w)), "tanh_c": (tanh_c.shape, (t_len, n, h)),
@@ -415,6 +438,7 @@ def lstm_steps_backward(
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
+            bad = 0
             for t in range(t_len - 1, -1, -1):
                 for i in range(r0, r1):
                     fnn_lstm_backward_row_f(&dh[t, i, 0], &dprev_h[i, 0], &dprev_c[i, 0],
@@ -422,7 +446,8 @@ def lstm_steps_backward(
                                             &da[t, i, 0], &dprev_c[i, 0], h)
                 if fnn_sgemm(r1 - r0, h, w, &da[t, r0, 0], w, 1, &Wh_t[0, 0], h, &dprev_h[r0, 0],
                              h, 0):
-                    failed = 1
+                    bad = 1
                     break
+            failed += bad
     if failed:
         raise MemoryError("lstm_steps_backward could not allocate a packing buffer")

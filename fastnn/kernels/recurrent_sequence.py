@@ -233,14 +233,17 @@ def _rnn_sequence_backward_vectorized(dh, x, Wx, Wh, hs):
 def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     n, t_len, _ = x.shape
     h = h0.shape[1]
-    _, gates = _input_projection(x, Wx)   # pre-activations, activated in place step by step
     hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
     cs = np.empty_like(hs)
     tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
     hs[0], cs[0] = h0, c0
-    if _fast_product(hs[0], Wh):   # the whole step loop in one compiled call
-        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4))
+    if _fast_product(hs[0], Wh):
+        # one compiled call: each thread projects its rows, then runs all their steps
+        gates = np.empty((t_len, n, 4 * h), dtype=x.dtype)
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4),
+                                x, Wx)
         return _time_major(hs[1:]), hs, cs, gates, tanh_c
+    _, gates = _input_projection(x, Wx)   # pre-activations, activated in place step by step
     chunks, threads = _step_plan(n, h, t_len, 4, False)
 
     def steps(r):

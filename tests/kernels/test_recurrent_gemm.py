@@ -156,6 +156,15 @@ def test_compiled_step_loops_refuse_bad_shapes_before_running():
         _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 0)
     with pytest.raises(TypeError):
         _ext.lstm_steps_forward(gates, Wh, None, hs, cs, tanh_c, 1)
+    x, Wx = np.zeros((n, t, 5), f), np.zeros((5, 4 * h), f)
+    with pytest.raises(ValueError, match="Wx must be given"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 1, x)
+    with pytest.raises(ValueError, match="x must have shape"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 1, x[:, :2].copy(), Wx)
+    with pytest.raises(ValueError, match="Wx must have shape"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 1, x, Wx[:4])
+    _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, 2, x, Wx)   # well-formed: runs
+    np.testing.assert_array_equal(gates[:, :, 3 * h:], 0.0)   # tanh(0): zero input, zero state
     odd = np.zeros((t, n, 4 * 5), f)
     with pytest.raises(ValueError, match="multiple of 32"):
         _ext.lstm_steps_forward(odd, np.zeros((5, 20), f), np.zeros(20, f),
