@@ -14,7 +14,9 @@
   fused cell backward remain. float32 products whose width is a multiple of 32 run on the
   compiled AVX-512 kernel (csrc/recurrent_gemm.h; OpenBLAS may use only its AVX2 kernels on
   CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
-  step loop is one compiled call (``_ext.lstm_steps_forward/backward``). With several threads
+  step loop is one compiled call (``_ext.lstm_steps_forward/backward``), and the forward's call
+  also projects the input: each thread one product per example of its rows, that example's T
+  steps as the rows (no time-major copy of x, no wait between projection and steps). With several threads
   the batch rows are split between threads that each run the whole step loop on their rows
   (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the
   big products split their output rows the same way. The big temporaries live in per-thread
