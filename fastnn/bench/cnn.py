@@ -6,6 +6,9 @@ batch 64, float32, takes at most the time of the same network in PyTorch on the 
 (``torch.optim.Adam``, ``torch.set_num_threads(fastnn.get_num_threads())``), measured side by
 side (fastnn and torch steps alternate, so machine noise hits both alike).
 
+A third row runs the fastnn step with BLAS limited to one thread (threadpoolctl): when it is
+much faster than the default row, BLAS threads and the OpenMP kernels fight over the cores.
+
 Also: the share of a training step that data augmentation costs: the default ``--augment``
 pipeline (``flip,crop4``) and a heavier one on a batch of 64 CIFAR-sized images, against one
 Adam step of the CIFAR ConvNet ``conv32-bn-relu-pool,conv64-bn-relu-pool,fc128-relu-dropout0.5,
@@ -129,5 +132,14 @@ def cnn_suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
     if len(times) == 2:
         ours, theirs = times.values()
         print(f"fastnn / torch ThreeLayerConvNet step: {ours / theirs:.2f}x")
+    try:  # the same step with single-threaded BLAS: shows OpenMP/BLAS thread contention
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        pass
+    else:
+        with threadpool_limits(1, user_api="blas"):
+            single = _alternating({"fastnn, BLAS on 1 thread": fastnn_step()}, rounds, inner)
+        rows.extend(BenchRow("train step", shape, name, seconds)
+                    for name, seconds in single.items())
     rows.extend(augmentation_share(quick))
     return rows
