@@ -1,6 +1,6 @@
 """The matrix products and the threading of the compiled recurrent sequences
 (:mod:`fastnn.kernels.recurrent_sequence`): float32 products on the compiled AVX-512 kernel
-where it applies (``_ext.sgemm``, csrc/recurrent_gemm.h), BLAS otherwise; the batch rows split
+where it applies (:mod:`fastnn.kernels._gemm`, csrc/sgemm.h), BLAS otherwise; the batch rows split
 between threads for the step loop and for the big products over all steps."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from fastnn.kernels import _gemm
 from fastnn.kernels._operation import threads_for
 from fastnn.kernels.recurrent import SEQUENCE_MIN_WORK_PER_THREAD, _cell_threads, _ext
 
@@ -70,23 +71,17 @@ def _blas_controller():
     return _BLAS[0]
 
 
-# getattr: an extension built before the kernel existed simply leaves every product on BLAS
-_SGEMM = bool(getattr(_ext, "SGEMM_AVAILABLE", False))
-
-
 def _fast_product(a: np.ndarray, b: np.ndarray) -> bool:
-    """The compiled AVX-512 float32 product (csrc/recurrent_gemm.h) computes ``a @ b``: on
-    this CPU, in float32, for a C-contiguous ``b`` whose width is a multiple of its tile.
-    (OpenBLAS may run only its AVX2 kernels on CPUs newer than its build: half the rate.)"""
-    return (_SGEMM and a.dtype == np.float32
-            and b.dtype == np.float32 and b.flags.c_contiguous
-            and b.shape[1] % _ext.SGEMM_COLUMNS == 0)
+    """``a @ b`` runs on the compiled AVX-512 float32 product (:func:`_gemm.fits`); the
+    compiled step loops (``_ext.lstm_steps_*``) call the same kernel from C, so this also
+    decides whether they apply."""
+    return _gemm.fits(a, b) and bool(getattr(_ext, "SGEMM_AVAILABLE", False))
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, fast: bool) -> None:
     """``out = a @ b`` on one thread: the compiled product if ``fast``, else BLAS."""
     if fast:
-        _ext.sgemm(a, b, out, False, 1)
+        _gemm.product(a, b, out, num_threads=1)
     else:
         np.matmul(a, b, out=out)
 
@@ -155,9 +150,8 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     by the step loop's rule."""
     m, k = a.shape
     work = 2.0 * m * k * b.shape[1]
-    if _fast_product(a, b):
-        _ext.sgemm(a, b, out, False, threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD))
-        return out
+    if _gemm.fits(a, b, out):
+        return _gemm.product(a, b, out, min_work_per_thread=SEQUENCE_MIN_WORK_PER_THREAD)
     chunks = _row_chunks(m, work)
     _run_on_chunks(lambda r: np.matmul(a[r], b, out=out[r]), chunks, m)
     return out
@@ -181,10 +175,9 @@ def _weight_gradients(x, Wx, Wh, hs, da):
     jobs = [(hs[:-1].reshape(rows, -1).T, da_all, np.empty_like(Wh)),
             (da_all, np.ascontiguousarray(Wx.T), _scratch("dx", (rows, Wx.shape[0]), da.dtype)),
             (_time_major(x, "x").reshape(rows, -1).T, da_all, np.empty_like(Wx))]
-    if all(_fast_product(a, b) for a, b, _ in jobs):
+    if all(_gemm.fits(a, b, out) for a, b, out in jobs):
         # one parallel region: dWh (half the work) on one thread, dx then dWx on the other
-        work = 2.0 * rows * k * (Wh.shape[0] + 2 * Wx.shape[0])
-        _ext.sgemm_jobs(jobs, threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD))
+        _gemm.products(jobs, SEQUENCE_MIN_WORK_PER_THREAD)
     else:
         for a, b, out in jobs:
             _matmul(a, b, out)

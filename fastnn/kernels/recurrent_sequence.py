@@ -12,7 +12,7 @@
   each over all steps (``hs`` holds h0 in its first slot: the previous hidden states of all
   steps are one contiguous block) and ``db`` one sum; per step only ``da_t @ Wh.T`` and the
   fused cell backward remain. float32 products whose width is a multiple of 32 run on the
-  compiled AVX-512 kernel (csrc/recurrent_gemm.h; OpenBLAS may use only its AVX2 kernels on
+  compiled AVX-512 kernel (csrc/sgemm.h; OpenBLAS may use only its AVX2 kernels on
   CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
   step loop is one compiled call (``_ext.lstm_steps_forward/backward``), and the forward's call
   also projects the input: each thread one product per example of its rows, that example's T

@@ -1,10 +1,11 @@
-/* Float32 matrix product with AVX-512 for fastnn._ext._recurrent (the LSTM/RNN sequence code).
+/* Float32 matrix product with AVX-512, shared by fastnn._ext._gemm (the Python-callable products
+ * of the convolution and the recurrent sequences) and fastnn._ext._recurrent (its step loops).
  *
  * Why not BLAS: NumPy's OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model it knows;
  * on CPUs newer than the OpenBLAS build (AMD Zen 5 with 0.3.31, for example) it falls back to
- * the AVX2 "Haswell" kernels and runs the products of an LSTM at half the machine's float32
- * rate. This kernel uses AVX-512 whenever the CPU reports it (checked at run time; the caller
- * falls back to BLAS otherwise), so the recurrent products do not depend on that table.
+ * the AVX2 "Haswell" kernels and runs the products of an LSTM or a convolution at half the
+ * machine's float32 rate. This kernel uses AVX-512 whenever the CPU reports it (checked at run
+ * time; the caller falls back to BLAS otherwise), so the products do not depend on that table.
  *
  * Public (called from Cython):
  *   int  fnn_sgemm_available(void);      1 when the CPU has AVX-512F and the kernel is compiled
@@ -18,8 +19,8 @@
  * streams by: the weight gradients, with few rows and a long k, read B once), a 12 x 32
  * register tile (24 zmm accumulators, two B vectors, one broadcast: 24 FMAs per 14 loads).
  */
-#ifndef FASTNN_RECURRENT_GEMM_H
-#define FASTNN_RECURRENT_GEMM_H
+#ifndef FASTNN_SGEMM_H
+#define FASTNN_SGEMM_H
 
 #include <Python.h>
 #include <stdlib.h>

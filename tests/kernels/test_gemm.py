@@ -1,16 +1,19 @@
-"""The compiled AVX-512 float32 product of the recurrent sequences (``_ext._recurrent.sgemm``,
-csrc/recurrent_gemm.h): agreement with a float64 product over odd sizes, strided and transposed
-left operands, accumulation and thread counts; refusals before running; and the LSTM/RNN
-sequences on that path (float32, widths that are multiples of 32) against their twins."""
+"""The compiled AVX-512 float32 product (``fastnn._ext._gemm``, csrc/sgemm.h) and its dispatch
+(:mod:`fastnn.kernels._gemm`): agreement with a float64 product over odd sizes, strided and
+transposed left operands, accumulation and thread counts; refusals before running; the BLAS
+fallback; and the LSTM/RNN sequences on that path (float32, widths that are multiples of 32)
+against their twins. (The convolution on that path: tests/kernels/test_conv.py.)"""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastnn.kernels import _gemm
 from fastnn.kernels.recurrent import _ext
 
-needs_sgemm = pytest.mark.skipif(not getattr(_ext, "SGEMM_AVAILABLE", False),
+_gext = _gemm._ext
+needs_sgemm = pytest.mark.skipif(not (_gemm.AVAILABLE and getattr(_ext, "SGEMM_AVAILABLE", False)),
                                  reason="compiled product needs the extension and AVX-512F")
 # float32 sums of k products of unit normals: relative to sqrt(k) (their typical size)
 TOL32 = 3e-6
@@ -18,7 +21,7 @@ TOL32 = 3e-6
 
 def _check_product(a, b, c_before, accumulate, threads):
     c = c_before.copy()
-    _ext.sgemm(a, b, c, accumulate, threads)
+    _gext.sgemm(a, b, c, accumulate, threads)
     want = a.astype(np.float64) @ b.astype(np.float64)
     if accumulate:
         want += c_before
@@ -69,17 +72,17 @@ def test_sgemm_refuses_bad_shapes_before_running():
     a, b = np.ones((4, 5), np.float32), np.ones((5, 32), np.float32)
     c = np.empty((4, 32), np.float32)
     with pytest.raises(ValueError, match="multiple of 32"):
-        _ext.sgemm(a, np.ones((5, 30), np.float32), np.empty((4, 30), np.float32), False, 1)
+        _gext.sgemm(a, np.ones((5, 30), np.float32), np.empty((4, 30), np.float32), False, 1)
     with pytest.raises(ValueError, match="do not chain"):
-        _ext.sgemm(a, np.ones((6, 32), np.float32), c, False, 1)
+        _gext.sgemm(a, np.ones((6, 32), np.float32), c, False, 1)
     with pytest.raises(ValueError, match="do not chain"):
-        _ext.sgemm(a, b, np.empty((3, 32), np.float32), False, 1)
+        _gext.sgemm(a, b, np.empty((3, 32), np.float32), False, 1)
     with pytest.raises(ValueError, match="M, K, N >= 1"):
-        _ext.sgemm(np.ones((0, 5), np.float32), b, np.empty((0, 32), np.float32), False, 1)
+        _gext.sgemm(np.ones((0, 5), np.float32), b, np.empty((0, 32), np.float32), False, 1)
     with pytest.raises(ValueError, match="num_threads"):
-        _ext.sgemm(a, b, c, False, 0)
+        _gext.sgemm(a, b, c, False, 0)
     with pytest.raises(ValueError):   # C must be C-contiguous (the memoryview refuses)
-        _ext.sgemm(a, b, np.empty((32, 4), np.float32).T, False, 1)
+        _gext.sgemm(a, b, np.empty((32, 4), np.float32).T, False, 1)
 
 
 def _sequence_pair(rng, kind, n, t, d, h):
@@ -189,9 +192,7 @@ def test_compiled_step_loops_refuse_bad_shapes_before_running():
 @pytest.mark.parametrize("kind", ["lstm", "rnn"])
 def test_sequences_without_the_compiled_product_use_blas_and_agree(rng, kind, monkeypatch):
     """What a CPU without AVX-512 runs: every product on BLAS, the step loop in Python."""
-    from fastnn.kernels import _recurrent_products
-
-    monkeypatch.setattr(_recurrent_products, "_SGEMM", False)
+    monkeypatch.setattr(_gemm, "AVAILABLE", False)
     got, want = _sequence_pair(rng, kind, 17, 3, 32, 32)
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
@@ -209,10 +210,10 @@ def test_sgemm_jobs_computes_every_product(rng, threads):
         b = rng.standard_normal((a.shape[1], 32 * (1 + len(jobs)))).astype(np.float32)
         jobs.append((a, b, np.full((a.shape[0], b.shape[1]), np.nan, np.float32)))
         wants.append(a.astype(np.float64) @ b.astype(np.float64))
-    _ext.sgemm_jobs(jobs, threads)
+    _gext.sgemm_jobs(jobs, threads)
     for (a, _, c), want in zip(jobs, wants, strict=True):
         np.testing.assert_allclose(c, want, rtol=0, atol=TOL32 * np.sqrt(a.shape[1]) * 4)
-    _ext.sgemm_jobs([], threads)   # nothing to do
+    _gext.sgemm_jobs([], threads)   # nothing to do
 
 
 @needs_sgemm
@@ -222,7 +223,45 @@ def test_sgemm_jobs_refuses_any_bad_job_before_running():
     bad = (np.ones((4, 5), np.float32), np.ones((6, 32), np.float32),
            np.zeros((4, 32), np.float32))
     with pytest.raises(ValueError, match="do not chain"):
-        _ext.sgemm_jobs([good, bad], 2)
+        _gext.sgemm_jobs([good, bad], 2)
     assert not good[2].any()   # refused before any product ran
     with pytest.raises(ValueError, match="num_threads"):
-        _ext.sgemm_jobs([good], 0)
+        _gext.sgemm_jobs([good], 0)
+
+
+# ------------------------------------------------------------------ the Python dispatch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [32, 30])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_product_dispatch_agrees_with_matmul_on_either_path(rng, dtype, n, accumulate):
+    """float32 with N % 32 == 0 runs compiled where available; float64 and N = 30 on BLAS."""
+    a = rng.standard_normal((40, 70)).astype(dtype)[:, ::-1]   # any strides for a
+    b = rng.standard_normal((70, n)).astype(dtype)
+    out = rng.standard_normal((40, n)).astype(dtype)
+    want = out.astype(np.float64) * accumulate + a.astype(np.float64) @ b
+    assert _gemm.fits(a, b, out) == (_gemm.AVAILABLE and dtype == np.float32 and n == 32)
+    got = _gemm.product(a, b, out, accumulate=accumulate)
+    assert got is out
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-4 * np.sqrt(70))
+
+
+def test_fits_refuses_what_the_kernel_cannot_take():
+    a, b = np.ones((4, 5), np.float32), np.ones((5, 64), np.float32)
+    assert not _gemm.fits(a, np.asfortranarray(b))          # b rows not contiguous
+    assert not _gemm.fits(a, b, np.ones((64, 4), np.float32).T)   # out not contiguous
+    assert not _gemm.fits(a.astype(np.float64), b)
+    assert not _gemm.fits(a, b[:, :48])                     # 48 is no multiple of 32
+    assert not _gemm.fits(np.ones((0, 5), np.float32), b)   # empty
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_products_run_every_job_on_either_path(rng, monkeypatch, available):
+    if not available:
+        monkeypatch.setattr(_gemm, "AVAILABLE", False)
+    jobs = [(rng.standard_normal((m, k)).astype(np.float32),
+             rng.standard_normal((k, 64)).astype(np.float32), np.empty((m, 64), np.float32))
+            for m, k in ((3, 17), (50, 9), (12, 300))]
+    _gemm.products(jobs)
+    for a, b, out in jobs:
+        np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=0, atol=1e-4 * 20)
+    _gemm.products([])   # nothing to do
