@@ -6,9 +6,12 @@ Three implementations of each operation:
 - ``"vectorized"``: CS231n's NumPy version: fancy-index ``im2col`` of the whole batch, one
   matrix product, ``np.add.at`` for ``col2im``;
 - ``"compiled"``: ``fastnn._ext._conv`` (Cython + OpenMP) im2col/col2im of a *chunk* of images
-  into a fixed workspace and one BLAS product per chunk through ``np.matmul(..., out=)`` (it
-  releases the GIL and runs on OpenBLAS's threads), so memory does not grow with the batch.
-  A 1x1 kernel with stride 1 and no padding is a batched matrix product with no im2col at all.
+  into a fixed workspace and one matrix product per chunk, so memory does not grow with the
+  batch. The products go through :mod:`fastnn.kernels._gemm`: in float32 the compiled AVX-512
+  kernel (one parallel region per product, output rows split between threads) wherever the
+  product's width (images of the chunk times output positions, or F for the weight gradient,
+  computed transposed) is a multiple of 32, ``np.matmul(..., out=)`` (BLAS) otherwise. A 1x1
+  kernel with stride 1 and no padding is a product per image with no im2col at all.
 
 Geometry (``x`` (N, C, H, W), ``w`` (F, C, HH, WW), ``b`` (F,)): the output is (N, F, H', W')
 with ``H' = (H + 2*pad - dilation*(HH - 1) - 1) / stride + 1`` (likewise W'), which must be a
@@ -25,10 +28,13 @@ Signatures:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from fastnn.kernels import _conv_twins as twins
+from fastnn.kernels import _gemm
 from fastnn.kernels._conv_geometry import (
     Geometry,
     check_col2im,
@@ -96,8 +102,13 @@ def _is_gemm(g: Geometry) -> bool:
 
 
 def _chunk(n: int, g: Geometry, itemsize: int) -> int:
-    """Images per chunk: as many as fit in :data:`WORKSPACE_BYTES` (at least one)."""
-    return max(1, min(n, WORKSPACE_BYTES // (g.rows * g.positions * itemsize)))
+    """Images per chunk: as many as fit in :data:`WORKSPACE_BYTES` (at least one), rounded
+    down, where that leaves at least one step, to a count whose columns (images times output
+    positions) are a whole number of the compiled product's 32-column tiles: all chunks but
+    perhaps the last then run on it even when H'*W' is odd."""
+    fit = max(1, min(n, WORKSPACE_BYTES // (g.rows * g.positions * itemsize)))
+    step = _gemm.COLUMNS // math.gcd(g.positions, _gemm.COLUMNS)
+    return fit if fit >= n or fit < step else fit // step * step
 
 
 def _im2col_chunk(x: np.ndarray, buf: np.ndarray, n0: int, n1: int, g: Geometry) -> np.ndarray:
@@ -123,7 +134,11 @@ def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     out3 = out.reshape(n, f, p)
     w2 = w.reshape(f, g.rows)
     if _is_gemm(g):
-        np.matmul(w2, x.reshape(n, g.rows, p), out=out3)
+        x3 = x.reshape(n, g.rows, p)
+        if _gemm.fits(w2, x3[0], out3[0]):
+            _gemm.products([(w2, x3[i], out3[i]) for i in range(n)])
+        else:
+            np.matmul(w2, x3, out=out3)
         out3 += b[:, None]
         return out
     chunk = _chunk(n, g, x.itemsize)
@@ -133,7 +148,7 @@ def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
         n1 = min(n, n0 + chunk)
         cols = _im2col_chunk(x, cols_buf, n0, n1, g)
         res = res_buf[: f * cols.shape[1]].reshape(f, cols.shape[1])
-        np.matmul(w2, cols, out=res)
+        _gemm.product(w2, cols, res)
         # (F, B, P) -> (B, F, P) plus the bias, in one pass
         np.add(res.reshape(f, n1 - n0, p).transpose(1, 0, 2), b[:, None], out=out3[n0:n1])
     return out
@@ -150,28 +165,44 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
     # dx by column gradients and col2im per chunk; a 1x1 kernel's dx[n] is W.T @ dout[n]
     scatter_dx = need_dx and not _is_gemm(g)
     if need_dx and not scatter_dx:
-        np.matmul(w2.T, dout3, out=dx.reshape(n, g.rows, p))
+        dx3 = dx.reshape(n, g.rows, p)
+        if _gemm.fits(w2.T, dout3[0], dx3[0]):
+            _gemm.products([(w2.T, dout3[i], dx3[i]) for i in range(n)])
+        else:
+            np.matmul(w2.T, dout3, out=dx3)
     chunk = _chunk(n, g, x.itemsize)
     cols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype)
     dt_buf = np.empty(f * p * chunk, dtype=x.dtype)
     dcols_buf = np.empty(g.rows * p * chunk, dtype=x.dtype) if scatter_dx else None
-    dw2 = np.zeros((f, g.rows), dtype=x.dtype)
-    part = np.empty_like(dw2)
+    # dw on the compiled product is dw.T += cols @ dout_chunk.T, accumulated in place: its
+    # right operand (B*P, F) is then contiguous, F wide (dw = dt @ cols.T would need cols
+    # transposed); elsewhere dw += dt @ cols.T on BLAS
+    dw_t = _gemm.fits(w2.T, np.empty((1, f), x.dtype))
+    dw_acc = np.zeros((g.rows, f) if dw_t else (f, g.rows), dtype=x.dtype)
+    part = None if dw_t else np.empty_like(dw_acc)
+    dtt_buf = np.empty(f * p * chunk, dtype=x.dtype) if dw_t else None
     for n0 in range(0, n, chunk):
         n1 = min(n, n0 + chunk)
         cols = _im2col_chunk(x, cols_buf, n0, n1, g)
         m = cols.shape[1]
-        # dout of the chunk as (F, B*P), matching the column order of cols
-        dt = dt_buf[: f * m].reshape(f, m)
-        np.copyto(dt.reshape(f, n1 - n0, p), dout3[n0:n1].transpose(1, 0, 2))
-        np.matmul(dt, cols.T, out=part)
-        dw2 += part
+        if scatter_dx or not dw_t:
+            # dout of the chunk as (F, B*P), matching the column order of cols
+            dt = dt_buf[: f * m].reshape(f, m)
+            np.copyto(dt.reshape(f, n1 - n0, p), dout3[n0:n1].transpose(1, 0, 2))
+        if dw_t:
+            dtt = dtt_buf[: m * f].reshape(m, f)
+            np.copyto(dtt.reshape(n1 - n0, p, f), dout3[n0:n1].transpose(0, 2, 1))
+            _gemm.product(cols, dtt, dw_acc, accumulate=True)
+        else:
+            np.matmul(dt, cols.T, out=part)
+            dw_acc += part
         if scatter_dx:
             dcols = dcols_buf[: g.rows * m].reshape(g.rows, m)
-            np.matmul(w2.T, dt, out=dcols)
+            _gemm.product(w2.T, dt, dcols)
             _ext.col2im(dcols, dx, n0, n1, g.fh, g.fw, g.pad, g.stride, g.dilation, g.out_h,
                         g.out_w, p, 1, _copy_threads(dcols.size))
-    return dx, dw2.reshape(w.shape), db
+    dw2 = dw_acc.T if dw_t else dw_acc
+    return dx, np.ascontiguousarray(dw2).reshape(w.shape), db
 
 
 # ------------------------------------------------------------------------ public entries

@@ -284,3 +284,89 @@ def test_fuzz_against_the_looped_twin(n, c, f, h, w, hh, ww, stride, pad, dil, s
         for got, want in zip(K.conv_backward(dout, x, wt, stride, pad, dil, impl=impl),
                              ref_grads):
             _close(got, want)
+
+
+# ------------------------------------------------ the compiled AVX-512 float32 product
+# (N, C, H, W), (F, HH, WW), stride, pad: widths the compiled product takes (chunk columns a
+# multiple of 32; F = 32 also puts dw on it) and widths it does not (the BLAS fallback)
+GEMM_CASES = [
+    ((3, 5, 8, 8), (32, 3, 3), 1, 1),    # forward, dcols and dw on the compiled product
+    ((2, 4, 8, 8), (7, 3, 3), 1, 1),     # F = 7: dw on BLAS, the others compiled
+    ((2, 6, 8, 4), (32, 1, 1), 1, 0),    # 1x1: one compiled product per image
+    ((3, 2, 5, 5), (32, 3, 3), 1, 1),    # 25 positions: chunks of 32 images would be needed
+    ((2, 3, 9, 7), (5, 3, 3), 2, 1),     # odd widths everywhere: all on BLAS
+]
+GEMM_IDS = ["3x3-F32", "3x3-F7", "1x1", "odd-positions", "odd"]
+
+
+class _CountingGemm:
+    """Stands in for fastnn._ext._gemm, counting the compiled products it runs."""
+
+    def __init__(self, ext):
+        self.ext, self.calls = ext, 0
+        self.SGEMM_AVAILABLE, self.SGEMM_COLUMNS = ext.SGEMM_AVAILABLE, ext.SGEMM_COLUMNS
+
+    def sgemm(self, *args):
+        self.calls += 1
+        return self.ext.sgemm(*args)
+
+    def sgemm_jobs(self, jobs, threads):
+        self.calls += len(jobs)
+        return self.ext.sgemm_jobs(jobs, threads)
+
+
+def _gemm_problem(case, seed):
+    (n, c, h, w), (f, hh, ww), stride, pad = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((f, c, hh, ww)) / np.sqrt(c * hh * ww)
+    b = rng.standard_normal(f)
+    oh, ow = (h + 2 * pad - hh) // stride + 1, (w + 2 * pad - ww) // stride + 1
+    dout = rng.standard_normal((n, f, oh, ow))
+    return x, wt, b, dout, stride, pad
+
+
+@pytest.mark.skipif("compiled" not in IMPLS, reason="fastnn._ext._conv not built")
+@pytest.mark.parametrize("available", [True, False], ids=["avx512", "blas"])
+@pytest.mark.parametrize("case", GEMM_CASES, ids=GEMM_IDS)
+def test_float32_on_the_compiled_product_matches_float64(monkeypatch, case, available):
+    """float32 compiled conv forward/backward (on the AVX-512 product where shapes allow, or
+    with it switched off: the BLAS fallback) against the float64 NumPy twin; small workspaces
+    make several chunks, the last one partial."""
+    from fastnn.kernels import _gemm
+
+    if available and not _gemm.AVAILABLE:
+        pytest.skip("the compiled product needs fastnn._ext._gemm and AVX-512F")
+    if available:
+        monkeypatch.setattr(_gemm, "_ext", _CountingGemm(_gemm._ext))
+    else:
+        monkeypatch.setattr(_gemm, "AVAILABLE", False)
+    x, wt, b, dout, stride, pad = _gemm_problem(case, seed=len(case[0]))
+    want_out = K.conv_forward(x, wt, b, stride, pad, impl="vectorized")
+    want = K.conv_backward(dout, x, wt, stride, pad, impl="vectorized")
+    f32 = [a.astype(np.float32) for a in (x, wt, b, dout)]
+    for workspace in (1 << 12, 1 << 22):
+        monkeypatch.setattr(K, "WORKSPACE_BYTES", workspace)
+        out = K.conv_forward(*f32[:3], stride, pad, impl="compiled")
+        got = K.conv_backward(f32[3], *f32[:2], stride, pad, impl="compiled")
+        assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in got)
+        _close(out, want_out, **TOL32)
+        for g, w in zip(got, want, strict=True):
+            _close(g, w, rtol=2e-4, atol=2e-4 * max(1.0, np.abs(w).max()))
+    if available:
+        # every case but the all-odd one puts some product on the compiled kernel
+        assert (_gemm._ext.calls > 0) == (case is not GEMM_CASES[-1])
+
+
+def test_chunks_are_whole_tiles_of_the_compiled_product(monkeypatch):
+    """Chunk columns (images times positions) are a multiple of 32 when the workspace allows
+    more than one tile's worth of images; otherwise as many images as fit."""
+    from fastnn.kernels._conv_geometry import check_conv_forward
+
+    x, w, b = np.zeros((100, 2, 5, 5)), np.zeros((3, 2, 3, 3)), np.zeros(3)
+    g = check_conv_forward("compiled", x, w, b, 1, 1)[-1]
+    per_image = g.rows * g.positions * 8
+    for images, want in ((1, 1), (20, 20), (40, 32), (70, 64), (1000, 100)):
+        monkeypatch.setattr(K, "WORKSPACE_BYTES", images * per_image)
+        chunk = K._chunk(100, g, 8)
+        assert chunk == want
