@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from fastnn._solver import Solver
 from fastnn._validation import check_array
 from fastnn.data.captions import bleu1, class_word_accuracy
-from fastnn.solver import Solver
 
 __all__ = ["CaptioningSolver"]
 

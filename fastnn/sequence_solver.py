@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from fastnn._solver import Solver
 from fastnn._validation import check_int
 from fastnn.data.text import TextStream
-from fastnn.solver import Solver
 
 __all__ = ["LanguageModelSolver"]
 

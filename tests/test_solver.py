@@ -402,6 +402,33 @@ def test_grad_clip_leaves_small_gradients_alone(data):
     assert a.loss_history == b.loss_history
 
 
+def test_grad_clip_value_bounds_every_entry_before_the_norm_clip(data):
+    seen = []
+
+    def spy(w, dw, config):
+        seen.append(np.abs(dw).max())
+        return w - 1e-2 * dw, config
+
+    model = SoftmaxModel()
+    model.params["W"] *= 100
+    solver = Solver(model, data, update_rule=spy, grad_clip_value=1e-3, batch_size=30,
+                    num_epochs=1, verbose=False, seed=0)
+    solver.train()
+    assert len(seen) == 20 and max(seen) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="grad_clip_value"):
+        Solver(SoftmaxModel(), data, grad_clip_value=0.0)
+
+
+def test_solver_module_exports_every_solver():
+    from fastnn import solver
+    from fastnn.captioning_solver import CaptioningSolver
+    from fastnn.sequence_solver import LanguageModelSolver
+
+    assert solver.CaptioningSolver is CaptioningSolver  # API.md: fastnn.solver.CaptioningSolver
+    assert solver.LanguageModelSolver is LanguageModelSolver
+    assert issubclass(CaptioningSolver, solver.Solver)
+
+
 def test_early_stopping_on_validation_accuracy(data):
     # learning rate 0: validation accuracy never improves after the first evaluation
     solver = Solver(SoftmaxModel(), data, optim_config={"learning_rate": 0.0}, batch_size=30,
