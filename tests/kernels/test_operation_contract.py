@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fastnn.kernels import available_impls, get_impl, operations
 
@@ -357,11 +356,22 @@ CASES = [
 ]
 
 
+def _sizes(op: str, name: str, mutation: str) -> list[tuple[int, int, int]]:
+    """Three (n, d, seed) draws per case, fixed by the case itself: random sizes in [1, 4] x
+    [1, 5], drawn without hypothesis: with @given under this many parametrised cases (over
+    2,000), hypothesis 6 raised RecursionError inside its own settings lookup after ~950."""
+    rng = np.random.default_rng(zlib.crc32(f"{op}/{name}/{mutation}".encode()))
+    return [(int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(0, 2**16)))
+            for _ in range(3)]
+
+
 @pytest.mark.parametrize(("op", "name", "mutation"), CASES)
-@settings(max_examples=3, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 4), d=st.integers(1, 5), seed=st.integers(0, 2**16))
-def test_every_impl_validates_or_agrees_with_naive(op, name, mutation, n, d, seed):
+def test_every_impl_validates_or_agrees_with_naive(op, name, mutation):
+    for n, d, seed in _sizes(op, name, mutation):
+        _check_case(op, name, mutation, n, d, seed)
+
+
+def _check_case(op: str, name: str, mutation: str, n: int, d: int, seed: int) -> None:
     call = _mutate(CATALOGUE[op](_rng(seed), n, d), name, mutation)
     reference_kind, reference = _run(op, "naive", call)
     for impl in available_impls(op):
