@@ -265,3 +265,43 @@ def check_data_dict(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
                            n_name="data['X_train']")
     y_val = check_labels(data["y_val"], "data['y_val']", n=X_val.shape[0], n_name="data['X_val']")
     return X_train, y_train, X_val, y_val
+
+
+def check_state_arrays(state: Any, expected: Mapping[str, tuple[int, ...]],
+                       dtype: Any) -> dict[str, np.ndarray]:
+    """Validate a model's ``set_state`` argument against the shapes its ``get_state`` gives.
+
+    Parameters
+    ----------
+    state : Mapping of str -> ndarray
+        What the caller passed.
+    expected : Mapping of str -> tuple of int
+        Every entry the model's state must have, with its shape.
+    dtype : dtype
+        The model's dtype; the returned arrays are copies in it.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        Converted copies, so the model can commit them all at once (all-or-nothing).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming a missing, unknown, non-float or ill-shaped entry.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
+    if set(state) != set(expected):
+        raise ValueError(f"state must have the entries {sorted(expected)}, got "
+                         f"{sorted(map(str, state))}")
+    converted = {}
+    for name, shape in expected.items():
+        value = state[name]
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(f"state[{name!r}] must be a real floating array, got {kind}")
+        if value.shape != shape:
+            raise ValueError(f"state[{name!r}] must have shape {shape}, got {value.shape}")
+        converted[name] = value.astype(dtype, copy=True)
+    return converted

@@ -28,6 +28,7 @@ from fastnn._validation import (
     check_int,
     check_labels,
     check_seed,
+    check_state_arrays,
     memory_limit_bytes,
 )
 from fastnn.classifiers._conv_ops import layer_backward, layer_forward
@@ -325,21 +326,8 @@ class ConvNet:
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Restore what :meth:`get_state` returned; all-or-nothing (TypeError/ValueError naming
         a missing, unknown or ill-shaped entry, and then nothing changes)."""
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         expected = {name: value.shape for name, value in self.get_state().items()}
-        if set(state) != set(expected):
-            raise ValueError(f"state must have the entries {sorted(expected)}, got "
-                             f"{sorted(map(str, state))}")
-        converted = {}
-        for name, shape in expected.items():
-            value = state[name]
-            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-                kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-                raise TypeError(f"state[{name!r}] must be a real floating array, got {kind}")
-            if value.shape != shape:
-                raise ValueError(f"state[{name!r}] must have shape {shape}, got {value.shape}")
-            converted[name] = value.astype(self.dtype, copy=True)
+        converted = check_state_arrays(state, expected, self.dtype)
         for layer, rt in self._bn_layers():
             rt.update({key: converted[f"{key}{layer.index}"] for key in _RUNNING})
 

@@ -25,6 +25,7 @@ from fastnn._validation import (
     check_float,
     check_int,
     check_labels,
+    check_state_arrays,
     memory_limit_bytes,
 )
 from fastnn.layers.activations import (
@@ -299,21 +300,8 @@ class FullyConnectedNet:
             Naming an entry that is missing, unknown, or of the wrong shape or dtype (and then
             nothing is changed).
         """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         expected = {name: value.shape for name, value in self.get_state().items()}
-        if set(state) != set(expected):
-            raise ValueError(f"state must have the entries {sorted(expected)}, got "
-                             f"{sorted(map(str, state))}")
-        converted = {}
-        for name, shape in expected.items():
-            value = state[name]
-            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-                kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-                raise TypeError(f"state[{name!r}] must be a real floating array, got {kind}")
-            if value.shape != shape:
-                raise ValueError(f"state[{name!r}] must have shape {shape}, got {value.shape}")
-            converted[name] = value.astype(self.dtype, copy=True)
+        converted = check_state_arrays(state, expected, self.dtype)
         for i, bn_param in enumerate(self.bn_params if converted else [], start=1):
             bn_param.update({key: converted[f"{key}{i}"] for key in _RUNNING})
 
