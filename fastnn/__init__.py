@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-# Idle OpenMP workers sleep instead of spinning, so they do not hold the cores the next OpenBLAS
-# product needs (unless the user chose a policy; see benchmarks/README.md). libgomp reads the
-# variable once, when the first compiled module loads, so this runs first.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP workers spin briefly (GOMP_SPINCOUNT iterations, some microseconds: enough for the
+# next region of the same kernel) and then sleep, so they do not hold the cores the next OpenBLAS
+# product needs; unless the user chose a policy (see benchmarks/README.md). libgomp reads the
+# variables once, when the first compiled module loads, so this runs first.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from typing import TextIO
 
