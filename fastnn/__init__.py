@@ -16,6 +16,11 @@ import sys
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# OpenBLAS's workers spin 2**28 cycles (about 0.1 s) after every threaded product by default,
+# holding the cores the next compiled kernel's OpenMP threads need; 2**16 cycles (tens of
+# microseconds) instead. Read when NumPy loads OpenBLAS: effective when fastnn is imported first
+# (the fastnn command, the benchmarks), else set it in the environment.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 from typing import TextIO
 

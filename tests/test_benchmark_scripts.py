@@ -219,3 +219,12 @@ def test_scripts_show_help_and_refuse_bad_numbers(script, capsys, name):
         assert exc.value.code == 2
         message = capsys.readouterr().err
         assert f"argument {bad[0]}: must be a positive integer, got {bad[1]!r}" in message
+
+
+def test_thread_handoff_prints_one_row_per_timeout(script, capsys):
+    script("thread_handoff").main()
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["16", "28"]
+    for row in rows:
+        times = [float(v) for v in row.split()[1:]]
+        assert len(times) == 3 and all(t > 0 for t in times)

@@ -126,6 +126,28 @@ def test_openmp_wait_policy_defaults_to_passive_but_respects_the_user(preset, ex
     assert out.stdout.strip() == expected
 
 
+_SPIN_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ({}, "PASSIVE 10000 16"),
+        # a user's policy is left alone, and so is the spin count that goes with it
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE - 16"),
+        ({"GOMP_SPINCOUNT": "5", "OPENBLAS_THREAD_TIMEOUT": "4"}, "PASSIVE 5 4"),
+    ],
+)
+def test_idle_threads_spin_briefly_unless_the_user_chose(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k not in _SPIN_VARS}
+    env.update(preset)
+    code = ("import os, fastnn; print(' '.join(os.environ.get(k, '-') for k in "
+            f"{_SPIN_VARS!r}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == expected
+
+
 @pytest.mark.parametrize(
     "labels", [np.array([2**63], dtype=np.uint64), np.array([1e19]), np.array([-1e19])]
 )

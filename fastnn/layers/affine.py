@@ -1,4 +1,11 @@
-"""Fully-connected (affine) layer: ``out = x.reshape(N, D) @ w + b``."""
+"""Fully-connected (affine) layer: ``out = x.reshape(N, D) @ w + b``.
+
+Its three products go through :func:`fastnn.kernels._gemm.product`: in float32 fastnn's AVX-512
+kernel on OpenMP threads where the product's width is a multiple of 32 (the hidden layers of a
+ConvNet or MLP), BLAS otherwise. Besides the faster kernel, a ConvNet's step then stays on one
+thread pool: OpenBLAS workers spinning after a product held the cores the next convolution's
+OpenMP threads needed (see benchmarks/README.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastnn._validation import check_array
+from fastnn.kernels import _gemm
 from fastnn.layers._cache import cached_array
 
 __all__ = ["affine_backward", "affine_backward_params", "affine_forward"]
@@ -44,7 +52,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
         )
     if b.shape[0] != w.shape[1]:
         raise ValueError(f"b must have shape ({w.shape[1]},) to match w {w.shape}; got {b.shape}")
-    out = x.reshape(n, d) @ w
+    out = np.empty((n, w.shape[1]), dtype=np.result_type(x, w))
+    _gemm.product(x.reshape(n, d), w, out)
     out += b  # in place: saves one (N, M) temporary
     return out, (x, w, b)
 
@@ -67,9 +76,15 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     """
     x, w = _unpack(cache)
     dout = _check_dout(dout, x, w)
-    dx = (dout @ w.T).reshape(x.shape)
+    dx = np.empty((x.shape[0], w.shape[0]), dtype=np.result_type(dout, w))
+    # the compiled product needs its right operand C-contiguous: copy w.T (the size of w) only
+    # when the product then runs on it
+    w_t = w.T
+    if _gemm.fits(dout, np.empty((1, w.shape[0]), w.dtype), dx):
+        w_t = np.ascontiguousarray(w_t)
+    _gemm.product(dout, w_t, dx)
     dw, db = _param_grads(dout, x)
-    return dx, dw, db
+    return dx.reshape(x.shape), dw, db
 
 
 def affine_backward_params(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +137,8 @@ def _check_dout(dout, x, w) -> np.ndarray:
 
 def _param_grads(dout: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[0]
-    dw = x.reshape(n, -1).T @ dout
+    x2 = x.reshape(n, -1)
+    dw = np.empty((x2.shape[1], dout.shape[1]), dtype=np.result_type(x, dout))
+    _gemm.product(x2.T, dout, dw)
     db = dout.sum(axis=0)
     return dw, db

@@ -117,3 +117,33 @@ def test_cache_is_x_w_b_like_cs231n(rng):
     np.testing.assert_allclose(dx, (dout @ w.T).reshape(x.shape), rtol=1e-12)
     np.testing.assert_allclose(dw, x.reshape(3, 4).T @ dout, rtol=1e-12)
     np.testing.assert_allclose(db, dout.sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(128, 64, 7, 7), (32, 96), (33, 64), (7, 3, 5)])
+@pytest.mark.parametrize("m", [128, 32, 10])
+@pytest.mark.parametrize("blas_only", [False, True])
+def test_float32_products_agree_with_float64_on_both_product_paths(rng, monkeypatch, shape, m,
+                                                                    blas_only):
+    """Widths that are multiples of 32 run on fastnn's AVX-512 product (where the CPU has it),
+    the others and ``blas_only`` on BLAS: both agree with float64, in C order, non-contiguous x
+    included."""
+    from fastnn.kernels import _gemm
+
+    if blas_only:
+        monkeypatch.setattr(_gemm, "AVAILABLE", False)
+    x64 = rng.standard_normal(shape)
+    d = int(np.prod(shape[1:]))
+    w64 = rng.standard_normal((d, m)) / np.sqrt(d)
+    b64 = rng.standard_normal(m)
+    dout64 = rng.standard_normal((shape[0], m))
+    for x in (x64.astype(np.float32), np.asfortranarray(x64).astype(np.float32, order="F")):
+        out, cache = affine_forward(x, w64.astype(np.float32), b64.astype(np.float32))
+        dx, dw, db = affine_backward(dout64.astype(np.float32), cache)
+        assert out.dtype == dx.dtype == dw.dtype == np.float32
+        assert out.flags.c_contiguous and dw.flags.c_contiguous and dx.shape == shape
+        ref_out = x64.reshape(shape[0], d) @ w64 + b64
+        ref_dx = (dout64 @ w64.T).reshape(shape)
+        ref_dw = x64.reshape(shape[0], d).T @ dout64
+        for got, ref in ((out, ref_out), (dx, ref_dx), (dw, ref_dw)):
+            # float32 rounding of sums of up to 3136 terms: 1e-5 of the largest entry
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
