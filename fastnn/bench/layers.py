@@ -1,5 +1,5 @@
 """``fastnn bench layers``: batch-norm backward (graph vs closed form), the fused normalisation
-kernels against their NumPy twins, and where the time of a training step of the 784-256-128-10
+kernels and the ReLU kernels against their NumPy twins, and where the time of a training step of the 784-256-128-10
 ReLU net goes (batch 128, float32).
 
 The step split times each layer function on the activations of one real forward pass, so the
@@ -190,7 +190,42 @@ def _torch_mlp_rows(shape: str, repeat: int) -> list[BenchRow]:
                      time_call(step, repeat=repeat))]
 
 
+# ----------------------------------------------------------------------------------- ReLU
+def _relu_rows(compare: bool, quick: bool) -> list[BenchRow]:
+    """ReLU forward and backward on the first conv activations of the Fashion-MNIST ConvNet
+    (batch 128, 32 channels of 28x28, float32): NumPy twin vs compiled, and torch with
+    ``--compare``."""
+    shape = (128, 32, 28, 28)
+    repeat = 3 if quick else 10
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dout = rng.standard_normal(shape).astype(np.float32)
+    label = "x".join(map(str, shape)) + " float32"
+    rows = []
+    for op, args in (("relu_forward", (x,)), ("relu_backward", (dout, x))):
+        for impl in available_impls(op):
+            if impl == "naive":
+                continue  # a Python loop over 3.2M elements
+            f = get_impl(op, impl)
+            rows.append(BenchRow(f"kernel {op}", label, impl,
+                                 time_call(lambda f=f, a=args: f(*a), repeat=repeat)))
+    if compare:
+        try:
+            import torch
+        except ImportError:
+            return rows
+        xt, dt = torch.from_numpy(x), torch.from_numpy(dout)
+        rows.append(BenchRow("kernel relu_forward", label, "torch.relu",
+                             time_call(lambda: torch.relu(xt), repeat=repeat)))
+        rows.append(BenchRow("kernel relu_backward", label, "torch threshold_backward",
+                             time_call(lambda: torch.ops.aten.threshold_backward(dt, xt, 0.0),
+                                       repeat=repeat)))
+    return rows
+
+
 @register_suite("layers")
 def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
-    """Batch-norm backward (graph vs closed form) and the MLP step's time split."""
-    return _batchnorm_rows(compare, quick) + _mlp_rows(compare, quick)
+    """Batch-norm backward (graph vs closed form), ReLU kernels and the MLP step's time
+    split."""
+    return (_batchnorm_rows(compare, quick) + _relu_rows(compare, quick)
+            + _mlp_rows(compare, quick))

@@ -7,7 +7,8 @@ is built). Public entries take ``impl=None`` (the best available). ``available_i
 an operation's implementations, ``operations()`` the operations, and ``get_impl(op, impl)`` hands
 out one implementation behind the same validation as the public entry.
 
-Families: :mod:`~fastnn.kernels.distances` (``pairwise_distances``, ``knn_search``),
+Families: :mod:`~fastnn.kernels.activations` (``relu_forward``, ``relu_backward``),
+:mod:`~fastnn.kernels.distances` (``pairwise_distances``, ``knn_search``),
 :mod:`~fastnn.kernels.hog`, :mod:`~fastnn.kernels.normalization` (batch/layer norm),
 :mod:`~fastnn.kernels.optim` (fused update rules), :mod:`~fastnn.kernels.linear` (linear
 classifier losses), :mod:`~fastnn.kernels.conv` (``im2col``, ``col2im``, ``conv_forward``,
@@ -19,6 +20,7 @@ points are importable from here too (``from fastnn.kernels import im2col``).
 """
 
 from fastnn.kernels import (
+    activations,
     conv,
     distances,
     hog,
@@ -40,6 +42,7 @@ from fastnn.kernels._operation import (
     threads_for,
     warn_missing_extensions,
 )
+from fastnn.kernels.activations import relu_backward, relu_forward
 from fastnn.kernels.conv import col2im, conv_backward, conv_forward, im2col
 from fastnn.kernels.distances import knn_search, pairwise_distances
 from fastnn.kernels.hog import hog_descriptors
@@ -74,6 +77,7 @@ warn_missing_extensions()
 
 __all__ = [
     "Operation",
+    "activations",
     "available_impls",
     "avg_pool_backward",
     "avg_pool_forward",
@@ -105,6 +109,8 @@ __all__ = [
     "pool",
     "recurrent",
     "recurrent_sequence",
+    "relu_backward",
+    "relu_forward",
     "rnn_cell_backward",
     "rnn_cell_forward",
     "rnn_sequence_backward",

@@ -193,8 +193,18 @@ def _global_pool_forward(rng, n, d):
 def _global_pool_backward(rng, n, d):
     return {"dout": rng.standard_normal((n, 2)), "x_shape": (n, 2, 3, d)}
 
+def _relu_forward(rng, n, d):
+    return {"x": rng.standard_normal((n, 3, d))}
+
+
+def _relu_backward(rng, n, d):
+    return {"dout": rng.standard_normal((n, 3, d)), "x": rng.standard_normal((n, 3, d))}
+
+
 #: operation -> builder of a valid call (keyword names are the public argument names)
 CATALOGUE = {
+    "relu_forward": _relu_forward,
+    "relu_backward": _relu_backward,
     "lstm_cell_forward": _lstm_cell_forward,
     "lstm_cell_backward": _lstm_cell_backward,
     "rnn_cell_forward": _rnn_cell_forward,
