@@ -8,7 +8,9 @@ same C function directly from fastnn._ext._recurrent.
 - ``sgemm(a, b, c, accumulate, num_threads)``: ``c = a @ b`` (or ``c += a @ b``), the rows of c
   split between threads in blocks of whole 8-row tiles, one parallel region;
 - ``sgemm_jobs(jobs, num_threads)``: independent products ``(a, b, c)``, each whole on one
-  thread, threads taking the next job as they finish (one parallel region for all of them).
+  thread, threads taking the next job as they finish (one parallel region for all of them); a
+  job ``(a, b, c, j0, j1)`` computes only the columns ``j0:j1`` of ``c = a @ b`` (multiples of
+  :data:`SGEMM_COLUMNS`, or ``j1 = N``), so one big product can be shared out by columns.
 
 Operands: ``a`` (M, K) with any strides (a transposed view is fine: the kernel packs it), ``b``
 (K, N) and ``c`` (M, N) C-contiguous float32, N a multiple of :data:`SGEMM_COLUMNS`. Every
@@ -79,7 +81,7 @@ def sgemm(
 
 
 cdef struct _Product:
-    Py_ssize_t m, n, k, a_rs, a_cs
+    Py_ssize_t m, n, k, a_rs, a_cs, ld
     const float* a
     const float* b
     float* c
@@ -89,8 +91,11 @@ def sgemm_jobs(jobs, int num_threads):
     """Independent products ``c = a @ b`` for every ``(a, b, c)`` in ``jobs`` (operands as for
     :func:`sgemm`), each product whole on one thread, threads taking the next job as they
     finish: one parallel region for several products (one wait for the slowest thread instead
-    of one per product, and each B read by one thread only)."""
-    cdef Py_ssize_t count = len(jobs), j
+    of one per product, and each B read by one thread only). A job ``(a, b, c, j0, j1)`` does
+    the columns ``j0:j1`` of ``c`` only (``j0 < j1``, both multiples of SGEMM_COLUMNS or
+    ``j1 = N``): the pieces of one product shared out between threads by columns. Give the
+    biggest jobs first (a thread that picks a big job last finishes last)."""
+    cdef Py_ssize_t count = len(jobs), j, j0, j1
     cdef const float[:, :] a
     cdef const float[:, ::1] b
     cdef float[:, ::1] c
@@ -105,17 +110,28 @@ def sgemm_jobs(jobs, int num_threads):
     views = []   # keeps every buffer acquired while the threads run
     try:
         for j in range(count):
-            a, b, c = jobs[j]
+            job = tuple(jobs[j])
+            if len(job) not in (3, 5):
+                raise ValueError(f"job {j} must be (a, b, c) or (a, b, c, j0, j1), got "
+                                 f"{len(job)} items")
+            a, b, c = job[:3]
             _check_product(a, b, c, num_threads)
+            j0, j1 = (0, b.shape[1]) if len(job) == 3 else (job[3], job[4])
+            if not (0 <= j0 < j1 <= b.shape[1]) or j0 % SGEMM_COLUMNS or (
+                    j1 % SGEMM_COLUMNS and j1 != b.shape[1]):
+                raise ValueError(f"job {j}: columns {j0}:{j1} must satisfy 0 <= j0 < j1 <= "
+                                 f"N = {b.shape[1]}, multiples of {SGEMM_COLUMNS}")
             views.append((a, b, c))
-            work[j].m, work[j].k, work[j].n = a.shape[0], a.shape[1], b.shape[1]
+            work[j].m, work[j].k, work[j].n = a.shape[0], a.shape[1], j1 - j0
+            work[j].ld = b.shape[1]
             work[j].a_rs = a.strides[0] // sizeof(float)
             work[j].a_cs = a.strides[1] // sizeof(float)
-            work[j].a, work[j].b, work[j].c = &a[0, 0], &b[0, 0], &c[0, 0]
+            work[j].a, work[j].b, work[j].c = &a[0, 0], &b[0, j0], &c[0, j0]
         with nogil, parallel(num_threads=num_threads if num_threads < count else count):
             for j in prange(count, schedule="dynamic"):
                 failed += fnn_sgemm(work[j].m, work[j].n, work[j].k, work[j].a, work[j].a_rs,
-                                    work[j].a_cs, work[j].b, work[j].n, work[j].c, work[j].n, 0)
+                                    work[j].a_cs, work[j].b, work[j].ld, work[j].c, work[j].ld,
+                                    0)
     finally:
         free(work)
     if failed:

@@ -29,6 +29,7 @@
 #define FNN_GEMM_MC 256
 #define FNN_GEMM_NR 32
 #define FNN_GEMM_MR 12
+#define FNN_GEMM_NARROW 64
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 
@@ -96,14 +97,19 @@ __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
         for (i0 = 0; i0 < m; i0 += FNN_GEMM_MC) {
             const Py_ssize_t i1 = m - i0 < FNN_GEMM_MC ? m : i0 + FNN_GEMM_MC;
             /* contiguous tiles: every k step of a tile reads one 32-byte run, whatever A's
-               layout (the weight gradients read A transposed) */
-            fnn_sgemm_pack_a(i1 - i0, kc, a + i0 * a_rs + p0 * a_cs, a_rs, a_cs, pack);
+               layout (the weight gradients read A transposed); a row-major A feeding at most
+               FNN_GEMM_NARROW columns is read in place: packing it would cost about as much
+               as the few panels it serves (dx = da @ Wx.T of a recurrent sequence, N = 64) */
+            const int packed = !(a_cs == 1 && n <= FNN_GEMM_NARROW);
+            if (packed)
+                fnn_sgemm_pack_a(i1 - i0, kc, a + i0 * a_rs + p0 * a_cs, a_rs, a_cs, pack);
             for (j = 0; j < n; j += FNN_GEMM_NR) {
                 const float *bp = b + p0 * ldb + j;
                 for (i = i0; i < i1; i += FNN_GEMM_MR) {
-                    const float *ap = pack + (i - i0) * kc;
+                    const float *ap = packed ? pack + (i - i0) * kc : a + i * a_rs + p0;
+                    const Py_ssize_t ap_rs = packed ? 1 : a_rs, ap_cs = packed ? FNN_GEMM_MR : 1;
                     float *cp = c + i * ldc + j;
-#define FNN_TILE(R) case R: fnn_sgemm_tile(R, kc, ap, 1, FNN_GEMM_MR, bp, ldb, cp, ldc, acc); break;
+#define FNN_TILE(R) case R: fnn_sgemm_tile(R, kc, ap, ap_rs, ap_cs, bp, ldb, cp, ldc, acc); break;
                     /* constant row counts, so every tile is fully unrolled in registers */
                     switch (i1 - i < FNN_GEMM_MR ? (int)(i1 - i) : FNN_GEMM_MR) {
                     FNN_TILE(12) FNN_TILE(11) FNN_TILE(10) FNN_TILE(9) FNN_TILE(8) FNN_TILE(7)

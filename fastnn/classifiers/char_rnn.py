@@ -38,17 +38,65 @@ from fastnn.classifiers.rnn import (
     sample_from_scores,
 )
 from fastnn.data.text import check_vocabulary, decode_text, encode_text
-from fastnn.layers.temporal import (
-    temporal_affine_backward,
-    temporal_affine_forward,
-    temporal_softmax_loss,
-    word_embedding_backward,
-    word_embedding_forward,
-)
+from fastnn.kernels import _gemm
+from fastnn.kernels._recurrent_products import _scratch
+from fastnn.layers.temporal import word_embedding_backward, word_embedding_forward
 
 __all__ = ["CharRNN"]
 
 State = tuple[np.ndarray, np.ndarray | None]
+
+
+class _VocabHead:
+    """The output layer and loss of a window, ``scores = h @ W + b`` and the mean softmax
+    cross-entropy, on rows of ``h`` (R, H), forward and backward (CS231n's temporal affine
+    layer and temporal softmax loss with an all-true mask, in one place).
+
+    float32 runs every product on the compiled AVX-512 kernel (fastnn.kernels._gemm) with the
+    vocabulary padded to a multiple of its 32 columns: zero weights and a bias of -inf in the
+    padding give probabilities of exactly 0 there, so the padded gradient columns are 0 and the
+    products need no slicing; that keeps OpenBLAS and its own spinning threads out of the
+    training step. The buffers are the thread's scratch (used up before the next window).
+    """
+
+    def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray) -> None:
+        rows, H = h.shape
+        V = W.shape[1]
+        pad = -V % _gemm.COLUMNS if _gemm.AVAILABLE and h.dtype == np.float32 else 0
+        self.h, self.W, self.V = h, W, V
+        self.Wp = np.zeros((H, V + pad), h.dtype) if pad else W
+        self.bp = np.full(V + pad, -np.inf, h.dtype) if pad else b
+        if pad:
+            self.Wp[:, :V], self.bp[:V] = W, b
+        self.scores = _scratch("char_rnn_scores", (rows, V + pad), h.dtype)
+        _gemm.product(h, self.Wp, self.scores)
+
+    def loss(self, y: np.ndarray, count: int) -> float:
+        """Mean cross-entropy over the ``count`` rows with targets ``y`` (R,); leaves the
+        gradient of that mean w.r.t. the scores in place of the scores."""
+        s = self.scores
+        s += self.bp
+        rows = np.arange(s.shape[0])
+        s -= s.max(axis=1, keepdims=True)
+        picked = s[rows, y]
+        np.exp(s, out=s)
+        norm = s.sum(axis=1)
+        loss = float(np.log(norm).sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / count
+        # softmax minus the one-hot target, divided by the row count: the gradient of the mean
+        s *= (1.0 / (norm * count)).astype(s.dtype)[:, None]
+        s[rows, y] -= np.asarray(1.0 / count, s.dtype)
+        return loss
+
+    def backward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``dh`` (R, H) (the thread's scratch), ``dW``, ``db`` from the gradient left by
+        :meth:`loss`."""
+        ds, V = self.scores, self.V
+        dh = _scratch("char_rnn_dh", self.h.shape, ds.dtype)
+        _gemm.product(ds, np.ascontiguousarray(self.Wp.T), dh)
+        dW = np.empty(self.Wp.shape, ds.dtype)
+        _gemm.product(self.h.T, ds, dW)
+        db = ds.sum(axis=0)
+        return dh, (dW[:, :V].copy() if dW.shape[1] != V else dW), db[:V].copy()
 
 
 class CharRNN:
@@ -202,19 +250,20 @@ class CharRNN:
         x, embed_cache = word_embedding_forward(X, p["W_embed"])
         h, cell_cache = recurrent_forward(x, h0, p, self.cell_type, c0=c0)
         end_state = final_state(h, cell_cache, self.cell_type)
-        scores, vocab_cache = temporal_affine_forward(h, p["W_vocab"], p["b_vocab"])
-        mask = np.ones(X.shape, dtype=bool)
-        loss, dscores = temporal_softmax_loss(scores, y, mask)
-        loss = float(loss) / T  # CS231n's loss is per sequence; per character reads in nats
+        # the head reads the time-major states (rows t*N + n) of the cache: the loss is a sum
+        # over positions, so no (N, T) copy is needed, and dh comes back time-major too
+        hs = cell_cache[3]
+        head = _VocabHead(hs[1:].reshape(T * N, -1), p["W_vocab"], p["b_vocab"])
+        loss = head.loss(y.T.reshape(-1), N * T)  # nats per character (CS231n's / T)
         reg = float(self.reg)
         weights = ("Wx", "Wh", "W_vocab")
         if reg:
             loss += 0.5 * reg * sum(float(np.vdot(p[k], p[k])) for k in weights)
         if not compute_grads:
             return loss, None, end_state
-        dscores /= T
         grads: dict[str, np.ndarray] = {}
-        dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, vocab_cache)
+        dh_tm, grads["W_vocab"], grads["b_vocab"] = head.backward()
+        dh = dh_tm.reshape(T, N, -1).transpose(1, 0, 2)  # (N, T, H) view of time-major rows
         dx, _, grads["Wx"], grads["Wh"], grads["b"] = recurrent_backward(dh, cell_cache,
                                                                           self.cell_type)
         grads["W_embed"] = word_embedding_backward(dx, embed_cache)

@@ -78,14 +78,21 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = Fa
     return out
 
 
-def products(jobs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-             min_work_per_thread: float = MIN_WORK_PER_THREAD) -> None:
+def products(jobs: Sequence[tuple], min_work_per_thread: float = MIN_WORK_PER_THREAD) -> None:
     """``out = a @ b`` for every ``(a, b, out)`` of ``jobs``: when all fit, in ONE parallel
     region (each product whole on one thread, threads taking the next as they finish; threads
-    by ``threads_for`` of the total flops), else one :func:`product` after another."""
-    if jobs and all(fits(a, b, out) for a, b, out in jobs):
-        work = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in jobs)
+    by ``threads_for`` of the total flops), else one :func:`product` after another. A job
+    ``(a, b, out, j0, j1)`` computes only ``out[:, j0:j1] = a @ b[:, j0:j1]`` (``j0``, ``j1``
+    multiples of :data:`COLUMNS`): a big product cut into column pieces for several threads.
+    Put the biggest jobs first."""
+    if jobs and all(fits(job[0], job[1], job[2]) for job in jobs):
+        work = sum(2.0 * a.shape[0] * a.shape[1] * (job[4] - job[3] if len(job) == 5
+                                                     else b.shape[1])
+                   for job in jobs for a, b in [job[:2]])
         _ext.sgemm_jobs(list(jobs), threads_for(work, min_work_per_thread))
     else:
-        for a, b, out in jobs:
-            product(a, b, out, min_work_per_thread=min_work_per_thread)
+        for a, b, out, *cols in jobs:
+            if cols:
+                out[:, cols[0]:cols[1]] = a @ b[:, cols[0]:cols[1]]
+            else:
+                product(a, b, out, min_work_per_thread=min_work_per_thread)

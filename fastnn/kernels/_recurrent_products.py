@@ -5,6 +5,7 @@ between threads for the step loop and for the big products over all steps."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -46,6 +47,25 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = store[(name, dtype)] = np.empty(size, dtype)
     return buf[:size].reshape(shape)
+
+
+# The arrays a sequence forward returns (states, gates: ~50 MB for a batch of 64 windows of 100
+# steps of an LSTM 256) are recycled the same way, but only once nothing else holds them: the
+# training loop drops the previous window's cache before the next forward, and fresh pages
+# for them cost ~6,000 page faults (13 ms of system time) per CharRNN training step.
+def _recycled(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A fresh-or-recycled array ``shape`` (contents undefined): the calling thread's previous
+    array ``name`` when no other reference to it (or to a view of it) is left, else a new one
+    (kept for the next call in its place)."""
+    store = getattr(_WORKSPACE, "recycled", None)
+    if store is None:
+        store = _WORKSPACE.recycled = {}
+    key = (name, np.dtype(dtype))
+    buf = store.get(key)
+    # references: the store, ``buf`` and getrefcount's argument; any view adds its own
+    if buf is None or buf.shape != tuple(shape) or sys.getrefcount(buf) > 3:
+        buf = store[key] = np.empty(shape, dtype)
+    return buf
 
 
 # The examples of a batch never interact inside a sequence, so the step loop runs on P chunks
@@ -166,21 +186,44 @@ def _input_projection(x: np.ndarray, Wx: np.ndarray) -> tuple[np.ndarray, np.nda
     return x_tm, proj
 
 
+def _shared_out(jobs, rows: int, k: int) -> list[tuple]:
+    """The weight-gradient products (dWh, dWx, dx) cut into one piece per thread each, biggest
+    first, for ONE parallel region: the weight gradients by columns (every thread packs the
+    few rows of A once and reads only its columns of da), dx by rows. Whole products, one per
+    thread, left a thread idle for a third of the time (dWh is half the work)."""
+    work = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in jobs)
+    parts = threads_for(work, SEQUENCE_MIN_WORK_PER_THREAD)
+    if parts < 2:
+        return jobs
+    pieces = []
+    for a, b, out in jobs[:2]:
+        width = b.shape[1]
+        step = -(-width // (parts * _gemm.COLUMNS)) * _gemm.COLUMNS
+        pieces += [(a, b, out, j, min(j + step, width)) for j in range(0, width, step)]
+    a, b, out = jobs[2]
+    pieces += [(a[r], b, out[r]) for r in _even_slices(rows, min(parts, rows))]
+    return sorted(pieces, key=lambda job: -job[0].shape[0] * job[0].shape[1]
+                  * ((job[4] - job[3]) if len(job) == 5 else job[1].shape[1]))
+
+
+def _even_slices(rows: int, parts: int) -> list[slice]:
+    return [slice(rows * i // parts, rows * (i + 1) // parts) for i in range(parts)]
+
+
 def _weight_gradients(x, Wx, Wh, hs, da):
     """dx, dWx, dWh, db with ONE product each over all T steps (da time-major (T, N, K))."""
     t_len, n, k = da.shape
     rows = t_len * n
     da_all = da.reshape(rows, k)
-    # (a, b, out) of dx, dWx, dWh; hs[t] is step t's previous state
+    # (a, b, out) of dWh, dWx, dx; hs[t] is step t's previous state
     jobs = [(hs[:-1].reshape(rows, -1).T, da_all, np.empty_like(Wh)),
-            (da_all, np.ascontiguousarray(Wx.T), _scratch("dx", (rows, Wx.shape[0]), da.dtype)),
-            (_time_major(x, "x").reshape(rows, -1).T, da_all, np.empty_like(Wx))]
+            (_time_major(x, "x").reshape(rows, -1).T, da_all, np.empty_like(Wx)),
+            (da_all, np.ascontiguousarray(Wx.T), _scratch("dx", (rows, Wx.shape[0]), da.dtype))]
     if all(_gemm.fits(a, b, out) for a, b, out in jobs):
-        # one parallel region: dWh (half the work) on one thread, dx then dWx on the other
-        _gemm.products(jobs, SEQUENCE_MIN_WORK_PER_THREAD)
+        _gemm.products(_shared_out(jobs, rows, k), SEQUENCE_MIN_WORK_PER_THREAD)
     else:
         for a, b, out in jobs:
             _matmul(a, b, out)
-    dWh, dx_tm, dWx = (out for _, _, out in jobs)
+    dWh, dWx, dx_tm = (out for _, _, out in jobs)
     dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
     return dx, dWx, dWh, da_all.sum(axis=0)

@@ -44,6 +44,7 @@ from fastnn.kernels._recurrent_products import (
     _fast_product,
     _input_projection,
     _product,
+    _recycled,
     _run_on_chunks,
     _scratch,
     _step_plan,
@@ -103,9 +104,25 @@ def _check_states(n, t, h, hs, width: int, **arrays) -> None:
         _expect(name, arr, (lead, n, cols), "time-major, as the forward returns it")
 
 
+def _time_major_view(dh) -> bool:
+    """``dh`` (N, T, H) is a view of time-major (T, N, H) data (as a model whose loss reads the
+    time-major states passes it): the compiled backward then reads it in place."""
+    return (type(dh) is np.ndarray and dh.ndim == 3 and dh.size > 0
+            and dh.transpose(1, 0, 2).flags.c_contiguous)
+
+
+def _check_upstream_and_rest(dh, arrays: dict) -> list[np.ndarray]:
+    """``_common`` of ``dh`` and ``arrays``, keeping a time-major ``dh`` view as it is when its
+    dtype already is the common one."""
+    rest = _common(arrays)
+    if _time_major_view(dh) and dh.dtype == rest[0].dtype:
+        return [dh, *rest]
+    return _common({"dh": dh, **arrays})
+
+
 def _check_lstm_sequence_backward(impl, dh, x, Wx, Wh, hs, cs, gates, tanh_c):
-    arrays = _common({"dh": dh, "x": x, "Wx": Wx, "Wh": Wh, "hs": hs, "cs": cs, "gates": gates,
-                      "tanh_c": tanh_c})
+    arrays = _check_upstream_and_rest(dh, {"x": x, "Wx": Wx, "Wh": Wh, "hs": hs, "cs": cs,
+                                           "gates": gates, "tanh_c": tanh_c})
     dh, x, Wx, Wh, hs, cs, gates, tanh_c = arrays
     n, t, _, h = _check_weights(x, Wx, Wh, None, 4)
     _expect("dh", dh, (n, t, h), "N, T from x, H from Wh")
@@ -121,7 +138,7 @@ def _check_rnn_sequence_forward(impl, x, h0, Wx, Wh, b):
 
 
 def _check_rnn_sequence_backward(impl, dh, x, Wx, Wh, hs):
-    dh, x, Wx, Wh, hs = _common({"dh": dh, "x": x, "Wx": Wx, "Wh": Wh, "hs": hs})
+    dh, x, Wx, Wh, hs = _check_upstream_and_rest(dh, {"x": x, "Wx": Wx, "Wh": Wh, "hs": hs})
     n, t, _, h = _check_weights(x, Wx, Wh, None, 1)
     _expect("dh", dh, (n, t, h), "N, T from x, H from Wh")
     _check_states(n, t, h, hs, 1)
@@ -235,16 +252,18 @@ def _rnn_sequence_backward_vectorized(dh, x, Wx, Wh, hs):
 def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     n, t_len, _ = x.shape
     h = h0.shape[1]
-    hs = np.empty((t_len + 1, n, h), dtype=x.dtype)
-    cs = np.empty_like(hs)
-    tanh_c = np.empty((t_len, n, h), dtype=x.dtype)
+    hs = _recycled("hs", (t_len + 1, n, h), x.dtype)
+    cs = _recycled("cs", (t_len + 1, n, h), x.dtype)
+    tanh_c = _recycled("tanh_c", (t_len, n, h), x.dtype)
     hs[0], cs[0] = h0, c0
     if _fast_product(hs[0], Wh):
         # one compiled call: each thread projects its rows, then runs all their steps
-        gates = np.empty((t_len, n, 4 * h), dtype=x.dtype)
+        gates = _recycled("gates", (t_len, n, 4 * h), x.dtype)
         _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4),
                                 x, Wx)
-        return _time_major(hs[1:]), hs, cs, gates, tanh_c
+        out = _recycled("h", (n, t_len, h), x.dtype)
+        np.copyto(out, hs[1:].transpose(1, 0, 2))
+        return out, hs, cs, gates, tanh_c
     _, gates = _input_projection(x, Wx)   # pre-activations, activated in place step by step
     chunks, threads = _step_plan(n, h, t_len, 4, False)
 
@@ -263,7 +282,7 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
 def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     n, t_len, _ = x.shape
     h = Wh.shape[0]
-    dh_tm = _time_major(dh, "dh")
+    dh_tm = _upstream_time_major(dh)
     da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
@@ -309,7 +328,7 @@ def _rnn_sequence_forward_compiled(x, h0, Wx, Wh, b):
 def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     n, t_len, _ = x.shape
     h = Wh.shape[0]
-    dh_tm = _time_major(dh, "dh")
+    dh_tm = _upstream_time_major(dh)
     da = _scratch("da", dh_tm.shape, dh_tm.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     Wh_t = np.ascontiguousarray(Wh.T)
@@ -324,6 +343,14 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     _run_on_chunks(steps, chunks, n, pin=not fast)
     dx, dWx, dWh, db = _weight_gradients(x, Wx, Wh, hs, da)
     return dx, dprev_h, dWx, dWh, db
+
+
+def _upstream_time_major(dh: np.ndarray) -> np.ndarray:
+    """(T, N, H) C-contiguous: ``dh``'s own data when it is a time-major view, else a copy
+    into the thread's scratch."""
+    if _time_major_view(dh):
+        return dh.transpose(1, 0, 2)
+    return _time_major(dh, "dh")
 
 
 # ------------------------------------------------------------------------ public entries
