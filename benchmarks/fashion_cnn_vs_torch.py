@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="data folder (default: $FASTNN_DATA, then the library's search path)")
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="ConvNet spec (default %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=12)
+    parser.add_argument("--epochs", type=positive_int, default=20,
+                        help="planned epochs (the cosine schedule spans them; default %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr-schedule", default="cosine",
