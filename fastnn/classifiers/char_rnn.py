@@ -92,7 +92,7 @@ class _VocabHead:
         :meth:`loss`."""
         ds, V = self.scores, self.V
         dh = _scratch("char_rnn_dh", self.h.shape, ds.dtype)
-        _gemm.product(ds, np.ascontiguousarray(self.Wp.T), dh)
+        _gemm.product(ds, _gemm.transposed(self.Wp), dh)
         dW = np.empty(self.Wp.shape, ds.dtype)
         _gemm.product(self.h.T, ds, dW)
         db = ds.sum(axis=0)

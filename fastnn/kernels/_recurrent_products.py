@@ -218,7 +218,7 @@ def _weight_gradients(x, Wx, Wh, hs, da):
     # (a, b, out) of dWh, dWx, dx; hs[t] is step t's previous state
     jobs = [(hs[:-1].reshape(rows, -1).T, da_all, np.empty_like(Wh)),
             (_time_major(x, "x").reshape(rows, -1).T, da_all, np.empty_like(Wx)),
-            (da_all, np.ascontiguousarray(Wx.T), _scratch("dx", (rows, Wx.shape[0]), da.dtype))]
+            (da_all, _gemm.transposed(Wx), _scratch("dx", (rows, Wx.shape[0]), da.dtype))]
     if all(_gemm.fits(a, b, out) for a, b, out in jobs):
         _gemm.products(_shared_out(jobs, rows, k), SEQUENCE_MIN_WORK_PER_THREAD)
     else:

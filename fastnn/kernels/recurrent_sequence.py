@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fastnn.kernels import _gemm
 from fastnn.kernels._operation import Operation
 from fastnn.kernels._recurrent_products import (
     _fast_product,
@@ -286,7 +287,7 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    Wh_t = np.ascontiguousarray(Wh.T)
+    Wh_t = _gemm.transposed(Wh)
     if _fast_product(da[0], Wh_t):   # the whole step loop in one compiled call
         _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
                                  _step_threads(n, h, t_len, 4))
@@ -331,7 +332,7 @@ def _rnn_sequence_backward_compiled(dh, x, Wx, Wh, hs):
     dh_tm = _upstream_time_major(dh)
     da = _scratch("da", dh_tm.shape, dh_tm.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
-    Wh_t = np.ascontiguousarray(Wh.T)
+    Wh_t = _gemm.transposed(Wh)
     fast = _fast_product(da[0], Wh_t)
     chunks, threads = _step_plan(n, h, t_len, 1, fast)
 

@@ -185,3 +185,25 @@ def test_char_rnn_vocab_head_matches_cs231n_layers(rng, dtype, vocab):
                                atol=tol * np.abs(want_dh).max())
     np.testing.assert_allclose(dW, want_dW, rtol=tol, atol=tol * np.abs(want_dW).max())
     np.testing.assert_allclose(db, want_db, rtol=tol, atol=tol * np.abs(want_db).max())
+
+
+@pytest.mark.parametrize("shape", [(256, 1024), (37, 45), (1, 33), (70, 1)])
+@pytest.mark.parametrize("layout", ["c", "transposed", "every_other_row"])
+def test_transposed_matches_numpy(rng, shape, layout):
+    base = rng.standard_normal(shape).astype(np.float32)
+    a = {"c": base, "transposed": np.ascontiguousarray(base.T).T,
+         "every_other_row": np.repeat(base, 2, axis=0)[::2]}[layout]
+    got = _gemm.transposed(a)
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, base.T)
+    np.testing.assert_array_equal(_gemm.transposed(base.astype(np.float64)), base.T)
+
+
+@pytest.mark.skipif(_gemm._ext is None, reason="fastnn._ext._gemm not built")
+def test_compiled_transpose_refuses_a_wrong_output():
+    with pytest.raises(ValueError, match="out must have shape"):
+        _gemm._ext.transpose(np.ones((3, 4), np.float32), np.empty((3, 4), np.float32))
+    with pytest.raises(ValueError):   # out must be C-contiguous (the memoryview refuses)
+        _gemm._ext.transpose(np.ones((3, 4), np.float32), np.empty((3, 4), np.float32).T)
+    _gemm._ext.transpose(np.ones((0, 4), np.float32), np.empty((4, 0), np.float32))  # empty
+
