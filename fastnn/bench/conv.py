@@ -1,12 +1,15 @@
 """``fastnn bench conv``: convolution forward+backward (including dx), float32.
 
-Two shapes of issue 8: x (64, 3, 32, 32) with w (32, 3, 7, 7), pad 3 (a first layer: few input
-channels, a big kernel) and x (64, 64, 16, 16) with w (64, 64, 3, 3), pad 1 (a middle layer),
-both stride 1. Rows: the compiled kernels (``impl=None``), the NumPy twin (CS231n's fancy-index
-im2col + one product + ``np.add.at`` col2im), with ``--compare`` PyTorch (autograd through
-``F.conv2d``), and "numpy float32 GEMM": the three matrix products a convolution of that shape
-is made of (forward, dw, dx: the same FLOPs), measured in the same run, as the BLAS ceiling.
-Every row shows GFLOP/s of the convolution's ``6 * N * F * H' * W' * C * HH * WW`` flops.
+Three shapes of issue 8: x (64, 3, 32, 32) with w (32, 3, 7, 7), pad 3 (a first layer: few
+input channels, a big kernel), x (64, 64, 16, 16) with w (64, 64, 3, 3), pad 1 (a middle layer)
+and x (64, 32, 14, 14) with w (64, 32, 3, 3), pad 1 (the Fashion-MNIST ConvNet's second
+layer), all stride 1. Rows: the compiled kernels (``impl=None``: Winograd F(4x4, 3x3) for the
+3x3 ones), for the 3x3 shapes the same with ``conv.WINOGRAD`` off (the im2col path), the NumPy
+twin (CS231n's fancy-index im2col + one product + ``np.add.at`` col2im), with ``--compare``
+PyTorch (autograd through ``F.conv2d``), and "numpy float32 GEMM": the three matrix products
+a convolution of that shape is made of (forward, dw, dx: the same FLOPs), measured in the same
+run, as the BLAS ceiling. Every row shows GFLOP/s of the convolution's
+``6 * N * F * H' * W' * C * HH * WW`` flops (direct-convolution flops, also for Winograd).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from fastnn.bench import BenchRow, limit_peer_threads, register_suite, time_call
 from fastnn.kernels import conv
 
 #: (x shape, w shape, pad) of the benchmarked convolutions (stride 1)
-SHAPES = (((64, 3, 32, 32), (32, 3, 7, 7), 3), ((64, 64, 16, 16), (64, 64, 3, 3), 1))
+SHAPES = (((64, 3, 32, 32), (32, 3, 7, 7), 3), ((64, 64, 16, 16), (64, 64, 3, 3), 1),
+          ((64, 32, 14, 14), (64, 32, 3, 3), 1))
 
 
 def conv_problem(x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: int,
@@ -47,6 +51,20 @@ def fastnn_step(impl: str | None, x, w, b, dout, pad: int):
     def step():
         conv.conv_forward(x, w, b, 1, pad, impl=impl)
         return conv.conv_backward(dout, x, w, 1, pad, impl=impl)
+
+    return step
+
+
+def im2col_step(x, w, b, dout, pad: int):
+    """:func:`fastnn_step` of the compiled kernels with Winograd switched off."""
+    inner = fastnn_step(None, x, w, b, dout, pad)
+
+    def step():
+        saved, conv.WINOGRAD = conv.WINOGRAD, False
+        try:
+            return inner()
+        finally:
+            conv.WINOGRAD = saved
 
     return step
 
@@ -99,8 +117,10 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
         x, w, b, dout = conv_problem(x_shape, w_shape, pad)
         flops = conv_flops(x_shape, w_shape, pad)
         label = f"x{x_shape} w{w_shape} pad {pad} float32"
-        calls = [("compiled (impl=None)", fastnn_step(None, x, w, b, dout, pad)),
-                 ("vectorized (numpy twin)", fastnn_step("vectorized", x, w, b, dout, pad))]
+        calls = [("compiled (impl=None)", fastnn_step(None, x, w, b, dout, pad))]
+        if w_shape[2:] == (3, 3):
+            calls.append(("compiled im2col (WINOGRAD off)", im2col_step(x, w, b, dout, pad)))
+        calls.append(("vectorized (numpy twin)", fastnn_step("vectorized", x, w, b, dout, pad)))
         if compare:
             step = torch_step(x, w, b, dout, pad)
             if step is not None:
