@@ -6,8 +6,7 @@ from a 6x6 input tile (zeros outside the image); per chunk of images, with T til
 ``Tp`` (a multiple of 32, zero columns):
 
 - ``V[xi]`` (C, Tp) = (B^T d B)[xi] per channel and tile, ``U[xi]`` (K, C) = (G g G^T)[xi]
-  (once per call), ``M[xi]`` (K, Tp) = ``U[xi] @ V[xi]``: 36 independent products on
-  ``fnn_sgemm``, each whole on one thread;
+  (once per call), ``M[xi]`` (K, Tp) = ``U[xi] @ V[xi]``: 36 products on ``fnn_sgemm``;
 - ``forward``: out = A^T m A per filter and tile, plus the bias, clipped at the border. The
   input gradient of a stride-1 3x3 convolution is this forward pass of ``dout`` with the filters
   flipped in both spatial axes and transposed to (C, K, 3, 3), padding ``2 - pad`` (the caller
@@ -16,15 +15,17 @@ from a 6x6 input tile (zeros outside the image); per chunk of images, with T til
   up to 32, zero columns), ``dU^T[xi]`` (C, Kp) += ``V[xi] @ Z[xi]`` over the chunks, then
   dw = G^T dU G per filter and channel.
 
-Memory is a few buffers of 36 * (channels) * Tp floats per chunk: the caller's ``chunk`` (images
-per chunk) bounds it, whatever the batch. Each call is ONE parallel region: the chunk loop runs
-in every thread and its transform and product loops are shared between the threads, with a
-barrier wherever one loop reads what the previous one wrote. Every
-entry re-checks the CPU, shapes, the pad range (0 .. 2), ``chunk >= 1`` and ``num_threads >= 1``
-before releasing the GIL; C-contiguity and float32 are enforced by the memoryview types.
+Threads: each chunk runs whole on one thread (padding, transforms, its 36 products), threads
+taking the next chunk as they finish, each with buffers of its own (the filter gradient sums
+one ``dU`` per thread at the end). No barrier inside the chunk loop: a thread that is slow or
+descheduled does not hold the others, and the products stay in the thread's cache. Memory is
+``num_threads`` times a few buffers of 36 * (channels) * Tp floats: the caller's ``chunk``
+(images per chunk) bounds it, whatever the batch. Every entry re-checks the CPU, shapes, the
+pad range (0 .. 2), ``chunk >= 1`` and ``num_threads >= 1`` before releasing the GIL;
+C-contiguity and float32 are enforced by the memoryview types.
 """
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
 cdef extern from "sgemm.h" nogil:
@@ -37,22 +38,17 @@ cdef extern from "winograd.h" nogil:
     int FNN_WINO_COMPILED
     int FNN_WINO_LANES
     void fnn_wino_barrier()
+    int fnn_wino_forward_chunk(const float* x, Py_ssize_t nimg, Py_ssize_t c, Py_ssize_t h,
+                               Py_ssize_t w, int pad, const float* u, Py_ssize_t su,
+                               Py_ssize_t k, const float* bias, float* out, float* xp,
+                               float* v, Py_ssize_t sv, float* m, Py_ssize_t sm)
+    int fnn_wino_dw_chunk(const float* x, Py_ssize_t nimg, Py_ssize_t c, Py_ssize_t h,
+                          Py_ssize_t w, int pad, const float* dy, Py_ssize_t k, Py_ssize_t kp,
+                          float* xp, float* v, Py_ssize_t sv, float* dp, float* z,
+                          Py_ssize_t sz, float* du, Py_ssize_t sd)
     void fnn_wino_filter_block(const float* g, Py_ssize_t live, float* u, Py_ssize_t xi_stride)
     void fnn_wino_filter_grad_block(const float* du, Py_ssize_t xi_stride, Py_ssize_t live,
                                     float* dg, Py_ssize_t dg_stride)
-    void fnn_wino_pad_plane(const float* src, Py_ssize_t h, Py_ssize_t w, int pad, float* dst,
-                            Py_ssize_t hp, Py_ssize_t wp)
-    void fnn_wino_input_block(const float* p, Py_ssize_t img_stride, Py_ssize_t wp,
-                              Py_ssize_t tiles_w, Py_ssize_t tiles_img, Py_ssize_t t0,
-                              Py_ssize_t t_end, float* v, Py_ssize_t xi_stride)
-    void fnn_wino_output_block(const float* m, Py_ssize_t xi_stride, float bias, float* out,
-                               Py_ssize_t img_stride, Py_ssize_t oh, Py_ssize_t ow,
-                               Py_ssize_t tiles_w, Py_ssize_t tiles_img, Py_ssize_t t0,
-                               Py_ssize_t t_end)
-    void fnn_wino_zgrad_block(const float* dy, Py_ssize_t img_stride, Py_ssize_t plane,
-                              Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t tiles_w,
-                              Py_ssize_t tiles_img, Py_ssize_t t, Py_ssize_t t_end,
-                              Py_ssize_t k0, Py_ssize_t k_end, float* z, Py_ssize_t xi_stride)
 
 #: True when the transforms are compiled in and the CPU has AVX-512F (else use im2col)
 AVAILABLE = bool(FNN_WINO_COMPILED and fnn_sgemm_available())
@@ -63,9 +59,6 @@ cdef enum:
 
 #: Tiles per chunk are padded to a multiple of this (the product's column tile)
 TILE_COLUMNS = _COLUMNS
-
-
-cdef Py_ssize_t _INT32_SPAN = 1 << 30   # offsets a gather may use (half of int32: margins)
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -104,10 +97,6 @@ cdef int _check(Py_ssize_t n, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, tuple w_
         raise ValueError(f"x of size ({h}, {w}) with pad {pad} is smaller than the 3x3 kernel")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    # the gathers index a chunk of images (and 16 planes of dout) with int32 offsets
-    if c * h * w > _INT32_SPAN or 16 * (h + 2 * pad) * (w + 2 * pad) > _INT32_SPAN:
-        raise ValueError(f"x of shape ({n}, {c}, {h}, {w}) has images too large for the "
-                         f"Winograd kernels (use im2col)")
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     return 0
@@ -132,58 +121,39 @@ def forward(
     if (out.shape[0], out.shape[1], out.shape[2], out.shape[3]) != (n, k, oh, ow):
         raise ValueError(f"out must have shape {(n, k, oh, ow)}, got {(out.shape[0], out.shape[1], out.shape[2], out.shape[3])}")
     cdef Py_ssize_t tiles_w = (ow + 3) // 4, tiles_img = (oh + 3) // 4 * tiles_w
-    chunk = min(chunk, n, max(1, _INT32_SPAN // (c * h * wd)))
+    chunk = min(chunk, n)
     cdef Py_ssize_t tp_max = _round_up(chunk * tiles_img, _COLUMNS)
+    cdef Py_ssize_t plane = (4 * ((oh + 3) // 4) + 2) * (4 * tiles_w + 2)
     cdef Py_ssize_t su = _slab(k * c), sv = _slab(c * tp_max), sm = _slab(k * tp_max)
-    cdef Py_ssize_t hp = 4 * ((oh + 3) // 4) + 2, wp = 4 * tiles_w + 2, plane = hp * wp
-    cdef void* raw[4]
+    cdef Py_ssize_t sx = _round_up(chunk * c * plane + 16, 16)   # rows are read 8 floats wide
+    cdef Py_ssize_t per_thread = 36 * sv + 36 * sm + sx
+    cdef Py_ssize_t chunks = (n + chunk - 1) // chunk
+    num_threads = min(num_threads, chunks)
+    cdef void* raw[2]
     cdef float* u = _aligned(&raw[0], 36 * su, False)
-    cdef float* v = _aligned(&raw[1], 36 * sv, False)
-    cdef float* m = _aligned(&raw[2], 36 * sm, False)
-    cdef float* xp = _aligned(&raw[3], chunk * c * plane, False)
+    cdef float* work = _aligned(&raw[1], num_threads * per_thread, False)
     cdef int failed = 0
     cdef int* failed_p = &failed
-    cdef Py_ssize_t i, xi, n0, nimg, t_count, tp, blocks, ch, blk, f
-    cdef Py_ssize_t out_img = k * oh * ow, lanes = FNN_WINO_LANES
-    n0 = nimg = t_count = tp = blocks = 0   # set before the region: its copies start defined
+    cdef Py_ssize_t i, ci, n0, nimg, lanes = FNN_WINO_LANES
+    cdef float* mine
     try:
-        if u == NULL or v == NULL or m == NULL or xp == NULL:
+        if u == NULL or work == NULL:
             raise MemoryError("Winograd forward: cannot allocate the transform buffers")
         with nogil, parallel(num_threads=num_threads):
             for i in prange(0, k * c, lanes, schedule="static"):
                 fnn_wino_filter_block(&w[0, 0, 0, 0] + 9 * i, k * c - i, u + i, su)
-            while n0 < n:
+            fnn_wino_barrier()
+            for ci in prange(chunks, schedule="dynamic"):
+                n0 = ci * chunk
                 nimg = chunk if n - n0 > chunk else n - n0
-                t_count = nimg * tiles_img
-                tp = _round_up(t_count, _COLUMNS)
-                blocks = tp // lanes
-                for i in prange(nimg * c, schedule="static"):
-                    fnn_wino_pad_plane(&x[n0, 0, 0, 0] + i * h * wd, h, wd, pad, xp + i * plane,
-                                       hp, wp)
-                fnn_wino_barrier()
-                for i in prange(c * blocks, schedule="static"):
-                    ch = i // blocks
-                    blk = i - ch * blocks
-                    fnn_wino_input_block(xp + ch * plane, c * plane, wp, tiles_w, tiles_img,
-                                         blk * lanes, t_count, v + ch * tp + blk * lanes, sv)
-                fnn_wino_barrier()
-                for xi in prange(36, schedule="dynamic"):
-                    if fnn_sgemm(k, tp, c, u + xi * su, c, 1, v + xi * sv, tp, m + xi * sm, tp,
-                                 0):
-                        failed_p[0] = 1
-                fnn_wino_barrier()
-                for i in prange(k * blocks, schedule="static"):
-                    f = i // blocks
-                    blk = i - f * blocks
-                    fnn_wino_output_block(m + f * tp + blk * lanes, sm, b[f],
-                                          &out[n0, f, 0, 0], out_img, oh, ow, tiles_w,
-                                          tiles_img, blk * lanes, t_count)
-                n0 = n0 + nimg
+                mine = work + threadid() * per_thread
+                if fnn_wino_forward_chunk(&x[n0, 0, 0, 0], nimg, c, h, wd, pad, u, su, k, &b[0],
+                                          &out[n0, 0, 0, 0], mine + 36 * sv + 36 * sm, mine,
+                                          sv, mine + 36 * sv, sm):
+                    failed_p[0] = 1
     finally:
         free(raw[0])
         free(raw[1])
-        free(raw[2])
-        free(raw[3])
     if failed:
         raise MemoryError("Winograd forward: sgemm could not allocate its packing buffer")
 
@@ -205,53 +175,44 @@ def backward_weights(
         raise ValueError(f"dout must have shape {(n, k, oh, ow)}, got "
                          f"{(dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3])}")
     cdef Py_ssize_t tiles_w = (ow + 3) // 4, tiles_img = (oh + 3) // 4 * tiles_w
-    chunk = min(chunk, n, max(1, _INT32_SPAN // (c * h * wd)))
+    chunk = min(chunk, n)
     cdef Py_ssize_t tp_max = _round_up(chunk * tiles_img, _COLUMNS)
     cdef Py_ssize_t kp = _round_up(k, _COLUMNS)
+    cdef Py_ssize_t hq = 4 * ((oh + 3) // 4), wq = 4 * tiles_w
+    cdef Py_ssize_t plane = (hq + 2) * (wq + 2)
     cdef Py_ssize_t sd = _slab(c * kp), sv = _slab(c * tp_max), sz = _slab(tp_max * kp)
-    cdef Py_ssize_t hp = 4 * ((oh + 3) // 4) + 2, wp = 4 * tiles_w + 2, plane = hp * wp
-    cdef void* raw[4]
-    cdef float* du = _aligned(&raw[0], 36 * sd, True)
-    cdef float* v = _aligned(&raw[1], 36 * sv, False)
-    cdef float* z = _aligned(&raw[2], 36 * sz, False)
-    cdef float* xp = _aligned(&raw[3], chunk * c * plane, False)
+    cdef Py_ssize_t sx = _round_up(chunk * c * plane + 16, 16)   # rows are read 8 floats wide
+    cdef Py_ssize_t sy = _round_up(chunk * k * hq * wq, 16)
+    cdef Py_ssize_t per_thread = 36 * sv + 36 * sz + sx + sy
+    cdef Py_ssize_t chunks = (n + chunk - 1) // chunk
+    num_threads = min(num_threads, chunks)
+    cdef void* raw[2]
+    cdef float* du = _aligned(&raw[0], num_threads * 36 * sd, True)
+    cdef float* work = _aligned(&raw[1], num_threads * per_thread, False)
     cdef int failed = 0
     cdef int* failed_p = &failed
-    cdef Py_ssize_t i, xi, n0, nimg, t_count, tp, blocks, ch, blk, t, kb
-    cdef Py_ssize_t dy_img = k * oh * ow, lanes = FNN_WINO_LANES
-    cdef Py_ssize_t k_blocks = kp // FNN_WINO_LANES, k_live = (k + lanes - 1) // lanes
-    n0 = nimg = t_count = tp = blocks = 0   # set before the region: its copies start defined
+    cdef Py_ssize_t i, j, ci, n0, nimg, ch, kb, lanes = FNN_WINO_LANES
+    cdef Py_ssize_t k_live = (k + lanes - 1) // lanes
+    cdef float* mine
     try:
-        if du == NULL or v == NULL or z == NULL or xp == NULL:
+        if du == NULL or work == NULL:
             raise MemoryError("Winograd backward: cannot allocate the transform buffers")
         with nogil, parallel(num_threads=num_threads):
-            while n0 < n:
+            for ci in prange(chunks, schedule="dynamic"):
+                n0 = ci * chunk
                 nimg = chunk if n - n0 > chunk else n - n0
-                t_count = nimg * tiles_img
-                tp = _round_up(t_count, _COLUMNS)
-                blocks = tp // lanes
-                for i in prange(nimg * c, schedule="static"):
-                    fnn_wino_pad_plane(&x[n0, 0, 0, 0] + i * h * wd, h, wd, pad, xp + i * plane,
-                                       hp, wp)
-                fnn_wino_barrier()
-                for i in prange(c * blocks, schedule="static"):
-                    ch = i // blocks
-                    blk = i - ch * blocks
-                    fnn_wino_input_block(xp + ch * plane, c * plane, wp, tiles_w, tiles_img,
-                                         blk * lanes, t_count, v + ch * tp + blk * lanes, sv)
-                for i in prange(tp * k_blocks, schedule="static"):
-                    t = i // k_blocks
-                    kb = i - t * k_blocks
-                    fnn_wino_zgrad_block(&dout[n0, 0, 0, 0], dy_img, oh * ow, oh, ow, tiles_w,
-                                         tiles_img, t, t_count, kb * lanes, k,
-                                         z + t * kp + kb * lanes, sz)
-                fnn_wino_barrier()
-                for xi in prange(36, schedule="dynamic"):
-                    if fnn_sgemm(c, kp, tp, v + xi * sv, tp, 1, z + xi * sz, kp, du + xi * sd, kp,
-                                 1):
-                        failed_p[0] = 1
-                fnn_wino_barrier()
-                n0 = n0 + nimg
+                mine = work + threadid() * per_thread
+                if fnn_wino_dw_chunk(&x[n0, 0, 0, 0], nimg, c, h, wd, pad, &dout[n0, 0, 0, 0],
+                                     k, kp, mine + 36 * sv + 36 * sz, mine, sv,
+                                     mine + 36 * sv + 36 * sz + sx, mine + 36 * sv, sz,
+                                     du + threadid() * 36 * sd, sd):
+                    failed_p[0] = 1
+            fnn_wino_barrier()
+            # the threads' sums into the first one's, then dw = G^T dU G
+            for i in prange(36 * sd, schedule="static"):
+                for j in range(1, num_threads):
+                    du[i] += du[j * 36 * sd + i]
+            fnn_wino_barrier()
             for i in prange(c * k_live, schedule="static"):
                 ch = i // k_live
                 kb = (i - ch * k_live) * lanes
@@ -259,7 +220,5 @@ def backward_weights(
     finally:
         free(raw[0])
         free(raw[1])
-        free(raw[2])
-        free(raw[3])
     if failed:
         raise MemoryError("Winograd backward: sgemm could not allocate its packing buffer")

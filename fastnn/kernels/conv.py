@@ -64,8 +64,9 @@ _wino = load_extension("_winograd")
 WINOGRAD = True
 #: Fewest input channels (of the pass: C forward and for dw, K for dx) for Winograd
 WINOGRAD_MIN_CHANNELS = 8
-#: Bytes of the Winograd transform buffers per chunk of images (36 coefficients per tile and
-#: channel, input and output channels together)
+#: Bytes of the Winograd transform buffers per chunk of images and thread (36 coefficients per
+#: tile and channel, input and output channels together): 2-4 MB ran x (64, 64, 16, 16) 3x3
+#: forward+backward in 5.0-5.3 ms on 2 threads, 0.5 MB in 8.9 ms, 8 MB in 5.9 ms
 WINOGRAD_BYTES = 4 << 20
 
 #: Bytes of the per-chunk im2col workspace of the compiled convolution (and as much again for
@@ -155,11 +156,15 @@ def _winograd(x: np.ndarray, g: Geometry, channels: int) -> bool:
             and channels >= WINOGRAD_MIN_CHANNELS)
 
 
-def _winograd_chunk(out_h: int, out_w: int, c_in: int, c_out: int) -> int:
-    """Images per chunk whose transformed input and output (36 floats per tile and channel)
-    fit in :data:`WINOGRAD_BYTES` (at least one)."""
+def _winograd_chunk(n: int, threads: int, out_h: int, out_w: int, c_in: int, c_out: int) -> int:
+    """Images per chunk: at most as many as have their transformed input and output (36 floats
+    per tile and channel) in :data:`WINOGRAD_BYTES` (at least one), and the chunks (each whole
+    on one thread) a multiple of ``threads`` in number and as equal as can be."""
     tiles = -(-out_h // 4) * -(-out_w // 4)
-    return max(1, WINOGRAD_BYTES // (36 * 4 * tiles * (c_in + c_out)))
+    fit = max(1, WINOGRAD_BYTES // (36 * 4 * tiles * (c_in + c_out)))
+    chunks = -(-n // fit)
+    chunks = -(-chunks // threads) * threads
+    return max(1, -(-n // chunks))
 
 
 def _winograd_threads(n: int, c_in: int, c_out: int, g: Geometry) -> int:
@@ -171,8 +176,8 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int,
     n, c, f = x.shape[0], x.shape[1], w.shape[0]
     out_h, out_w = x.shape[2] + 2 * pad - 2, x.shape[3] + 2 * pad - 2
     out = np.empty((n, f, out_h, out_w), dtype=np.float32)
-    _wino.forward(x, w, b, out, pad, _winograd_chunk(out_h, out_w, c, f),
-                  _winograd_threads(n, c, f, g))
+    threads = _winograd_threads(n, c, f, g)
+    _wino.forward(x, w, b, out, pad, _winograd_chunk(n, threads, out_h, out_w, c, f), threads)
     return out
 
 
@@ -214,8 +219,9 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
     db = dout3.sum(axis=(0, 2))
     if _winograd(x, g, x.shape[1]) and (not need_dx or _winograd(x, g, f)):
         c, dw = x.shape[1], np.empty_like(w)
-        _wino.backward_weights(dout, x, dw, g.pad, _winograd_chunk(g.out_h, g.out_w, c, f),
-                               _winograd_threads(n, c, f, g))
+        threads = _winograd_threads(n, c, f, g)
+        _wino.backward_weights(dout, x, dw, g.pad,
+                               _winograd_chunk(n, threads, g.out_h, g.out_w, c, f), threads)
         dx = None
         if need_dx:
             # the input gradient: correlation of dout with the flipped, transposed filters

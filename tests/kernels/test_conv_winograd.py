@@ -250,9 +250,15 @@ def test_backward_entry_rejects_bad_input(change, match):
                                a["num_threads"])
 
 
-def test_winograd_chunk_bounds_memory():
-    """Images per chunk shrink as channels grow, never below one, whatever the batch."""
-    big = K._winograd_chunk(16, 16, 64, 64)
-    assert 1 <= big and 36 * 4 * 16 * 128 * big <= K.WINOGRAD_BYTES
-    assert K._winograd_chunk(16, 16, 4096, 4096) == 1
-    assert K._winograd_chunk(2, 2, 1, 1) > K._winograd_chunk(16, 16, 1, 1)
+def test_winograd_chunk_bounds_memory_and_balances_threads():
+    """Images per chunk shrink as channels grow, never below one, whatever the batch; the
+    chunks are a multiple of the threads in number, as equal as can be."""
+    fit = K.WINOGRAD_BYTES // (36 * 4 * 16 * 128)
+    assert 1 <= K._winograd_chunk(64, 1, 16, 16, 64, 64) <= fit
+    assert K._winograd_chunk(64, 1, 16, 16, 4096, 4096) == 1
+    assert K._winograd_chunk(64, 1, 2, 2, 1, 1) == 64
+    for n, threads in ((64, 2), (65, 2), (7, 3), (1000, 2), (3, 4)):
+        chunk = K._winograd_chunk(n, threads, 16, 16, 64, 64)
+        chunks = -(-n // chunk)
+        assert chunk <= fit and (chunks % threads == 0 or chunks == n)
+        assert n - (chunks - 1) * chunk >= chunk - chunks   # the last chunk is not much smaller
