@@ -23,7 +23,9 @@ bounds tests. Every entry re-checks sizes, index ranges and ``num_threads >= 1``
 releasing the GIL.
 """
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 ctypedef fused floating:
     float
@@ -255,3 +257,221 @@ def col2im(
             ch = t - b * c
             _col2im_plane(&cols[0, 0] + b * col_stride_n, &dx[n0 + b, ch, 0, 0], ld, ch * kk,
                           h, w, fh, fw, pad, stride, dilation, out_h, out_w, col_stride_p)
+
+
+# ------------------------------------------------ float32: one image per thread, AVX-512 product
+cdef extern from "sgemm.h" nogil:
+    int fnn_sgemm_available()
+    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
+                  Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
+                  int accumulate)
+
+#: True when the AVX-512 product is compiled in and the CPU has AVX-512F (per-image entries)
+SGEMM_AVAILABLE = bool(fnn_sgemm_available())
+
+
+cdef extern from *:
+    """
+    static void fnn_conv_barrier(void)
+    {
+    #ifdef _OPENMP
+    #pragma omp barrier
+    #endif
+    }
+    """
+    void _barrier "fnn_conv_barrier" () nogil
+
+
+cdef inline Py_ssize_t _round32(Py_ssize_t a) noexcept nogil:
+    return (a + 31) // 32 * 32
+
+
+cdef int _check_images(Py_ssize_t n, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t rows,
+                       int fh, int fw, int pad, int stride, int dilation, int num_threads,
+                       ) except -1:
+    if not SGEMM_AVAILABLE:
+        raise RuntimeError("the per-image float32 convolution needs AVX-512F (use the chunks)")
+    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
+    cdef Py_ssize_t ow = (w + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    # one image's columns: H'*W' of them, unit stride
+    _check_geometry(n, c, h, w, rows, oh * ow, 0, n, fh, fw, pad, stride, dilation, oh, ow, 0,
+                    1, num_threads)
+    return 0
+
+
+def conv_forward_images(
+    const float[:, :, :, ::1] x,      # IN  (N, C, H, W)
+    const float[:, ::1] w2,           # IN  (F, C*fh*fw)
+    const float[::1] b,               # IN  (F,)
+    float[:, :, :, ::1] out,          # OUT (N, F, H', W')
+    int fh, int fw, int pad, int stride, int dilation,
+    int num_threads,
+):
+    """``out[n] = w2 @ im2col(x[n]) + b`` with each image whole on one thread (its columns,
+    C*fh*fw by H'*W' padded to a multiple of 32, stay in that thread's cache)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
+    cdef Py_ssize_t f = w2.shape[0], rows = w2.shape[1], kk = fh * fw
+    _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
+    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
+    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    if b.shape[0] != f:
+        raise ValueError(f"b must have shape ({f},), got ({b.shape[0]},)")
+    if (out.shape[0], out.shape[1], out.shape[2], out.shape[3]) != (n, f, oh, ow):
+        raise ValueError(f"out must have shape {(n, f, oh, ow)}")
+    cdef Py_ssize_t p = oh * ow, pp = _round32(p)
+    num_threads = min(num_threads, n)
+    cdef Py_ssize_t per_thread = rows * pp + f * pp
+    cdef float* work = <float*>malloc(num_threads * per_thread * sizeof(float))
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef Py_ssize_t i, ch, k, q
+    cdef float* cols
+    cdef float* res
+    cdef float* dst
+    cdef float bias
+    if work == NULL:
+        raise MemoryError("conv_forward_images: cannot allocate the column buffers")
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            # the padding columns of every thread's columns: zeros (im2col writes the others)
+            for i in prange(num_threads * rows, schedule="static"):
+                if pp > p:
+                    memset(work + (i // rows) * per_thread + (i % rows) * pp + p, 0,
+                           (pp - p) * sizeof(float))
+            _barrier()
+            for i in prange(n, schedule="dynamic"):
+                cols = work + threadid() * per_thread
+                res = cols + rows * pp
+                for ch in range(c):
+                    _im2col_plane(&x[i, ch, 0, 0], cols, pp, ch * kk, h, wd, fh, fw, pad, stride,
+                                  dilation, oh, ow, 1)
+                if fnn_sgemm(f, pp, rows, &w2[0, 0], rows, 1, cols, pp, res, pp, 0):
+                    failed_p[0] = 1
+                for k in range(f):
+                    bias = b[k]
+                    dst = &out[i, k, 0, 0]
+                    for q in range(p):
+                        dst[q] = res[k * pp + q] + bias
+    finally:
+        free(work)
+    if failed:
+        raise MemoryError("conv_forward_images: sgemm could not allocate its packing buffer")
+
+
+def conv_dw_images(
+    const float[:, :, :, ::1] dout,   # IN  (N, F, H', W')
+    const float[:, :, :, ::1] x,      # IN  (N, C, H, W)
+    float[:, ::1] dw_t,               # OUT (C*fh*fw, F): the filter gradient, transposed
+    int fh, int fw, int pad, int stride, int dilation,
+    int num_threads,
+):
+    """``dw_t = sum_n im2col(x[n]) @ dout[n].T`` with each image whole on one thread: its
+    columns and its dout transposed (H'*W' by F, padded to a multiple of 32 with zero columns)
+    stay in that thread's cache; one accumulator per thread, summed at the end. (Writing the
+    columns transposed instead, to multiply dout[n] by them, took longer: strided stores.)"""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
+    cdef Py_ssize_t rows = dw_t.shape[0], f = dw_t.shape[1], kk = fh * fw
+    _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
+    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
+    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    if (dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3]) != (n, f, oh, ow):
+        raise ValueError(f"dout must have shape {(n, f, oh, ow)}")
+    cdef Py_ssize_t p = oh * ow, fp = _round32(f)
+    num_threads = min(num_threads, n)
+    cdef Py_ssize_t per_thread = rows * p + p * fp + rows * fp
+    cdef float* work = <float*>malloc(num_threads * per_thread * sizeof(float))
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef Py_ssize_t i, ch, k, q, j, e, t
+    cdef float* cols
+    cdef float* dt
+    cdef float* acc
+    cdef const float* src
+    if work == NULL:
+        raise MemoryError("conv_dw_images: cannot allocate the column buffers")
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            # every thread's accumulator and the padding columns of its transposed dout: zeros
+            for t in prange(num_threads, schedule="static"):
+                dt = work + t * per_thread + rows * p
+                acc = dt + p * fp
+                if fp > f:
+                    for q in range(p):
+                        memset(dt + q * fp + f, 0, (fp - f) * sizeof(float))
+                memset(acc, 0, rows * fp * sizeof(float))
+            _barrier()
+            for i in prange(n, schedule="dynamic"):
+                cols = work + threadid() * per_thread
+                dt = cols + rows * p
+                acc = dt + p * fp
+                for ch in range(c):
+                    _im2col_plane(&x[i, ch, 0, 0], cols, p, ch * kk, h, wd, fh, fw, pad, stride,
+                                  dilation, oh, ow, 1)
+                for k in range(f):
+                    src = &dout[i, k, 0, 0]
+                    for q in range(p):
+                        dt[q * fp + k] = src[q]
+                if fnn_sgemm(rows, fp, p, cols, p, 1, dt, fp, acc, fp, 1):
+                    failed_p[0] = 1
+            _barrier()
+            for e in prange(rows * f, schedule="static"):
+                q = e // f
+                k = e - q * f
+                dw_t[q, k] = 0
+                for j in range(num_threads):
+                    dw_t[q, k] += work[j * per_thread + rows * p + p * fp + q * fp + k]
+    finally:
+        free(work)
+    if failed:
+        raise MemoryError("conv_dw_images: sgemm could not allocate its packing buffer")
+
+
+def conv_dx_images(
+    const float[:, :, :, ::1] dout,   # IN  (N, F, H', W')
+    const float[:, ::1] w2,           # IN  (F, C*fh*fw)
+    float[:, :, :, ::1] dx,           # OUT (N, C, H, W)
+    int fh, int fw, int pad, int stride, int dilation,
+    int num_threads,
+):
+    """``dx[n] = col2im(w2.T @ dout[n])`` with each image whole on one thread (dout[n] copied
+    into a buffer H'*W' padded to a multiple of 32 wide, the column gradient in that thread's
+    cache)."""
+    cdef Py_ssize_t n = dx.shape[0], c = dx.shape[1], h = dx.shape[2], wd = dx.shape[3]
+    cdef Py_ssize_t f = w2.shape[0], rows = w2.shape[1], kk = fh * fw
+    _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
+    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
+    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    if (dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3]) != (n, f, oh, ow):
+        raise ValueError(f"dout must have shape {(n, f, oh, ow)}")
+    cdef Py_ssize_t p = oh * ow, pp = _round32(p)
+    num_threads = min(num_threads, n)
+    cdef Py_ssize_t per_thread = f * pp + rows * pp
+    cdef float* work = <float*>malloc(num_threads * per_thread * sizeof(float))
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef Py_ssize_t i, ch, k, q
+    cdef float* dt
+    cdef float* dcols
+    cdef const float* src
+    if work == NULL:
+        raise MemoryError("conv_dx_images: cannot allocate the column buffers")
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            for i in prange(n, schedule="dynamic"):
+                dt = work + threadid() * per_thread
+                dcols = dt + f * pp
+                for k in range(f):
+                    src = &dout[i, k, 0, 0]
+                    for q in range(p):
+                        dt[k * pp + q] = src[q]
+                    for q in range(p, pp):
+                        dt[k * pp + q] = 0
+                if fnn_sgemm(rows, pp, f, &w2[0, 0], 1, rows, dt, pp, dcols, pp, 0):
+                    failed_p[0] = 1
+                for ch in range(c):
+                    _col2im_plane(dcols, &dx[i, ch, 0, 0], pp, ch * kk, h, wd, fh, fw, pad,
+                                  stride, dilation, oh, ow, 1)
+    finally:
+        free(work)
+    if failed:
+        raise MemoryError("conv_dx_images: sgemm could not allocate its packing buffer")

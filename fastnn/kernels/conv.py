@@ -11,7 +11,11 @@ Three implementations of each operation:
   kernel (one parallel region per product, output rows split between threads) wherever the
   product's width (images of the chunk times output positions, or F for the weight gradient,
   computed transposed) is a multiple of 32, ``np.matmul(..., out=)`` (BLAS) otherwise. A 1x1
-  kernel with stride 1 and no padding is a product per image with no im2col at all.
+  kernel with stride 1 and no padding is a product per image with no im2col at all. In float32
+  with the AVX-512 product (:data:`PER_IMAGE`), each image instead runs whole on one thread
+  (``_conv.conv_forward_images`` / ``conv_dw_images`` / ``conv_dx_images``: its im2col, its
+  product, its col2im), threads taking the next image as they finish: no product split by rows
+  between threads (F = 32 rows made 16-row halves) and the columns stay in the thread's cache.
 
 Winograd: a float32 3x3 convolution with stride 1, dilation 1 and pad <= 2 runs, where the
 AVX-512 product is available and :data:`WINOGRAD` is True (tests switch it off), on
@@ -183,12 +187,38 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int,
     return out
 
 
+# ------------------------------------------------- float32: one image per thread (im2col)
+#: Most bytes of one image's columns (C*HH*WW by H'*W') for the per-image float32 path
+IMAGE_BYTES = 8 << 20
+#: Use the per-image float32 path where it applies (tests set False to reach the chunks)
+PER_IMAGE = True
+
+
+def _per_image(x: np.ndarray, g: Geometry) -> bool:
+    """float32 on the AVX-512 product, not a 1x1 product, one image's columns within
+    :data:`IMAGE_BYTES`: each image whole on one thread (im2col, product, bias) instead of
+    chunks whose product is split by rows between the threads (F = 32 rows made two 16-row
+    halves, a third of them on an inefficient 4-row tile)."""
+    return (PER_IMAGE and _gemm.AVAILABLE and getattr(_ext, "SGEMM_AVAILABLE", False)
+            and x.dtype == np.float32 and not _is_gemm(g)
+            and g.rows * -(-g.positions // 32) * 32 * 4 <= IMAGE_BYTES)
+
+
+def _image_threads(n: int, f: int, g: Geometry) -> int:
+    return threads_for(2.0 * n * f * g.rows * g.positions)
+
+
 @CONV_FORWARD.register("compiled", available=_ext is not None)
 def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                            g: Geometry) -> np.ndarray:
     if _winograd(x, g, x.shape[1]):
         return _winograd_forward(x, w, b, g.pad, g)
     n, f, p = x.shape[0], w.shape[0], g.positions
+    if _per_image(x, g):
+        out = np.empty((n, f, g.out_h, g.out_w), dtype=x.dtype)
+        _ext.conv_forward_images(x, w.reshape(f, g.rows), b, out, g.fh, g.fw, g.pad, g.stride,
+                                 g.dilation, _image_threads(n, f, g))
+        return out
     out = np.empty((n, f, g.out_h, g.out_w), dtype=x.dtype)
     out3 = out.reshape(n, f, p)
     w2 = w.reshape(f, g.rows)
@@ -231,6 +261,16 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
             dx = _winograd_forward(dout, w_t, np.zeros(c, np.float32), 2 - g.pad, g)
         return dx, dw, db
     w2 = w.reshape(f, g.rows)
+    if _per_image(x, g):
+        threads = _image_threads(n, f, g)
+        dw_t = np.empty((g.rows, f), dtype=x.dtype)
+        _ext.conv_dw_images(dout, x, dw_t, g.fh, g.fw, g.pad, g.stride, g.dilation, threads)
+        dw = np.ascontiguousarray(dw_t.T).reshape(w.shape)
+        dx = None
+        if need_dx:
+            dx = np.empty_like(x)
+            _ext.conv_dx_images(dout, w2, dx, g.fh, g.fw, g.pad, g.stride, g.dilation, threads)
+        return dx, dw, db
     dx = np.empty_like(x) if need_dx else None
     # dx by column gradients and col2im per chunk; a 1x1 kernel's dx[n] is W.T @ dout[n]
     scatter_dx = need_dx and not _is_gemm(g)

@@ -341,8 +341,10 @@ def test_float32_on_the_compiled_product_matches_float64(monkeypatch, case, avai
         monkeypatch.setattr(_gemm, "_ext", _CountingGemm(_gemm._ext))
     else:
         monkeypatch.setattr(_gemm, "AVAILABLE", False)
-    # the im2col path's products (3x3 stride-1 float32 would go to Winograd: its own tests)
+    # the chunked im2col path's products (3x3 stride-1 float32 would go to Winograd, float32
+    # on AVX-512 to one image per thread: their own tests)
     monkeypatch.setattr(K, "WINOGRAD", False)
+    monkeypatch.setattr(K, "PER_IMAGE", False)
     x, wt, b, dout, stride, pad = _gemm_problem(case, seed=len(case[0]))
     want_out = K.conv_forward(x, wt, b, stride, pad, impl="vectorized")
     want = K.conv_backward(dout, x, wt, stride, pad, impl="vectorized")
@@ -372,3 +374,65 @@ def test_chunks_are_whole_tiles_of_the_compiled_product(monkeypatch):
         monkeypatch.setattr(K, "WORKSPACE_BYTES", images * per_image)
         chunk = K._chunk(100, g, 8)
         assert chunk == want
+
+
+# --------------------------------------- float32 with one image per thread (_conv *_images)
+IMAGE_CASES = GEMM_CASES + [
+    ((2, 3, 32, 32), (32, 7, 7), 1, 3),   # the 7x7 first layer of issue 8, two images
+    ((3, 4, 9, 8), (40, 3, 2), 2, 1),     # F = 40: dw's padded columns; 5x5 positions
+]
+
+
+@pytest.mark.skipif("compiled" not in IMPLS, reason="fastnn._ext._conv not built")
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=GEMM_IDS + ["7x7", "F40-stride2"])
+def test_float32_one_image_per_thread_matches_float64(monkeypatch, case):
+    """The per-image float32 path (im2col of one image, its product and col2im on one thread)
+    against the float64 NumPy twin, 1x1 cases excepted (one product per image, no im2col)."""
+    from fastnn.kernels import _gemm
+
+    if not (_gemm.AVAILABLE and K._ext.SGEMM_AVAILABLE):
+        pytest.skip("the per-image path needs the AVX-512 product")
+    monkeypatch.setattr(K, "WINOGRAD", False)
+    x, wt, b, dout, stride, pad = _gemm_problem(case, seed=7)
+    g = K.CONV_FORWARD.check("compiled", x.astype(np.float32), wt.astype(np.float32),
+                             b.astype(np.float32), stride, pad)[-1]
+    assert K._per_image(np.zeros(1, np.float32), g) == (not K._is_gemm(g))
+    want_out = K.conv_forward(x, wt, b, stride, pad, impl="vectorized")
+    want = K.conv_backward(dout, x, wt, stride, pad, impl="vectorized")
+    f32 = [a.astype(np.float32) for a in (x, wt, b, dout)]
+    out = K.conv_forward(*f32[:3], stride, pad, impl="compiled")
+    got = K.conv_backward(f32[3], *f32[:2], stride, pad, impl="compiled")
+    _close(out, want_out, **TOL32)
+    for gv, w in zip(got, want, strict=True):
+        _close(gv, w, rtol=2e-4, atol=2e-4 * max(1.0, np.abs(w).max()))
+    none_dx, dw, _ = K.conv_backward(f32[3], *f32[:2], stride, pad, need_dx=False,
+                                     impl="compiled")
+    assert none_dx is None
+    np.testing.assert_array_equal(dw, got[1])
+
+
+@pytest.mark.skipif("compiled" not in IMPLS, reason="fastnn._ext._conv not built")
+def test_one_image_per_thread_entries_reject_bad_input():
+    ext = K._ext
+    if not ext.SGEMM_AVAILABLE:
+        pytest.skip("the per-image entries need AVX-512F")
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    w2 = np.zeros((4, 27), np.float32)
+    out = np.zeros((2, 4, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="cols must have 27 rows"):
+        ext.conv_forward_images(x, w2[:, :20].copy(), np.zeros(4, np.float32), out, 3, 3, 1,
+                                1, 1, 2)
+    with pytest.raises(ValueError, match="b must have shape"):
+        ext.conv_forward_images(x, w2, np.zeros(3, np.float32), out, 3, 3, 1, 1, 1, 2)
+    with pytest.raises(ValueError, match="out must have shape"):
+        ext.conv_forward_images(x, w2, np.zeros(4, np.float32), out[:, :, :7].copy(), 3, 3, 1,
+                                1, 1, 2)
+    with pytest.raises(ValueError, match="num_threads"):
+        ext.conv_forward_images(x, w2, np.zeros(4, np.float32), out, 3, 3, 1, 1, 1, 0)
+    with pytest.raises(ValueError, match="dout must have shape"):
+        ext.conv_dw_images(out[:, :, :7].copy(), x, np.zeros((27, 4), np.float32), 3, 3, 1, 1,
+                           1, 2)
+    with pytest.raises(ValueError, match="dout must have shape"):
+        ext.conv_dx_images(out[:, :3].copy(), w2, x.copy(), 3, 3, 1, 1, 1, 2)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        ext.conv_dx_images(out.astype(np.float64), w2, x.copy(), 3, 3, 1, 1, 1, 2)
