@@ -27,6 +27,7 @@ releasing the GIL.
 """
 
 from cython.parallel cimport parallel, prange
+from libc.string cimport memcpy
 
 # The row kernels (C, picked by CPU feature at load time) are in recurrent_cells.h.
 cdef extern from "recurrent_cells.h":
@@ -48,6 +49,7 @@ cdef extern from "recurrent_cells.h":
                                 Py_ssize_t) noexcept nogil
     void fnn_rnn_backward_row_d(const double*, const double*, const double*, double*,
                                 Py_ssize_t) noexcept nogil
+    void fnn_add_row_fd(const float*, double*, Py_ssize_t) noexcept nogil
 
 # The float32 AVX-512 product (shared with fastnn._ext._gemm, whose sgemm/sgemm_jobs are the
 # Python-callable products); the step loops below call it from C.
@@ -56,6 +58,10 @@ cdef extern from "sgemm.h" nogil:
     int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
                    Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
                    int accumulate)
+    int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
+                       Py_ssize_t a_cs, Py_ssize_t n, const float* b, Py_ssize_t ldb, float* c,
+                       Py_ssize_t ldc, Py_ssize_t n2, const float* b2, Py_ssize_t ldb2,
+                       float* c2, Py_ssize_t ldc2)
 
 ctypedef fused floating:
     float
@@ -269,14 +275,17 @@ def lstm_steps_forward(
     int num_threads,
     const float[:, :, ::1] x=None,    # IN  (N, T, D) or None: gates = x @ Wx first
     const float[:, ::1] Wx=None,      # IN  (D, 4H) with x
+    float[:, :, ::1] out=None,        # OUT (N, T, H) or None: every step's state, batch-major
 ):
     """Every step of an LSTM forward: ``gates[t] += hs[t] @ Wh`` then the fused cell; threads
     over blocks of rows (4H a multiple of SGEMM_COLUMNS). With ``x`` and ``Wx`` each thread
     first writes the input projection of its own rows into ``gates`` (one product per example,
-    its T steps as rows; no time-major copy of x and no wait between projection and steps)."""
+    its T steps as rows; no time-major copy of x and no wait between projection and steps).
+    With ``out`` each thread also copies its new states into the batch-major output while they
+    are in cache (no serial transposing copy after the loop)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh.shape[0]
     cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h, d = 0
-    cdef int failed = 0, bad, project = x is not None
+    cdef int failed = 0, bad, project = x is not None, emit = out is not None
     shapes = {
         "gates": (gates.shape, (t_len, n, w)), "Wh": (Wh.shape, (h, w)),
         "bias": (bias.shape, (w,)), "hs": (hs.shape, (t_len + 1, n, h)),
@@ -289,6 +298,8 @@ def lstm_steps_forward(
             raise ValueError(f"x must have D >= 1 features, got {d}")
         shapes["x"] = (x.shape, (n, t_len, d))
         shapes["Wx"] = (Wx.shape, (d, w))
+    if emit:
+        shapes["out"] = (out.shape, (n, t_len, h))
     _check_steps(t_len, n, h, w, num_threads, shapes)
     parts = num_threads if num_threads < n else n
     with nogil, parallel(num_threads=parts):
@@ -314,13 +325,16 @@ def lstm_steps_forward(
                     fnn_lstm_forward_row_f(&gates[t, i, 0], NULL, &bias[0], &cs[t, i, 0],
                                            &gates[t, i, 0], &cs[t + 1, i, 0], &tanh_c[t, i, 0],
                                            &hs[t + 1, i, 0], h)
+                    if emit:
+                        memcpy(&out[i, t, 0], &hs[t + 1, i, 0], h * sizeof(float))
             failed += bad
     if failed:
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 
 
 def lstm_steps_backward(
-    const float[:, :, ::1] dh not None,  # IN  (T, N, H) upstream gradient, time-major
+    const float[:, :, :] dh not None,  # IN  (T, N, H) upstream gradient; rows contiguous (a
+                                       #     transposed view of a batch-major array is fine)
     const float[:, ::1] Wh_t not None,  # IN  (4H, H) Wh transposed, C-contiguous
     const float[:, :, ::1] gates not None,     # IN  (T, N, 4H)
     const float[:, :, ::1] tanh_c not None,    # IN  (T, N, H)
@@ -329,32 +343,71 @@ def lstm_steps_backward(
     float[:, ::1] dprev_h not None,            # IN/OUT (N, H): zeros in, dh0 out
     float[:, ::1] dprev_c not None,            # IN/OUT (N, H): zeros in, dc0 out
     int num_threads,
+    const float[:, ::1] Wx_t=None,             # IN  (4H, D) or None: Wx transposed
+    float[:, :, ::1] dx=None,                  # OUT (N, T, D) with Wx_t: da[t] @ Wx.T
+    double[:, ::1] db_parts=None,              # OUT (P, 4H) or None: per-thread sums of da
 ):
     """Every step of an LSTM backward, last first: the fused cell backward on
     ``dh[t] + dprev_h``, then ``dprev_h = da[t] @ Wh.T``; threads over blocks of rows (H a
-    multiple of SGEMM_COLUMNS)."""
+    multiple of SGEMM_COLUMNS). With ``Wx_t`` and ``dx`` each thread also writes
+    ``dx[rows, t] = da[t, rows] @ Wx.T`` while that gate gradient is in cache (D a multiple of
+    SGEMM_COLUMNS; straight into the batch-major output); with ``db_parts`` thread p adds its
+    rows of every ``da[t]`` into ``db_parts[p]`` in float64 (rows p >= the thread count are
+    left as they were: zero them first and sum over axis 0)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
-    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h
-    cdef int failed = 0, bad
-    _check_steps(t_len, n, h, h, num_threads, {
+    cdef Py_ssize_t part, parts, r0, r1, t, i, k, w = 4 * h, d = 0, dx_ld = 0
+    cdef Py_ssize_t dh_ts, dh_ns
+    cdef int failed = 0, bad, project = Wx_t is not None, sums = db_parts is not None
+    cdef double* acc
+    shapes = {
         "dh": (dh.shape, (t_len, n, h)), "Wh_t": (Wh_t.shape, (w, h)),
         "gates": (gates.shape, (t_len, n, w)), "tanh_c": (tanh_c.shape, (t_len, n, h)),
         "cs": (cs.shape, (t_len + 1, n, h)), "da": (da.shape, (t_len, n, w)),
-        "dprev_h": (dprev_h.shape, (n, h)), "dprev_c": (dprev_c.shape, (n, h))})
+        "dprev_h": (dprev_h.shape, (n, h)), "dprev_c": (dprev_c.shape, (n, h))}
+    if project:
+        if dx is None:
+            raise ValueError("dx must be given with Wx_t")
+        d = Wx_t.shape[1]
+        if d < 1 or d % SGEMM_COLUMNS:
+            raise ValueError(f"Wx_t must have D >= 1 columns, a multiple of {SGEMM_COLUMNS}, "
+                             f"got {d}")
+        shapes["Wx_t"] = (Wx_t.shape, (w, d))
+        shapes["dx"] = (dx.shape, (n, t_len, d))
+        dx_ld = t_len * d
+    elif dx is not None:
+        raise ValueError("Wx_t must be given with dx")
+    _check_steps(t_len, n, h, h, num_threads, shapes)
+    if dh.strides[2] != sizeof(float) or dh.strides[0] % sizeof(float) or \
+            dh.strides[1] % sizeof(float):
+        raise ValueError("dh's rows must be contiguous float32 (stride of the last axis 4)")
+    dh_ts = dh.strides[0] // sizeof(float)
+    dh_ns = dh.strides[1] // sizeof(float)
     parts = num_threads if num_threads < n else n
+    if sums and (db_parts.shape[0] < parts or db_parts.shape[1] != w):
+        raise ValueError(f"db_parts must have shape (>= {parts}, {w}), got "
+                         f"({db_parts.shape[0]}, {db_parts.shape[1]})")
     with nogil, parallel(num_threads=parts):
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
             bad = 0
+            acc = &db_parts[part, 0] if sums else NULL
             for t in range(t_len - 1, -1, -1):
                 for i in range(r0, r1):
-                    fnn_lstm_backward_row_f(&dh[t, i, 0], &dprev_h[i, 0], &dprev_c[i, 0],
-                                            &gates[t, i, 0], &tanh_c[t, i, 0], &cs[t, i, 0],
-                                            &da[t, i, 0], &dprev_c[i, 0], h)
-                if fnn_sgemm(r1 - r0, h, w, &da[t, r0, 0], w, 1, &Wh_t[0, 0], h, &dprev_h[r0, 0],
-                             h, 0):
-                    bad = 1
+                    fnn_lstm_backward_row_f(&dh[0, 0, 0] + t * dh_ts + i * dh_ns, &dprev_h[i, 0],
+                                            &dprev_c[i, 0], &gates[t, i, 0], &tanh_c[t, i, 0],
+                                            &cs[t, i, 0], &da[t, i, 0], &dprev_c[i, 0], h)
+                    if acc != NULL:
+                        fnn_add_row_fd(&da[t, i, 0], acc, w)
+                # dprev_h (and dx: the same A, packed once) from this step's gate gradient
+                if project:
+                    bad = fnn_sgemm_pair(r1 - r0, w, &da[t, r0, 0], w, 1, h, &Wh_t[0, 0], h,
+                                         &dprev_h[r0, 0], h, d, &Wx_t[0, 0], d, &dx[r0, t, 0],
+                                         dx_ld) != 0
+                else:
+                    bad = fnn_sgemm(r1 - r0, h, w, &da[t, r0, 0], w, 1, &Wh_t[0, 0], h,
+                                    &dprev_h[r0, 0], h, 0) != 0
+                if bad:
                     break
             failed += bad
     if failed:

@@ -13,6 +13,8 @@
  *       c[i*ldc + j] (+)= sum_p a[i*a_rs + p*a_cs] * b[p*ldb + j],  i < m, j < n,  n % 32 == 0.
  *       A may be any strided view (a transposed one included: each block is packed into
  *       contiguous 12-row tiles first); B and C rows are contiguous.
+ *   int  fnn_sgemm_pair(m, k, a, a_rs, a_cs, n, b, ldb, c, ldc, n2, b2, ldb2, c2, ldc2);
+ *       c = a @ b and c2 = a @ b2 with A packed once for both.
  *
  * Blocking: k in blocks of FNN_GEMM_KC (a 32-column panel of B is then KC * 128 bytes: L1),
  * rows in blocks of FNN_GEMM_MC (the A block, up to 256 KB, stays in L2 while every B panel
@@ -30,6 +32,11 @@
 #define FNN_GEMM_NR 32
 #define FNN_GEMM_MR 12
 #define FNN_GEMM_NARROW 64
+#if defined(__GNUC__) || defined(__clang__)
+#define FNN_SGEMM_UNUSED __attribute__((unused))   /* not every includer calls every entry */
+#else
+#define FNN_SGEMM_UNUSED
+#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 
@@ -86,11 +93,38 @@ static void fnn_sgemm_pack_a(Py_ssize_t rows, Py_ssize_t kc, const float *a, Py_
     }
 }
 
+/* the 32-column panels j of C = A @ B for the rows i0:i1 of one packed (or in-place) A block */
+__attribute__((target("avx512f"), always_inline)) static inline void fnn_sgemm_panels(
+    Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t kc, const float *a, Py_ssize_t a_rs, int packed,
+    const float *pack, Py_ssize_t n, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+    int acc)
+{
+    Py_ssize_t i, j;
+    for (j = 0; j < n; j += FNN_GEMM_NR) {
+        const float *bp = b + j;
+        for (i = i0; i < i1; i += FNN_GEMM_MR) {
+            const float *ap = packed ? pack + (i - i0) * kc : a + i * a_rs;
+            const Py_ssize_t ap_rs = packed ? 1 : a_rs, ap_cs = packed ? FNN_GEMM_MR : 1;
+            float *cp = c + i * ldc + j;
+#define FNN_TILE(R) case R: fnn_sgemm_tile(R, kc, ap, ap_rs, ap_cs, bp, ldb, cp, ldc, acc); break;
+            /* constant row counts, so every tile is fully unrolled in registers */
+            switch (i1 - i < FNN_GEMM_MR ? (int)(i1 - i) : FNN_GEMM_MR) {
+            FNN_TILE(12) FNN_TILE(11) FNN_TILE(10) FNN_TILE(9) FNN_TILE(8) FNN_TILE(7)
+            FNN_TILE(6) FNN_TILE(5) FNN_TILE(4) FNN_TILE(3) FNN_TILE(2) FNN_TILE(1)
+            default: break;
+#undef FNN_TILE
+            }
+        }
+    }
+}
+
+/* C = A @ B and, when n2 > 0, C2 = A @ B2 too (same A, packed once for both) */
 __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
     Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
-    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate, float *pack)
+    const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate, float *pack,
+    Py_ssize_t n2, const float *b2, Py_ssize_t ldb2, float *c2, Py_ssize_t ldc2)
 {
-    Py_ssize_t p0, i0, i, j;
+    Py_ssize_t p0, i0;
     for (p0 = 0; p0 < k; p0 += FNN_GEMM_KC) {
         const Py_ssize_t kc = k - p0 < FNN_GEMM_KC ? k - p0 : FNN_GEMM_KC;
         const int acc = accumulate || p0 > 0;
@@ -100,25 +134,14 @@ __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
                layout (the weight gradients read A transposed); a row-major A feeding at most
                FNN_GEMM_NARROW columns is read in place: packing it would cost about as much
                as the few panels it serves (dx = da @ Wx.T of a recurrent sequence, N = 64) */
-            const int packed = !(a_cs == 1 && n <= FNN_GEMM_NARROW);
+            const int packed = !(a_cs == 1 && n + n2 <= FNN_GEMM_NARROW);
             if (packed)
                 fnn_sgemm_pack_a(i1 - i0, kc, a + i0 * a_rs + p0 * a_cs, a_rs, a_cs, pack);
-            for (j = 0; j < n; j += FNN_GEMM_NR) {
-                const float *bp = b + p0 * ldb + j;
-                for (i = i0; i < i1; i += FNN_GEMM_MR) {
-                    const float *ap = packed ? pack + (i - i0) * kc : a + i * a_rs + p0;
-                    const Py_ssize_t ap_rs = packed ? 1 : a_rs, ap_cs = packed ? FNN_GEMM_MR : 1;
-                    float *cp = c + i * ldc + j;
-#define FNN_TILE(R) case R: fnn_sgemm_tile(R, kc, ap, ap_rs, ap_cs, bp, ldb, cp, ldc, acc); break;
-                    /* constant row counts, so every tile is fully unrolled in registers */
-                    switch (i1 - i < FNN_GEMM_MR ? (int)(i1 - i) : FNN_GEMM_MR) {
-                    FNN_TILE(12) FNN_TILE(11) FNN_TILE(10) FNN_TILE(9) FNN_TILE(8) FNN_TILE(7)
-                    FNN_TILE(6) FNN_TILE(5) FNN_TILE(4) FNN_TILE(3) FNN_TILE(2) FNN_TILE(1)
-                    default: break;
-#undef FNN_TILE
-                    }
-                }
-            }
+            fnn_sgemm_panels(i0, i1, kc, a + p0, a_rs, packed, pack, n, b + p0 * ldb, ldb, c,
+                             ldc, acc);
+            if (n2 > 0)
+                fnn_sgemm_panels(i0, i1, kc, a + p0, a_rs, packed, pack, n2, b2 + p0 * ldb2,
+                                 ldb2, c2, ldc2, acc);
         }
     }
 }
@@ -129,18 +152,39 @@ static int fnn_sgemm_available(void)
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
+static float *fnn_sgemm_buffer(Py_ssize_t m, Py_ssize_t k)
+{
+    /* whole tiles: the last, partial tile of a block still spans FNN_GEMM_MR rows per k */
+    const Py_ssize_t block = m < FNN_GEMM_MC ? m : FNN_GEMM_MC;
+    const Py_ssize_t rows = (block + FNN_GEMM_MR - 1) / FNN_GEMM_MR * FNN_GEMM_MR;
+    return (float *)malloc(sizeof(float) * rows * (k < FNN_GEMM_KC ? k : FNN_GEMM_KC));
+}
+
 /* returns -1 when the packing buffer cannot be allocated (nothing computed), else 0 */
 static int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
                      Py_ssize_t a_cs, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
                      int accumulate)
 {
-    /* whole tiles: the last, partial tile of a block still spans FNN_GEMM_MR rows per k */
-    const Py_ssize_t block = m < FNN_GEMM_MC ? m : FNN_GEMM_MC;
-    const Py_ssize_t rows = (block + FNN_GEMM_MR - 1) / FNN_GEMM_MR * FNN_GEMM_MR;
-    float *pack = (float *)malloc(sizeof(float) * rows * (k < FNN_GEMM_KC ? k : FNN_GEMM_KC));
+    float *pack = fnn_sgemm_buffer(m, k);
     if (!pack)
         return -1;
-    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, pack);
+    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, pack, 0, NULL, 0, NULL,
+                     0);
+    free(pack);
+    return 0;
+}
+
+/* c = a @ b and c2 = a @ b2 (n2 % 32 == 0), A packed once for both (the backward step of a
+   recurrent sequence: dprev_h and dx from the same gate gradient); -1: out of memory */
+FNN_SGEMM_UNUSED static int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                          Py_ssize_t a_cs, Py_ssize_t n, const float *b, Py_ssize_t ldb,
+                          float *c, Py_ssize_t ldc, Py_ssize_t n2, const float *b2,
+                          Py_ssize_t ldb2, float *c2, Py_ssize_t ldc2)
+{
+    float *pack = fnn_sgemm_buffer(m, k);
+    if (!pack)
+        return -1;
+    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, 0, pack, n2, b2, ldb2, c2, ldc2);
     free(pack);
     return 0;
 }
@@ -155,6 +199,16 @@ static int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, P
 {
     (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb; (void)c;
     (void)ldc; (void)accumulate;
+    return -1;
+}
+
+FNN_SGEMM_UNUSED static int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
+                          Py_ssize_t a_cs, Py_ssize_t n, const float *b, Py_ssize_t ldb,
+                          float *c, Py_ssize_t ldc, Py_ssize_t n2, const float *b2,
+                          Py_ssize_t ldb2, float *c2, Py_ssize_t ldc2)
+{
+    (void)m; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)n; (void)b; (void)ldb; (void)c;
+    (void)ldc; (void)n2; (void)b2; (void)ldb2; (void)c2; (void)ldc2;
     return -1;
 }
 

@@ -52,6 +52,7 @@ from fastnn.kernels._recurrent_products import (
     _step_threads,
     _time_major,
     _weight_gradients,
+    _weight_products,
 )
 from fastnn.kernels.recurrent import (
     _common,
@@ -260,10 +261,9 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     if _fast_product(hs[0], Wh):
         # one compiled call: each thread projects its rows, then runs all their steps
         gates = _recycled("gates", (t_len, n, 4 * h), x.dtype)
-        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4),
-                                x, Wx)
         out = _recycled("h", (n, t_len, h), x.dtype)
-        np.copyto(out, hs[1:].transpose(1, 0, 2))
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4),
+                                x, Wx, out)
         return out, hs, cs, gates, tanh_c
     _, gates = _input_projection(x, Wx)   # pre-activations, activated in place step by step
     chunks, threads = _step_plan(n, h, t_len, 4, False)
@@ -283,15 +283,27 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
 def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     n, t_len, _ = x.shape
     h = Wh.shape[0]
-    dh_tm = _upstream_time_major(dh)
     da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
     Wh_t = _gemm.transposed(Wh)
-    if _fast_product(da[0], Wh_t):   # the whole step loop in one compiled call
-        _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
-                                 _step_threads(n, h, t_len, 4))
+    if _fast_product(da[0], Wh_t):
+        # the whole step loop in one compiled call, reading dh in place (its rows are
+        # contiguous in either layout) and, where D fits the kernel, writing dx and summing db
+        # per step while each da[t] is in cache
+        threads = _step_threads(n, h, t_len, 4)
+        dh_tm = dh.transpose(1, 0, 2) if dh.strides[2] == dh.itemsize else \
+            _upstream_time_major(dh)
+        db_parts = np.zeros((threads, 4 * h), np.float64)
+        if x.shape[2] % _gemm.COLUMNS == 0:
+            dx = _recycled("dx", x.shape, x.dtype)
+            _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
+                                     threads, _gemm.transposed(Wx), dx, db_parts)
+            dWx, dWh = _weight_products(x, Wx, Wh, hs, da)
+            return dx, dprev_h, dprev_c, dWx, dWh, db_parts.sum(axis=0).astype(x.dtype)
+        _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c, threads)
     else:
+        dh_tm = _upstream_time_major(dh)
         chunks, threads = _step_plan(n, h, t_len, 4, False)
 
         def steps(r):

@@ -1,0 +1,192 @@
+"""The LSTM sequence's fused fast paths against plain references: the backward step loop that
+also writes dx (batch-major, the A operand packed once for dprev_h and dx) and sums db per
+thread in float64, reading dh in place in either layout; the forward step loop writing the
+batch-major output; the weight gradients as ONE product over [x_t, h_{t-1}] split by rows; the
+backward cell vectorised when dprev_c aliases dnext_c."""
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.kernels import _gemm, get_impl
+from fastnn.kernels import _recurrent_products as rp
+from fastnn.kernels.recurrent import _ext
+
+needs_sgemm = pytest.mark.skipif(not (_gemm.AVAILABLE and getattr(_ext, "SGEMM_AVAILABLE", False)),
+                                 reason="compiled product needs the extension and AVX-512F")
+
+
+def _f32(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _forward_state(rng, n, t, d, h):
+    """A forward pass's cache (float32) from the compiled forward."""
+    x, h0, c0 = _f32(rng, n, t, d), _f32(rng, n, h, scale=0.5), _f32(rng, n, h, scale=0.5)
+    Wx, Wh = _f32(rng, d, 4 * h, scale=d ** -0.5), _f32(rng, h, 4 * h, scale=h ** -0.5)
+    b = _f32(rng, 4 * h, scale=0.1)
+    _, hs, cs, gates, tanh_c = get_impl("lstm_sequence_forward", "compiled")(x, h0, c0, Wx, Wh, b)
+    return x, Wx, Wh, hs.copy(), cs.copy(), gates.copy(), tanh_c.copy()
+
+
+def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None):
+    t, n, h = dh_tm.shape
+    da = np.full(gates.shape, np.nan, np.float32)
+    dprev_h, dprev_c = np.zeros((n, h), np.float32), np.zeros((n, h), np.float32)
+    extra = ()
+    if Wx is not None:
+        dx = np.full((n, t, Wx.shape[0]), np.nan, np.float32)
+        db_parts = np.zeros((parts, 4 * h))
+        extra = (_gemm.transposed(Wx), dx, db_parts)
+    _ext.lstm_steps_backward(dh_tm, _gemm.transposed(Wh), gates, tanh_c, cs, da, dprev_h,
+                             dprev_c, threads, *extra)
+    return (da, dprev_h, dprev_c) + ((extra[1], extra[2]) if extra else ())
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (5, 3, 64, 32), (16, 4, 32, 64)])
+def test_backward_loop_dx_and_db_match_separate_products(rng, threads, n, t, d, h):
+    """dx and db written by the step loop equal da @ Wx.T and da.sum over (T, N) in float64;
+    da, dprev_h, dprev_c are bit-identical to the loop without them; dh read through a
+    transposed view of batch-major data gives the same bits as a time-major copy."""
+    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    dh = _f32(rng, n, t, h)
+    plain = _backward_loop(np.ascontiguousarray(dh.transpose(1, 0, 2)), Wh, gates, tanh_c, cs,
+                           threads)
+    fused = _backward_loop(dh.transpose(1, 0, 2), Wh, gates, tanh_c, cs, threads, Wx,
+                           parts=threads)
+    for name, a, b in zip(("da", "dprev_h", "dprev_c"), plain, fused[:3], strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    da = plain[0].astype(np.float64)
+    want_dx = (da @ Wx.T.astype(np.float64)).transpose(1, 0, 2)
+    np.testing.assert_allclose(fused[3], want_dx, rtol=0,
+                               atol=1e-5 * np.sqrt(4 * h) * max(1.0, np.abs(want_dx).max()))
+    db = fused[4].sum(axis=0)
+    np.testing.assert_allclose(db, da.sum(axis=(0, 1)), rtol=1e-12, atol=1e-12)
+    # with fewer threads than rows, every part a thread owns was written; with N = 1 only one
+    used = min(threads, n)
+    assert np.count_nonzero(fused[4][used:]) == 0
+
+
+@needs_sgemm
+def test_backward_loop_refuses_bad_extras_before_running(rng):
+    n, t, d, h = 4, 3, 32, 32
+    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    f = np.float32
+    dh_tm, Wh_t, Wx_t = np.zeros((t, n, h), f), _gemm.transposed(Wh), _gemm.transposed(Wx)
+    da = np.zeros_like(gates)
+
+    def call(*extra, dh=dh_tm, threads=2):
+        _ext.lstm_steps_backward(dh, Wh_t, gates, tanh_c, cs, da, np.zeros((n, h), f),
+                                 np.zeros((n, h), f), threads, *extra)
+
+    dx = np.full((n, t, d), 7.0, f)
+    with pytest.raises(ValueError, match="dx must be given"):
+        call(Wx_t)
+    with pytest.raises(ValueError, match="Wx_t must be given"):
+        call(None, dx)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        call(np.zeros((4 * h, 40), f), np.zeros((n, t, 40), f))
+    with pytest.raises(ValueError, match="dx must have shape"):
+        call(Wx_t, np.zeros((n, t + 1, d), f))
+    with pytest.raises(ValueError, match="Wx_t must have shape"):
+        call(Wx_t[:-1].copy(), dx)
+    with pytest.raises(ValueError, match="db_parts must have shape"):
+        call(Wx_t, dx, np.zeros((1, 4 * h)))         # two threads, one row
+    with pytest.raises(ValueError, match="db_parts must have shape"):
+        call(None, None, np.zeros((2, 4 * h - 1)))
+    with pytest.raises(ValueError, match="rows must be contiguous"):
+        call(dh=np.zeros((t, n, 2 * h), f)[:, :, ::2])
+    assert (dx == 7.0).all() and not da.any()           # nothing ran
+    call(Wx_t, dx, np.zeros((2, 4 * h)))                 # the well-formed call runs
+    assert np.isfinite(dx).all()
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_loop_writes_the_batch_major_output(rng, threads):
+    n, t, d, h = 5, 4, 32, 32
+    x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h, scale=0.2), _f32(rng, h, 4 * h, scale=0.2)
+    b = _f32(rng, 4 * h)
+    f = np.float32
+    gates, tanh_c = np.zeros((t, n, 4 * h), f), np.zeros((t, n, h), f)
+    hs, cs = np.zeros((t + 1, n, h), f), np.zeros((t + 1, n, h), f)
+    hs[0], cs[0] = _f32(rng, n, h), _f32(rng, n, h)
+    out = np.full((n, t, h), np.nan, f)
+    with pytest.raises(ValueError, match="out must have shape"):
+        _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, threads, x, Wx, out[:, 1:].copy())
+    _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, threads, x, Wx, out)
+    np.testing.assert_array_equal(out, hs[1:].transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("available", [True, False])
+@pytest.mark.parametrize("n, t, d, h", [(16, 5, 32, 32), (3, 2, 7, 32)])
+def test_weight_products_match_float64(rng, monkeypatch, available, n, t, d, h):
+    """dWx, dWh as one product over [x_t, h_{t-1}] (rows split over two threads), or on BLAS
+    one by one (no compiled product, or D = 7 with the compiled one)."""
+    if not available:
+        monkeypatch.setattr(_gemm, "AVAILABLE", False)
+    monkeypatch.setattr(rp, "SEQUENCE_MIN_WORK_PER_THREAD", 1.0)
+    previous = fastnn.get_num_threads()
+    fastnn.set_num_threads(min(2, fastnn.max_num_threads()))
+    try:
+        x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h), _f32(rng, h, 4 * h)
+        hs, da = _f32(rng, t + 1, n, h), _f32(rng, t, n, 4 * h)
+        dWx, dWh = rp._weight_products(x, Wx, Wh, hs, da)
+    finally:
+        fastnn.set_num_threads(previous)
+    rows = da.reshape(t * n, 4 * h).astype(np.float64)
+    tol = dict(rtol=0, atol=1e-5 * np.sqrt(t * n) * 4)
+    assert dWx.shape == Wx.shape and dWh.shape == Wh.shape
+    np.testing.assert_allclose(dWh, hs[:-1].reshape(t * n, h).T @ rows, **tol)
+    np.testing.assert_allclose(dWx, x.transpose(1, 0, 2).reshape(t * n, d).T @ rows, **tol)
+
+
+@needs_sgemm
+def test_weight_products_recycle_only_unreferenced_outputs(rng):
+    n, t, d, h = 4, 2, 32, 32
+    x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h), _f32(rng, h, 4 * h)
+    hs, da = _f32(rng, t + 1, n, h), _f32(rng, t, n, 4 * h)
+    dWx, dWh = rp._weight_products(x, Wx, Wh, hs, da)
+    kept = dWh.copy()
+    dWx2, dWh2 = rp._weight_products(x, Wx, Wh, hs, 2 * da)   # dWx, dWh still held
+    assert not np.shares_memory(dWh, dWh2)
+    np.testing.assert_array_equal(dWh, kept)
+    np.testing.assert_allclose(dWh2, 2 * kept, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(_ext is None, reason="fastnn._ext._recurrent not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_cell_with_dprev_c_aliasing_dnext_c(rng, dtype):
+    """The sequence code updates the carried dc in place: same bits as separate arrays."""
+    n, h = 7, 37
+    args = [rng.standard_normal((n, h)).astype(dtype) for _ in range(2)]
+    gates = rng.uniform(0.05, 0.95, (n, 4 * h)).astype(dtype)
+    tanh_c, prev_c = (rng.uniform(-0.9, 0.9, (n, h)).astype(dtype) for _ in range(2))
+    dnext_c = rng.standard_normal((n, h)).astype(dtype)
+    da1, dc1 = np.empty((n, 4 * h), dtype), np.empty((n, h), dtype)
+    _ext.lstm_cell_backward(args[0], args[1], dnext_c, gates, tanh_c, prev_c, da1, dc1, 1)
+    carried, da2 = dnext_c.copy(), np.empty((n, 4 * h), dtype)
+    _ext.lstm_cell_backward(args[0], args[1], carried, gates, tanh_c, prev_c, da2, carried, 1)
+    np.testing.assert_array_equal(da1, da2)
+    np.testing.assert_array_equal(dc1, carried)
+
+
+@needs_sgemm
+@pytest.mark.parametrize("layout", ["batch-major", "time-major view"])
+@pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (6, 3, 64, 32), (6, 3, 40, 32)])
+def test_compiled_sequence_backward_matches_float64_twin(rng, layout, n, t, d, h):
+    """The whole compiled backward (in-loop dx and db for D = 32, 64; the separate products
+    for D = 40) against the NumPy twin in float64."""
+    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    dh = _f32(rng, n, t, h)
+    if layout == "time-major view":
+        dh = np.ascontiguousarray(dh.transpose(1, 0, 2)).transpose(1, 0, 2)
+    got = get_impl("lstm_sequence_backward", "compiled")(dh, x, Wx, Wh, hs, cs, gates, tanh_c)
+    f64 = [a.astype(np.float64) for a in (dh, x, Wx, Wh, hs, cs, gates, tanh_c)]
+    want = get_impl("lstm_sequence_backward", "vectorized")(*f64)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.dtype == np.float32 and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
+                                   err_msg=f"output {i}")
