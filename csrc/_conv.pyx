@@ -400,7 +400,8 @@ def conv_dw_images(
                         memset(dt + q * fp + f, 0, (fp - f) * sizeof(float))
                 memset(acc, 0, rows * fp * sizeof(float))
             _barrier()
-            for i in prange(n, schedule="dynamic"):
+            # static: each thread sums the same images in the same order, run after run
+            for i in prange(n, schedule="static"):
                 cols = work + threadid() * per_thread
                 dt = cols + rows * p
                 acc = dt + p * fp

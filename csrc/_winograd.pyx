@@ -15,9 +15,10 @@ from a 6x6 input tile (zeros outside the image); per chunk of images, with T til
   up to 32, zero columns), ``dU^T[xi]`` (C, Kp) += ``V[xi] @ Z[xi]`` over the chunks, then
   dw = G^T dU G per filter and channel.
 
-Threads: each chunk runs whole on one thread (padding, transforms, its 36 products), threads
-taking the next chunk as they finish, each with buffers of its own (the filter gradient sums
-one ``dU`` per thread at the end). No barrier inside the chunk loop: a thread that is slow or
+Threads: each chunk runs whole on one thread (padding, transforms, its 36 products), each with
+buffers of its own: forward chunks go to the threads as they finish; the filter gradient sums
+one ``dU`` per thread at the end, over a fixed share of the chunks per thread (so the result
+is the same run after run). No barrier inside the chunk loop: a thread that is slow or
 descheduled does not hold the others, and the products stay in the thread's cache. Memory is
 ``num_threads`` times a few buffers of 36 * (channels) * Tp floats: the caller's ``chunk``
 (images per chunk) bounds it, whatever the batch. Every entry re-checks the CPU, shapes, the
@@ -198,7 +199,8 @@ def backward_weights(
         if du == NULL or work == NULL:
             raise MemoryError("Winograd backward: cannot allocate the transform buffers")
         with nogil, parallel(num_threads=num_threads):
-            for ci in prange(chunks, schedule="dynamic"):
+            # static: each thread sums the same chunks in the same order, run after run
+            for ci in prange(chunks, schedule="static"):
                 n0 = ci * chunk
                 nimg = chunk if n - n0 > chunk else n - n0
                 mine = work + threadid() * per_thread
