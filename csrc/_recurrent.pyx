@@ -27,6 +27,7 @@ releasing the GIL.
 """
 
 from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 # The row kernels (C, picked by CPU feature at load time) are in recurrent_cells.h.
@@ -58,6 +59,11 @@ cdef extern from "sgemm.h" nogil:
     int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
                    Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
                    int accumulate)
+    void fnn_sgemm_pack_b(Py_ssize_t k, const float* b, Py_ssize_t ldb, float* out,
+                          Py_ssize_t q0, Py_ssize_t q1)
+    int fnn_sgemm_bpanels(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
+                          Py_ssize_t a_rs, Py_ssize_t a_cs, const float* bpanels, float* c,
+                          Py_ssize_t ldc, int accumulate)
     int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
                        Py_ssize_t a_cs, Py_ssize_t n, const float* b, Py_ssize_t ldb, float* c,
                        Py_ssize_t ldc, Py_ssize_t n2, const float* b2, Py_ssize_t ldb2,
@@ -302,7 +308,21 @@ def lstm_steps_forward(
         shapes["out"] = (out.shape, (n, t_len, h))
     _check_steps(t_len, n, h, w, num_threads, shapes)
     parts = num_threads if num_threads < n else n
+    # Wh (and Wx) as 32-column panels, each contiguous: every step's product streams them in
+    # order (rows 4H floats apart made every panel row fall in the same cache sets)
+    cdef Py_ssize_t q, panels = w // SGEMM_COLUMNS
+    cdef float* wh_p = <float*> malloc(h * w * sizeof(float))
+    cdef float* wx_p = <float*> malloc((d if project else 1) * w * sizeof(float))
+    if wh_p == NULL or wx_p == NULL:
+        free(wh_p)
+        free(wx_p)
+        raise MemoryError("lstm_steps_forward could not allocate its weight panels")
     with nogil, parallel(num_threads=parts):
+        for q in prange(panels, schedule="static"):
+            fnn_sgemm_pack_b(h, &Wh[0, 0], w, wh_p, q, q + 1)
+            if project:
+                fnn_sgemm_pack_b(d, &Wx[0, 0], w, wx_p, q, q + 1)
+        # (the end of that loop is a barrier: every panel is packed before any product)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
@@ -310,15 +330,15 @@ def lstm_steps_forward(
             if project:
                 for i in range(r0, r1):
                     # example i's T steps as rows; its gates rows are N * 4H apart
-                    if fnn_sgemm(t_len, w, d, &x[i, 0, 0], d, 1, &Wx[0, 0], w, &gates[0, i, 0],
-                                 n * w, 0):
+                    if fnn_sgemm_bpanels(t_len, w, d, &x[i, 0, 0], d, 1, wx_p, &gates[0, i, 0],
+                                         n * w, 0):
                         bad = 1
                         break
             for t in range(t_len):
                 if bad:
                     break
-                if fnn_sgemm(r1 - r0, w, h, &hs[t, r0, 0], h, 1, &Wh[0, 0], w, &gates[t, r0, 0],
-                             w, 1):
+                if fnn_sgemm_bpanels(r1 - r0, w, h, &hs[t, r0, 0], h, 1, wh_p, &gates[t, r0, 0],
+                                     w, 1):
                     bad = 1
                     break
                 for i in range(r0, r1):
@@ -328,6 +348,8 @@ def lstm_steps_forward(
                     if emit:
                         memcpy(&out[i, t, 0], &hs[t + 1, i, 0], h * sizeof(float))
             failed += bad
+    free(wh_p)
+    free(wx_p)
     if failed:
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 

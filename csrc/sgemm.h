@@ -15,6 +15,9 @@
  *       contiguous 12-row tiles first); B and C rows are contiguous.
  *   int  fnn_sgemm_pair(m, k, a, a_rs, a_cs, n, b, ldb, c, ldc, n2, b2, ldb2, c2, ldc2);
  *       c = a @ b and c2 = a @ b2 with A packed once for both.
+ *   void fnn_sgemm_pack_b(k, b, ldb, out, q0, q1);   32-column panels q0:q1 of B, panel-major
+ *   int  fnn_sgemm_bpanels(m, n, k, a, a_rs, a_cs, bpanels, c, ldc, accumulate);
+ *       fnn_sgemm with B given panel-major (a weight reused by many products, packed once).
  *
  * Blocking: k in blocks of FNN_GEMM_KC (a 32-column panel of B is then KC * 128 bytes: L1),
  * rows in blocks of FNN_GEMM_MC (the A block, up to 256 KB, stays in L2 while every B panel
@@ -26,6 +29,7 @@
 
 #include <Python.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FNN_GEMM_KC 256
 #define FNN_GEMM_MC 256
@@ -96,12 +100,12 @@ static void fnn_sgemm_pack_a(Py_ssize_t rows, Py_ssize_t kc, const float *a, Py_
 /* the 32-column panels j of C = A @ B for the rows i0:i1 of one packed (or in-place) A block */
 __attribute__((target("avx512f"), always_inline)) static inline void fnn_sgemm_panels(
     Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t kc, const float *a, Py_ssize_t a_rs, int packed,
-    const float *pack, Py_ssize_t n, const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
-    int acc)
+    const float *pack, Py_ssize_t n, const float *b, Py_ssize_t ldb, Py_ssize_t b_js, float *c,
+    Py_ssize_t ldc, int acc)
 {
     Py_ssize_t i, j;
     for (j = 0; j < n; j += FNN_GEMM_NR) {
-        const float *bp = b + j;
+        const float *bp = b + j * b_js;   /* b_js 1: row-major B; k: panel-major B */
         for (i = i0; i < i1; i += FNN_GEMM_MR) {
             const float *ap = packed ? pack + (i - i0) * kc : a + i * a_rs;
             const Py_ssize_t ap_rs = packed ? 1 : a_rs, ap_cs = packed ? FNN_GEMM_MR : 1;
@@ -118,12 +122,14 @@ __attribute__((target("avx512f"), always_inline)) static inline void fnn_sgemm_p
     }
 }
 
-/* C = A @ B and, when n2 > 0, C2 = A @ B2 too (same A, packed once for both) */
+/* C = A @ B and, when n2 > 0, C2 = A @ B2 too (same A, packed once for both); ldb 0: B is
+   panel-major (fnn_sgemm_pack_b) */
 __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
     Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
     const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate, float *pack,
     Py_ssize_t n2, const float *b2, Py_ssize_t ldb2, float *c2, Py_ssize_t ldc2)
 {
+    const Py_ssize_t b_js = ldb ? 1 : k, b_ld = ldb ? ldb : FNN_GEMM_NR;
     Py_ssize_t p0, i0;
     for (p0 = 0; p0 < k; p0 += FNN_GEMM_KC) {
         const Py_ssize_t kc = k - p0 < FNN_GEMM_KC ? k - p0 : FNN_GEMM_KC;
@@ -137,11 +143,11 @@ __attribute__((target("avx512f"))) static void fnn_sgemm_avx512(
             const int packed = !(a_cs == 1 && n + n2 <= FNN_GEMM_NARROW);
             if (packed)
                 fnn_sgemm_pack_a(i1 - i0, kc, a + i0 * a_rs + p0 * a_cs, a_rs, a_cs, pack);
-            fnn_sgemm_panels(i0, i1, kc, a + p0, a_rs, packed, pack, n, b + p0 * ldb, ldb, c,
-                             ldc, acc);
+            fnn_sgemm_panels(i0, i1, kc, a + p0, a_rs, packed, pack, n, b + p0 * b_ld, b_ld,
+                             b_js, c, ldc, acc);
             if (n2 > 0)
                 fnn_sgemm_panels(i0, i1, kc, a + p0, a_rs, packed, pack, n2, b2 + p0 * ldb2,
-                                 ldb2, c2, ldc2, acc);
+                                 ldb2, 1, c2, ldc2, acc);
         }
     }
 }
@@ -174,6 +180,34 @@ static int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, P
     return 0;
 }
 
+/* the 32-column panels q0 <= q < q1 of B (k, n), row-major with row stride ldb, into panel-major
+   out: out[(q * k + p) * 32 + jj] = B[p, 32 q + jj] (each panel k x 32 contiguous: a product
+   then streams it in order, with no cache-set conflicts from a power-of-two ldb) */
+FNN_SGEMM_UNUSED static void fnn_sgemm_pack_b(Py_ssize_t k, const float *b, Py_ssize_t ldb,
+                                              float *out, Py_ssize_t q0, Py_ssize_t q1)
+{
+    Py_ssize_t q, p;
+    for (q = q0; q < q1; q++)
+        for (p = 0; p < k; p++)
+            memcpy(out + (q * k + p) * FNN_GEMM_NR, b + p * ldb + q * FNN_GEMM_NR,
+                   FNN_GEMM_NR * sizeof(float));
+}
+
+/* c (+)= a @ B with B (k, n) given panel-major by fnn_sgemm_pack_b; -1: out of memory */
+FNN_SGEMM_UNUSED static int fnn_sgemm_bpanels(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                              const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                                              const float *bpanels, float *c, Py_ssize_t ldc,
+                                              int accumulate)
+{
+    float *pack = fnn_sgemm_buffer(m, k);
+    if (!pack)
+        return -1;
+    fnn_sgemm_avx512(m, n, k, a, a_rs, a_cs, bpanels, 0, c, ldc, accumulate, pack, 0, NULL, 0,
+                     NULL, 0);
+    free(pack);
+    return 0;
+}
+
 /* c = a @ b and c2 = a @ b2 (n2 % 32 == 0), A packed once for both (the backward step of a
    recurrent sequence: dprev_h and dx from the same gate gradient); -1: out of memory */
 FNN_SGEMM_UNUSED static int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float *a, Py_ssize_t a_rs,
@@ -190,6 +224,22 @@ FNN_SGEMM_UNUSED static int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const flo
 }
 
 #else   /* no GCC-style vectors or not x86-64: the caller uses BLAS */
+
+FNN_SGEMM_UNUSED static void fnn_sgemm_pack_b(Py_ssize_t k, const float *b, Py_ssize_t ldb,
+                                              float *out, Py_ssize_t q0, Py_ssize_t q1)
+{
+    (void)k; (void)b; (void)ldb; (void)out; (void)q0; (void)q1;
+}
+
+FNN_SGEMM_UNUSED static int fnn_sgemm_bpanels(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                              const float *a, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                                              const float *bpanels, float *c, Py_ssize_t ldc,
+                                              int accumulate)
+{
+    (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)bpanels; (void)c;
+    (void)ldc; (void)accumulate;
+    return -1;
+}
 
 static int fnn_sgemm_available(void) { return 0; }
 

@@ -1,7 +1,8 @@
 """``fastnn bench lstm``: a full LSTM sequence forward+backward (N=64, T=32, D=128, H=256,
-float32): the compiled path (one input-projection GEMM, fused cells, one product each for the
-weight gradients) against its NumPy step-by-step twin (the CS231n-style baseline), plus the
-forward alone. ``--compare`` adds ``torch.nn.LSTM(batch_first=True)`` forward+backward
+float32): the compiled path (forward: the input projection and every step in one compiled call;
+backward: every step in one compiled call that also writes dx and sums db, then dWx and dWh as
+ONE product over [x_t, h_{t-1}]) against its NumPy step-by-step twin (the CS231n-style
+baseline), plus the forward alone. ``--compare`` adds ``torch.nn.LSTM(batch_first=True)`` forward+backward
 (autograd for x and every weight) with the same thread count.
 
 The NumPy twin is CS231n's formulation exactly: per step ``x_t @ Wx + prev_h @ Wh + b`` and the

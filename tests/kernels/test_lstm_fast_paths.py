@@ -190,3 +190,19 @@ def test_compiled_sequence_backward_matches_float64_twin(rng, layout, n, t, d, h
         assert g.dtype == np.float32 and g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()),
                                    err_msg=f"output {i}")
+
+
+@needs_sgemm
+@pytest.mark.parametrize("n, t, d, h", [(3, 2, 300, 288), (1, 3, 7, 32), (9, 2, 32, 64)])
+def test_compiled_forward_on_packed_weight_panels_matches_float64_twin(rng, n, t, d, h):
+    """The forward's products read Wh and Wx as packed 32-column panels; D, H > 256 cross the
+    kernel's k blocks (the panel offsets of the second block), D = 7 is not a panel multiple."""
+    x, h0, c0 = _f32(rng, n, t, d), _f32(rng, n, h, scale=0.5), _f32(rng, n, h, scale=0.5)
+    Wx, Wh = _f32(rng, d, 4 * h, scale=d ** -0.5), _f32(rng, h, 4 * h, scale=h ** -0.5)
+    b = _f32(rng, 4 * h, scale=0.1)
+    got = get_impl("lstm_sequence_forward", "compiled")(x, h0, c0, Wx, Wh, b)
+    want = get_impl("lstm_sequence_forward", "vectorized")(
+        *(a.astype(np.float64) for a in (x, h0, c0, Wx, Wh, b)))
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * max(1.0, np.abs(w).max()),
+                                   err_msg=f"output {i}")
