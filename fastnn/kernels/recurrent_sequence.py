@@ -16,7 +16,10 @@
   CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
   step loop is one compiled call (``_ext.lstm_steps_forward/backward``), and the forward's call
   also projects the input: each thread one product per example of its rows, that example's T
-  steps as the rows (no time-major copy of x, no wait between projection and steps). With several threads
+  steps as the rows (no time-major copy of x, no wait between projection and steps), reading
+  Wh and Wx as packed 32-column panels. The LSTM backward's compiled call also writes ``dx``
+  (D a multiple of 32) and sums ``db`` step by step while ``da_t`` is in cache, and ``dWx``,
+  ``dWh`` are then ONE product ``[x_t, h_{t-1}].T @ da`` split by rows. With several threads
   the batch rows are split between threads that each run the whole step loop on their rows
   (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the
   big products split their output rows the same way. The big temporaries live in per-thread
