@@ -120,12 +120,11 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
         calls = [("compiled (impl=None)", fastnn_step(None, x, w, b, dout, pad))]
         if w_shape[2:] == (3, 3):
             calls.append(("compiled im2col (WINOGRAD off)", im2col_step(x, w, b, dout, pad)))
+        calls.append(("vectorized (numpy twin)", fastnn_step("vectorized", x, w, b, dout, pad)))
         if compare:
-            # before the NumPy rows: their BLAS workers, still spinning, would slow it down
             step = torch_step(x, w, b, dout, pad)
             if step is not None:
                 calls.append(("torch autograd F.conv2d", step))
-        calls.append(("vectorized (numpy twin)", fastnn_step("vectorized", x, w, b, dout, pad)))
         calls.append(("numpy float32 GEMM (same flops)", gemm_step(x, w, dout)))
         for name, call in calls:
             rows.append(BenchRow("conv forward+backward", label, name,

@@ -14,8 +14,9 @@ Three implementations of each operation:
   kernel with stride 1 and no padding is a product per image with no im2col at all. In float32
   with the AVX-512 product (:data:`PER_IMAGE`), each image instead runs whole on one thread
   (``_conv.conv_forward_images`` / ``conv_dw_images`` / ``conv_dx_images``: its im2col, its
-  product, its col2im), threads taking the next image as they finish: no product split by rows
-  between threads (F = 32 rows made 16-row halves) and the columns stay in the thread's cache.
+  product, its col2im; forward and dx images go to the threads as they finish, dw's in a fixed
+  share per thread so its sum repeats bit for bit): no product split by rows between threads
+  (F = 32 rows made 16-row halves) and the columns stay in the thread's cache.
 
 Winograd: a float32 3x3 convolution with stride 1, dilation 1 and pad <= 2 runs, where the
 AVX-512 product is available and :data:`WINOGRAD` is True (tests switch it off), on
