@@ -286,13 +286,19 @@ cdef inline Py_ssize_t _round32(Py_ssize_t a) noexcept nogil:
     return (a + 31) // 32 * 32
 
 
+cdef inline Py_ssize_t _out_len(Py_ssize_t size, int field, int pad, int stride,
+                                int dilation) noexcept nogil:
+    """Output positions along one side: (size + 2*pad - dilation*(field - 1) - 1) // stride + 1."""
+    return (size + 2 * pad - dilation * (field - 1) - 1) // stride + 1
+
+
 cdef int _check_images(Py_ssize_t n, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t rows,
                        int fh, int fw, int pad, int stride, int dilation, int num_threads,
                        ) except -1:
     if not SGEMM_AVAILABLE:
         raise RuntimeError("the per-image float32 convolution needs AVX-512F (use the chunks)")
-    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
-    cdef Py_ssize_t ow = (w + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    cdef Py_ssize_t oh = _out_len(h, fh, pad, stride, dilation)
+    cdef Py_ssize_t ow = _out_len(w, fw, pad, stride, dilation)
     # one image's columns: H'*W' of them, unit stride
     _check_geometry(n, c, h, w, rows, oh * ow, 0, n, fh, fw, pad, stride, dilation, oh, ow, 0,
                     1, num_threads)
@@ -312,8 +318,8 @@ def conv_forward_images(
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
     cdef Py_ssize_t f = w2.shape[0], rows = w2.shape[1], kk = fh * fw
     _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
-    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
-    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    cdef Py_ssize_t oh = _out_len(h, fh, pad, stride, dilation)
+    cdef Py_ssize_t ow = _out_len(wd, fw, pad, stride, dilation)
     if b.shape[0] != f:
         raise ValueError(f"b must have shape ({f},), got ({b.shape[0]},)")
     if (out.shape[0], out.shape[1], out.shape[2], out.shape[3]) != (n, f, oh, ow):
@@ -372,8 +378,8 @@ def conv_dw_images(
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
     cdef Py_ssize_t rows = dw_t.shape[0], f = dw_t.shape[1], kk = fh * fw
     _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
-    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
-    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    cdef Py_ssize_t oh = _out_len(h, fh, pad, stride, dilation)
+    cdef Py_ssize_t ow = _out_len(wd, fw, pad, stride, dilation)
     if (dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3]) != (n, f, oh, ow):
         raise ValueError(f"dout must have shape {(n, f, oh, ow)}")
     cdef Py_ssize_t p = oh * ow, fp = _round32(f)
@@ -440,8 +446,8 @@ def conv_dx_images(
     cdef Py_ssize_t n = dx.shape[0], c = dx.shape[1], h = dx.shape[2], wd = dx.shape[3]
     cdef Py_ssize_t f = w2.shape[0], rows = w2.shape[1], kk = fh * fw
     _check_images(n, c, h, wd, rows, fh, fw, pad, stride, dilation, num_threads)
-    cdef Py_ssize_t oh = (h + 2 * pad - dilation * (fh - 1) - 1) // stride + 1
-    cdef Py_ssize_t ow = (wd + 2 * pad - dilation * (fw - 1) - 1) // stride + 1
+    cdef Py_ssize_t oh = _out_len(h, fh, pad, stride, dilation)
+    cdef Py_ssize_t ow = _out_len(wd, fw, pad, stride, dilation)
     if (dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3]) != (n, f, oh, ow):
         raise ValueError(f"dout must have shape {(n, f, oh, ow)}")
     cdef Py_ssize_t p = oh * ow, pp = _round32(p)
