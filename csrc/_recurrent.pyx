@@ -250,6 +250,8 @@ def rnn_cell_backward(
 # --------------------------------------------------------------------- the float32 product
 SGEMM_AVAILABLE = bool(fnn_sgemm_available())
 SGEMM_COLUMNS = 32   # the step loops' widths must be multiples of this (as in _gemm)
+cdef enum:
+    SGEMM_NR = 32    # the same, for C code: the width of a packed weight panel
 
 
 # ------------------------------------------------------- whole LSTM step loops (float32)
@@ -272,26 +274,29 @@ cdef int _check_steps(Py_ssize_t t, Py_ssize_t n, Py_ssize_t h, Py_ssize_t width
 
 
 def lstm_steps_forward(
-    float[:, :, ::1] gates not None,  # IN/OUT (T, N, 4H): projection in, activated gates out
+    float[:, :, ::1] gates not None,  # IN/OUT (T, N, 4H): projection in (without x),
+                                      #     activated gates out
     const float[:, ::1] Wh not None,  # IN  (H, 4H)
     const float[::1] bias not None,   # IN  (4H,)
     float[:, :, ::1] hs not None,     # IN/OUT (T+1, N, H): hs[0] = h0 in, every step's state out
     float[:, :, ::1] cs not None,     # IN/OUT (T+1, N, H): cs[0] = c0 in
     float[:, :, ::1] tanh_c not None,  # OUT (T, N, H)
     int num_threads,
-    const float[:, :, ::1] x=None,    # IN  (N, T, D) or None: gates = x @ Wx first
+    const float[:, :, ::1] x=None,    # IN  (N, T, D) or None: the projection done here
     const float[:, ::1] Wx=None,      # IN  (D, 4H) with x
     float[:, :, ::1] out=None,        # OUT (N, T, H) or None: every step's state, batch-major
 ):
     """Every step of an LSTM forward: ``gates[t] += hs[t] @ Wh`` then the fused cell; threads
-    over blocks of rows (4H a multiple of SGEMM_COLUMNS). With ``x`` and ``Wx`` each thread
-    first writes the input projection of its own rows into ``gates`` (one product per example,
-    its T steps as rows; no time-major copy of x and no wait between projection and steps).
-    With ``out`` each thread also copies its new states into the batch-major output while they
-    are in cache (no serial transposing copy after the loop)."""
+    over blocks of rows (4H a multiple of SGEMM_COLUMNS). With ``x`` and ``Wx`` the step's
+    product is ``gates[t] = [x_t, hs[t]] @ [Wx; Wh]`` instead (``gates`` is then output only):
+    the input projection inside the step's product, k = D + H, with no pass of its own writing
+    and re-reading the (T, N, 4H) gates. With ``out`` each thread also copies its new states
+    into the batch-major output while they are in cache (no serial transposing copy after the
+    loop)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh.shape[0]
-    cdef Py_ssize_t part, parts, r0, r1, t, i, w = 4 * h, d = 0
+    cdef Py_ssize_t part, parts, r0, r1, t, i, p, w = 4 * h, d = 0, kk
     cdef int failed = 0, bad, project = x is not None, emit = out is not None
+    cdef float* xh
     shapes = {
         "gates": (gates.shape, (t_len, n, w)), "Wh": (Wh.shape, (h, w)),
         "bias": (bias.shape, (w,)), "hs": (hs.shape, (t_len + 1, n, h)),
@@ -308,38 +313,43 @@ def lstm_steps_forward(
         shapes["out"] = (out.shape, (n, t_len, h))
     _check_steps(t_len, n, h, w, num_threads, shapes)
     parts = num_threads if num_threads < n else n
-    # Wh (and Wx) as 32-column panels, each contiguous: every step's product streams them in
-    # order (rows 4H floats apart made every panel row fall in the same cache sets)
+    kk = d + h
+    # [Wx; Wh] (or Wh) as 32-column panels, each contiguous: every step's product streams them
+    # in order (rows 4H floats apart made every panel row fall in the same cache sets)
     cdef Py_ssize_t q, panels = w // SGEMM_COLUMNS
-    cdef float* wh_p = <float*> malloc(h * w * sizeof(float))
-    cdef float* wx_p = <float*> malloc((d if project else 1) * w * sizeof(float))
-    if wh_p == NULL or wx_p == NULL:
-        free(wh_p)
-        free(wx_p)
+    cdef float* w_p = <float*> malloc(kk * w * sizeof(float))
+    if w_p == NULL:
         raise MemoryError("lstm_steps_forward could not allocate its weight panels")
     with nogil, parallel(num_threads=parts):
         for q in prange(panels, schedule="static"):
-            fnn_sgemm_pack_b(h, &Wh[0, 0], w, wh_p, q, q + 1)
-            if project:
-                fnn_sgemm_pack_b(d, &Wx[0, 0], w, wx_p, q, q + 1)
+            for p in range(d):
+                memcpy(w_p + (q * kk + p) * SGEMM_NR, &Wx[p, q * SGEMM_NR],
+                       SGEMM_NR * sizeof(float))
+            for p in range(h):
+                memcpy(w_p + (q * kk + d + p) * SGEMM_NR, &Wh[p, q * SGEMM_NR],
+                       SGEMM_NR * sizeof(float))
         # (the end of that loop is a barrier: every panel is packed before any product)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
             bad = 0   # this thread's allocation failure (then it stops; others run on)
-            if project:
-                for i in range(r0, r1):
-                    # example i's T steps as rows; its gates rows are N * 4H apart
-                    if fnn_sgemm_bpanels(t_len, w, d, &x[i, 0, 0], d, 1, wx_p, &gates[0, i, 0],
-                                         n * w, 0):
-                        bad = 1
-                        break
+            xh = NULL
+            if project:   # this thread's rows of [x_t, h_{t-1}], refilled every step
+                xh = <float*> malloc((r1 - r0) * kk * sizeof(float))
+                bad = xh == NULL
             for t in range(t_len):
                 if bad:
                     break
-                if fnn_sgemm_bpanels(r1 - r0, w, h, &hs[t, r0, 0], h, 1, wh_p, &gates[t, r0, 0],
-                                     w, 1):
-                    bad = 1
+                if project:
+                    for i in range(r0, r1):
+                        memcpy(xh + (i - r0) * kk, &x[i, t, 0], d * sizeof(float))
+                        memcpy(xh + (i - r0) * kk + d, &hs[t, i, 0], h * sizeof(float))
+                    bad = fnn_sgemm_bpanels(r1 - r0, w, kk, xh, kk, 1, w_p, &gates[t, r0, 0],
+                                            w, 0) != 0
+                else:
+                    bad = fnn_sgemm_bpanels(r1 - r0, w, h, &hs[t, r0, 0], h, 1, w_p,
+                                            &gates[t, r0, 0], w, 1) != 0
+                if bad:
                     break
                 for i in range(r0, r1):
                     fnn_lstm_forward_row_f(&gates[t, i, 0], NULL, &bias[0], &cs[t, i, 0],
@@ -347,9 +357,9 @@ def lstm_steps_forward(
                                            &hs[t + 1, i, 0], h)
                     if emit:
                         memcpy(&out[i, t, 0], &hs[t + 1, i, 0], h * sizeof(float))
+            free(xh)
             failed += bad
-    free(wh_p)
-    free(wx_p)
+    free(w_p)
     if failed:
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 

@@ -15,9 +15,8 @@
   compiled AVX-512 kernel (csrc/sgemm.h; OpenBLAS may use only its AVX2 kernels on
   CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
   step loop is one compiled call (``_ext.lstm_steps_forward/backward``), and the forward's call
-  also projects the input: each thread one product per example of its rows, that example's T
-  steps as the rows (no time-major copy of x, no wait between projection and steps), reading
-  Wh and Wx as packed 32-column panels. The LSTM backward's compiled call also writes ``dx``
+  also projects the input: each step's product is ``[x_t, h_{t-1}] @ [Wx; Wh]`` (k = D + H,
+  the stacked weights packed once into 32-column panels; no projection pass over all steps). The LSTM backward's compiled call also writes ``dx``
   (D a multiple of 32) and sums ``db`` step by step while ``da_t`` is in cache, and ``dWx``,
   ``dWh`` are then ONE product ``[x_t, h_{t-1}].T @ da`` split by rows. With several threads
   the batch rows are split between threads that each run the whole step loop on their rows
@@ -262,7 +261,8 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
     tanh_c = _recycled("tanh_c", (t_len, n, h), x.dtype)
     hs[0], cs[0] = h0, c0
     if _fast_product(hs[0], Wh):
-        # one compiled call: each thread projects its rows, then runs all their steps
+        # one compiled call: each thread runs all the steps of its rows, the input projection
+        # inside each step's product
         gates = _recycled("gates", (t_len, n, 4 * h), x.dtype)
         out = _recycled("h", (n, t_len, h), x.dtype)
         _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, _step_threads(n, h, t_len, 4),
