@@ -7,22 +7,22 @@
   This is the baseline the compiled version is measured against (``fastnn bench lstm``);
 - ``"compiled"``: the input projection ``x @ Wx`` of all T steps in ONE product into a time-major
   (T, N, 4H) buffer (every step's slice contiguous); per step one ``prev_h @ Wh`` and the fused
-  compiled cell, which adds that product and the bias to the projection and activates the gates
-  in place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and ``dWh`` are ONE product
-  each over all steps (``hs`` holds h0 in its first slot: the previous hidden states of all
-  steps are one contiguous block) and ``db`` one sum; per step only ``da_t @ Wh.T`` and the
-  fused cell backward remain. float32 products whose width is a multiple of 32 run on the
-  compiled AVX-512 kernel (csrc/sgemm.h; OpenBLAS may use only its AVX2 kernels on
-  CPUs newer than its build, half the rate), the others on BLAS; on that kernel the whole LSTM
-  step loop is one compiled call (``_ext.lstm_steps_forward/backward``), and the forward's call
-  also projects the input: each step's product is ``[x_t, h_{t-1}] @ [Wx; Wh]`` (k = D + H,
-  the stacked weights packed once into 32-column panels; no projection pass over all steps). The LSTM backward's compiled call also writes ``dx``
-  (D a multiple of 32) and sums ``db`` step by step while ``da_t`` is in cache, and ``dWx``,
-  ``dWh`` are then ONE product ``[x_t, h_{t-1}].T @ da`` split by rows. With several threads
-  the batch rows are split between threads that each run the whole step loop on their rows
-  (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the
-  big products split their output rows the same way. The big temporaries live in per-thread
-  buffers reused across calls (``_recurrent_products._scratch``).
+  compiled cell, which adds that product and the bias to the projection and activates the gates in
+  place. Backward keeps ``da`` of every step, so ``dx``, ``dWx`` and ``dWh`` are ONE product each
+  over all steps (``hs`` holds h0 in its first slot: the previous hidden states of all steps are
+  one contiguous block) and ``db`` one sum; per step only ``da_t @ Wh.T`` and the fused cell
+  backward remain. float32 products whose width is a multiple of 32 run on the compiled AVX-512
+  kernel (csrc/sgemm.h; OpenBLAS may use only its AVX2 kernels on CPUs newer than its build, half
+  the rate), the others on BLAS; on that kernel the whole LSTM step loop is one compiled call
+  (``_ext.lstm_steps_forward/backward``), and the forward's call also projects the input: each
+  step's product is ``[x_t, h_{t-1}] @ [Wx; Wh]`` (k = D + H, the stacked weights packed once into
+  32-column panels; no projection pass over all steps). The LSTM backward's compiled call also
+  writes ``dx`` (D a multiple of 32) and sums ``db`` step by step while ``da_t`` is in cache, and
+  ``dWx``, ``dWh`` are then ONE product ``[x_t, h_{t-1}].T @ da`` split by rows. With several
+  threads the batch rows are split between threads that each run the whole step loop on their rows
+  (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the big
+  products split their output rows the same way. The big temporaries live in per-thread buffers
+  reused across calls (``_recurrent_products._scratch``).
 
 Signatures (all arrays of one float dtype; the check promotes them and makes them C-contiguous):
 

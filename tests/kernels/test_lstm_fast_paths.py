@@ -45,12 +45,14 @@ def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None):
 
 @needs_sgemm
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (5, 3, 64, 32), (16, 4, 32, 64)])
+@pytest.mark.parametrize("n, t, d, h",
+                         [(1, 1, 32, 32), (5, 3, 64, 32), (16, 4, 32, 64), (13, 2, 32, 96)])
 def test_backward_loop_dx_and_db_match_separate_products(rng, threads, n, t, d, h):
     """dx and db written by the step loop equal da @ Wx.T and da.sum over (T, N) in float64;
     da, dprev_h, dprev_c are bit-identical to the loop without them; dh read through a
-    transposed view of batch-major data gives the same bits as a time-major copy."""
-    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    transposed view of batch-major data gives the same bits as a time-major copy. H = 96: the
+    in-place gate gradient crosses the kernel's k blocks (4H = 384)."""
+    _, Wx, Wh, _, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
     dh = _f32(rng, n, t, h)
     plain = _backward_loop(np.ascontiguousarray(dh.transpose(1, 0, 2)), Wh, gates, tanh_c, cs,
                            threads)
@@ -72,7 +74,7 @@ def test_backward_loop_dx_and_db_match_separate_products(rng, threads, n, t, d, 
 @needs_sgemm
 def test_backward_loop_refuses_bad_extras_before_running(rng):
     n, t, d, h = 4, 3, 32, 32
-    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    _, Wx, Wh, _, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
     f = np.float32
     dh_tm, Wh_t, Wx_t = np.zeros((t, n, h), f), _gemm.transposed(Wh), _gemm.transposed(Wx)
     da = np.zeros_like(gates)
@@ -137,7 +139,7 @@ def test_weight_products_match_float64(rng, monkeypatch, available, n, t, d, h):
     finally:
         fastnn.set_num_threads(previous)
     rows = da.reshape(t * n, 4 * h).astype(np.float64)
-    tol = dict(rtol=0, atol=1e-5 * np.sqrt(t * n) * 4)
+    tol = {"rtol": 0, "atol": 1e-5 * np.sqrt(t * n) * 4}
     assert dWx.shape == Wx.shape and dWh.shape == Wh.shape
     np.testing.assert_allclose(dWh, hs[:-1].reshape(t * n, h).T @ rows, **tol)
     np.testing.assert_allclose(dWx, x.transpose(1, 0, 2).reshape(t * n, d).T @ rows, **tol)
@@ -148,9 +150,9 @@ def test_weight_products_recycle_only_unreferenced_outputs(rng):
     n, t, d, h = 4, 2, 32, 32
     x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h), _f32(rng, h, 4 * h)
     hs, da = _f32(rng, t + 1, n, h), _f32(rng, t, n, 4 * h)
-    dWx, dWh = rp._weight_products(x, Wx, Wh, hs, da)
+    _, dWh = rp._weight_products(x, Wx, Wh, hs, da)
     kept = dWh.copy()
-    dWx2, dWh2 = rp._weight_products(x, Wx, Wh, hs, 2 * da)   # dWx, dWh still held
+    _, dWh2 = rp._weight_products(x, Wx, Wh, hs, 2 * da)   # dWh (a view of dW) still held
     assert not np.shares_memory(dWh, dWh2)
     np.testing.assert_array_equal(dWh, kept)
     np.testing.assert_allclose(dWh2, 2 * kept, rtol=1e-6, atol=1e-6)
