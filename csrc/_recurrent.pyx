@@ -378,6 +378,9 @@ def lstm_steps_backward(
     const float[:, ::1] Wx_t=None,             # IN  (4H, D) or None: Wx transposed
     float[:, :, ::1] dx=None,                  # OUT (N, T, D) with Wx_t: da[t] @ Wx.T
     double[:, ::1] db_parts=None,              # OUT (P, 4H) or None: per-thread sums of da
+    const float[:, :, ::1] x=None,             # IN  (N, T, D) with hs and xh
+    const float[:, :, ::1] hs=None,            # IN  (T+1, N, H) with x and xh
+    float[:, :, ::1] xh=None,                  # OUT (T, N, D+H) or None: [x_t, hs[t]] rows
 ):
     """Every step of an LSTM backward, last first: the fused cell backward on
     ``dh[t] + dprev_h``, then ``dprev_h = da[t] @ Wh.T``; threads over blocks of rows (H a
@@ -385,11 +388,15 @@ def lstm_steps_backward(
     ``dx[rows, t] = da[t, rows] @ Wx.T`` while that gate gradient is in cache (D a multiple of
     SGEMM_COLUMNS; straight into the batch-major output); with ``db_parts`` thread p adds its
     rows of every ``da[t]`` into ``db_parts[p]`` in float64 (rows p >= the thread count are
-    left as they were: zero them first and sum over axis 0)."""
+    left as they were: zero them first and sum over axis 0); with ``x``, ``hs`` and ``xh`` each
+    thread also fills its rows of ``xh[t] = [x[:, t], hs[t]]`` (the operand of the weight
+    gradients) alongside the step instead of a serial copy afterwards."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
     cdef Py_ssize_t part, parts, r0, r1, t, i, k, w = 4 * h, d = 0, dx_ld = 0
     cdef Py_ssize_t dh_ts, dh_ns
     cdef int failed = 0, bad, project = Wx_t is not None, sums = db_parts is not None
+    cdef int gather = xh is not None
+    cdef Py_ssize_t dxh = 0
     cdef double* acc
     shapes = {
         "dh": (dh.shape, (t_len, n, h)), "Wh_t": (Wh_t.shape, (w, h)),
@@ -408,6 +415,13 @@ def lstm_steps_backward(
         dx_ld = t_len * d
     elif dx is not None:
         raise ValueError("Wx_t must be given with dx")
+    if gather or x is not None or hs is not None:
+        if x is None or hs is None or xh is None:
+            raise ValueError("x, hs and xh must be given together")
+        dxh = x.shape[2]
+        shapes["x"] = (x.shape, (n, t_len, dxh))
+        shapes["hs"] = (hs.shape, (t_len + 1, n, h))
+        shapes["xh"] = (xh.shape, (t_len, n, dxh + h))
     _check_steps(t_len, n, h, h, num_threads, shapes)
     if dh.strides[2] != sizeof(float) or dh.strides[0] % sizeof(float) or \
             dh.strides[1] % sizeof(float):
@@ -431,6 +445,9 @@ def lstm_steps_backward(
                                             &cs[t, i, 0], &da[t, i, 0], &dprev_c[i, 0], h)
                     if acc != NULL:
                         fnn_add_row_fd(&da[t, i, 0], acc, w)
+                    if gather:
+                        memcpy(&xh[t, i, 0], &x[i, t, 0], dxh * sizeof(float))
+                        memcpy(&xh[t, i, dxh], &hs[t, i, 0], h * sizeof(float))
                 # dprev_h (and dx: the same A, packed once) from this step's gate gradient
                 if project:
                     bad = fnn_sgemm_pair(r1 - r0, w, &da[t, r0, 0], w, 1, h, &Wh_t[0, 0], h,

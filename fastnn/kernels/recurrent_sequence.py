@@ -300,9 +300,10 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
         db_parts = np.zeros((threads, 4 * h), np.float64)
         if x.shape[2] % _gemm.COLUMNS == 0:
             dx = _recycled("dx", x.shape, x.dtype)
+            xh = _scratch("xh", (t_len, n, x.shape[2] + h), x.dtype)
             _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
-                                     threads, _gemm.transposed(Wx), dx, db_parts)
-            dWx, dWh = _weight_products(x, Wx, Wh, hs, da)
+                                     threads, _gemm.transposed(Wx), dx, db_parts, x, hs, xh)
+            dWx, dWh = _weight_products(x, Wx, Wh, hs, da, xh)
             return dx, dprev_h, dprev_c, dWx, dWh, db_parts.sum(axis=0).astype(x.dtype)
         _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c, threads)
     else:

@@ -1,8 +1,9 @@
 """The LSTM sequence's fused fast paths against plain references: the backward step loop that
-also writes dx (batch-major, the A operand packed once for dprev_h and dx) and sums db per
-thread in float64, reading dh in place in either layout; the forward step loop writing the
-batch-major output; the weight gradients as ONE product over [x_t, h_{t-1}] split by rows; the
-backward cell vectorised when dprev_c aliases dnext_c."""
+also writes dx (batch-major, one pass over the gate gradient for dprev_h and dx), sums db per
+thread in float64 and fills [x_t, h_{t-1}], reading dh in place in either layout; the forward
+step loop writing the batch-major output (its products on packed weight panels); the weight
+gradients as ONE product over [x_t, h_{t-1}] split by rows; the backward cell vectorised when
+dprev_c aliases dnext_c."""
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ def _forward_state(rng, n, t, d, h):
     return x, Wx, Wh, hs.copy(), cs.copy(), gates.copy(), tanh_c.copy()
 
 
-def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None):
+def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None, x=None,
+                   hs=None):
     t, n, h = dh_tm.shape
     da = np.full(gates.shape, np.nan, np.float32)
     dprev_h, dprev_c = np.zeros((n, h), np.float32), np.zeros((n, h), np.float32)
@@ -37,10 +39,11 @@ def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None):
     if Wx is not None:
         dx = np.full((n, t, Wx.shape[0]), np.nan, np.float32)
         db_parts = np.zeros((parts, 4 * h))
-        extra = (_gemm.transposed(Wx), dx, db_parts)
+        xh = np.full((t, n, x.shape[2] + h), np.nan, np.float32)
+        extra = (_gemm.transposed(Wx), dx, db_parts, x, hs, xh)
     _ext.lstm_steps_backward(dh_tm, _gemm.transposed(Wh), gates, tanh_c, cs, da, dprev_h,
                              dprev_c, threads, *extra)
-    return (da, dprev_h, dprev_c) + ((extra[1], extra[2]) if extra else ())
+    return (da, dprev_h, dprev_c) + ((extra[1], extra[2], extra[5]) if extra else ())
 
 
 @needs_sgemm
@@ -52,12 +55,14 @@ def test_backward_loop_dx_and_db_match_separate_products(rng, threads, n, t, d, 
     da, dprev_h, dprev_c are bit-identical to the loop without them; dh read through a
     transposed view of batch-major data gives the same bits as a time-major copy. H = 96: the
     in-place gate gradient crosses the kernel's k blocks (4H = 384)."""
-    _, Wx, Wh, _, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
     dh = _f32(rng, n, t, h)
     plain = _backward_loop(np.ascontiguousarray(dh.transpose(1, 0, 2)), Wh, gates, tanh_c, cs,
                            threads)
     fused = _backward_loop(dh.transpose(1, 0, 2), Wh, gates, tanh_c, cs, threads, Wx,
-                           parts=threads)
+                           parts=threads, x=x, hs=hs)
+    # the weight gradients' operand [x_t, h_{t-1}], every row filled
+    np.testing.assert_array_equal(fused[5], np.concatenate([x.transpose(1, 0, 2), hs[:-1]], 2))
     for name, a, b in zip(("da", "dprev_h", "dprev_c"), plain, fused[:3], strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     da = plain[0].astype(np.float64)
@@ -98,9 +103,19 @@ def test_backward_loop_refuses_bad_extras_before_running(rng):
         call(Wx_t, dx, np.zeros((1, 4 * h)))         # two threads, one row
     with pytest.raises(ValueError, match="db_parts must have shape"):
         call(None, None, np.zeros((2, 4 * h - 1)))
+    x, hs = np.zeros((n, t, d), f), np.zeros((t + 1, n, h), f)
+    xh = np.full((t, n, d + h), 7.0, f)
+    with pytest.raises(ValueError, match="x, hs and xh must be given together"):
+        call(Wx_t, dx, None, x, hs)
+    with pytest.raises(ValueError, match="x, hs and xh must be given together"):
+        call(None, None, None, None, None, xh)
+    with pytest.raises(ValueError, match="xh must have shape"):
+        call(Wx_t, dx, None, x, hs, np.zeros((t, n, d + h + 1), f))
+    with pytest.raises(ValueError, match="hs must have shape"):
+        call(Wx_t, dx, None, x, hs[:-1].copy(), xh)
     with pytest.raises(ValueError, match="rows must be contiguous"):
         call(dh=np.zeros((t, n, 2 * h), f)[:, :, ::2])
-    assert (dx == 7.0).all() and not da.any()           # nothing ran
+    assert (dx == 7.0).all() and (xh == 7.0).all() and not da.any()   # nothing ran
     call(Wx_t, dx, np.zeros((2, 4 * h)))                 # the well-formed call runs
     assert np.isfinite(dx).all()
 
