@@ -156,3 +156,52 @@ def test_labels_outside_int64_are_rejected_not_wrapped(labels):
 
     with pytest.raises(ValueError, match="y must"):
         check_labels(labels, "y")
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ({}, "tuned"),
+        ({"FASTNN_MALLOC_TUNING": "0"}, "off (FASTNN_MALLOC_TUNING=0)"),
+        ({"MALLOC_TOP_PAD_": "0"}, "left to the user's MALLOC_* settings"),
+    ],
+)
+def test_malloc_tuning_is_applied_once_unless_the_user_chose(preset, expected):
+    import ctypes.util
+
+    if expected == "tuned" and ctypes.util.find_library("c") != "libc.so.6":
+        pytest.skip("glibc only")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k != "FASTNN_MALLOC_TUNING"}
+    env.update(preset)
+    code = "import fastnn; print(fastnn.config_info()['malloc'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == expected
+
+
+def test_malloc_tuning_keeps_freed_blocks_without_page_faults():
+    """After one warm-up, a step's worth of 4 MB arrays (ten at once, then all freed) costs no
+    new page faults; by default glibc returns the freed top of the heap to the OS every time."""
+    import ctypes.util
+
+    if ctypes.util.find_library("c") != "libc.so.6":
+        pytest.skip("glibc only")
+    code = (
+        "import fastnn, resource, numpy as np\n"
+        "def churn():\n"
+        "    for _ in range(20):\n"
+        "        arrays = [np.ones(1 << 20, np.float32) for _ in range(10)]; del arrays\n"
+        "churn()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "churn()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+    )
+    faults = {}
+    for tuning in ("1", "0"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        env["FASTNN_MALLOC_TUNING"] = tuning
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        faults[tuning] = int(out.stdout)
+    assert faults["1"] < 100 and faults["0"] > 1000, faults
