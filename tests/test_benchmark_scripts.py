@@ -228,3 +228,11 @@ def test_thread_handoff_prints_one_row_per_timeout(script, capsys):
     for row in rows:
         times = [float(v) for v in row.split()[1:]]
         assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_step_faults_prints_both_rounds(script, capsys):
+    script("step_faults").main()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("malloc: ")
+    rows = [line for line in lines[1:] if "faults/step" in line]
+    assert len(rows) in (2, 4) and all(" median " in r for r in rows)
