@@ -114,6 +114,7 @@ setup(
     ext_modules=cythonize(
         extensions(),
         language_level=3,
+        include_path=[CSRC],   # csrc/sgemm.pxd, cimported by the modules sharing the product
         compiler_directives={
             "boundscheck": False,
             "wraparound": False,

@@ -260,11 +260,7 @@ def col2im(
 
 
 # ------------------------------------------------ float32: one image per thread, AVX-512 product
-cdef extern from "sgemm.h" nogil:
-    int fnn_sgemm_available()
-    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
-                  Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
-                  int accumulate)
+from sgemm cimport fnn_sgemm, fnn_sgemm_available
 
 #: True when the AVX-512 product is compiled in and the CPU has AVX-512F (per-image entries)
 SGEMM_AVAILABLE = bool(fnn_sgemm_available())

@@ -20,11 +20,7 @@ entry point checks shapes, strides, the CPU and ``num_threads >= 1`` before rele
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
-cdef extern from "sgemm.h" nogil:
-    int fnn_sgemm_available()
-    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
-                   Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
-                   int accumulate)
+from sgemm cimport fnn_sgemm, fnn_sgemm_available
 
 #: True when the CPU has AVX-512F and the kernel is compiled in (else use BLAS)
 SGEMM_AVAILABLE = bool(fnn_sgemm_available())

@@ -54,20 +54,13 @@ cdef extern from "recurrent_cells.h":
 
 # The float32 AVX-512 product (shared with fastnn._ext._gemm, whose sgemm/sgemm_jobs are the
 # Python-callable products); the step loops below call it from C.
-cdef extern from "sgemm.h" nogil:
-    int fnn_sgemm_available()
-    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
-                   Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
-                   int accumulate)
-    void fnn_sgemm_pack_b(Py_ssize_t k, const float* b, Py_ssize_t ldb, float* out,
-                          Py_ssize_t q0, Py_ssize_t q1)
-    int fnn_sgemm_bpanels(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
-                          Py_ssize_t a_rs, Py_ssize_t a_cs, const float* bpanels, float* c,
-                          Py_ssize_t ldc, int accumulate)
-    int fnn_sgemm_pair(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
-                       Py_ssize_t a_cs, Py_ssize_t n, const float* b, Py_ssize_t ldb, float* c,
-                       Py_ssize_t ldc, Py_ssize_t n2, const float* b2, Py_ssize_t ldb2,
-                       float* c2, Py_ssize_t ldc2)
+from sgemm cimport (
+    fnn_sgemm,
+    fnn_sgemm_available,
+    fnn_sgemm_bpanels,
+    fnn_sgemm_pack_b,
+    fnn_sgemm_pair,
+)
 
 ctypedef fused floating:
     float

@@ -29,11 +29,7 @@ C-contiguity and float32 are enforced by the memoryview types.
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
-cdef extern from "sgemm.h" nogil:
-    int fnn_sgemm_available()
-    int fnn_sgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t a_rs,
-                  Py_ssize_t a_cs, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
-                  int accumulate)
+from sgemm cimport fnn_sgemm, fnn_sgemm_available
 
 cdef extern from "winograd.h" nogil:
     int FNN_WINO_COMPILED

@@ -1,5 +1,7 @@
 /* Float32 matrix product with AVX-512, shared by fastnn._ext._gemm (the Python-callable products
- * of the convolution and the recurrent sequences) and fastnn._ext._recurrent (its step loops).
+ * of the convolution and the recurrent sequences), fastnn._ext._conv and _winograd (per-image and
+ * Winograd products) and fastnn._ext._recurrent (its step loops); declared once for Cython in
+ * csrc/sgemm.pxd.
  *
  * Why not BLAS: NumPy's OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model it knows;
  * on CPUs newer than the OpenBLAS build (AMD Zen 5 with 0.3.31, for example) it falls back to
