@@ -24,8 +24,8 @@ AVX-512 product is available and :data:`WINOGRAD` is True (tests switch it off),
 (C, tiles) per chunk of images in place of the 9-times-longer im2col product, so 2.25 instead
 of 9 multiply-adds per output and channel. The input gradient is the same forward pass of
 ``dout`` with the filters flipped and transposed (padding ``2 - pad``), the filter gradient
-sums ``V @ Z`` per Winograd coefficient over the chunks. It wins down to one input channel
-(:data:`WINOGRAD_MIN_CHANNELS`). Its float32 error is ~20 times that of the direct sum (the
+sums ``V @ Z`` per Winograd coefficient over the chunks. The filter gradient wins down to one
+input channel, the forward pass from three (:data:`WINOGRAD_MIN_CHANNELS`). Its float32 error is ~20 times that of the direct sum (the
 transforms scale values by up to 8 and 1/24), relative ~1e-5 on unit-scale data; float64 stays
 on im2col.
 
@@ -67,10 +67,12 @@ _wino = load_extension("_winograd")
 
 #: Run eligible float32 3x3 stride-1 convolutions on Winograd F(4x4, 3x3) (tests set False)
 WINOGRAD = True
-#: Fewest input channels (of the pass: C forward and for dw, K for dx) for Winograd. It wins
-#: even for one: x (64, 1, 28, 28), w (32, 1, 3, 3), 2 threads, forward 0.36 vs 0.66 ms on
-#: im2col, dw 0.64 vs 0.89 ms; C = 3, 32x32: forward 0.51 vs 1.30, dw 0.99 vs 2.73 ms
-WINOGRAD_MIN_CHANNELS = 1
+#: Fewest input channels for Winograd, per pass: "forward" (C; also the input gradient, a
+#: forward pass of dout with K input channels) and "dw" (the filter gradient, C). Measured on 2
+#: threads, Winograd vs the per-image im2col path: forward x (128, 1, 28, 28), w (32, 1, 3, 3)
+#: 0.75 vs 0.37 ms, C = 2 (batch 64) 0.37 vs 0.28, C = 3 (64, 3, 32, 32) 0.52 vs 0.59, C = 4
+#: 0.43 vs 0.46; dw wins from one channel: 1.28 vs 1.43 ms at C = 1, 0.95 vs 1.18 at C = 3
+WINOGRAD_MIN_CHANNELS = {"forward": 3, "dw": 1}
 #: Bytes of the Winograd transform buffers per chunk of images and thread (36 coefficients per
 #: tile and channel, input and output channels together): 2-4 MB ran x (64, 64, 16, 16) 3x3
 #: forward+backward in 5.0-5.3 ms on 2 threads, 0.5 MB in 8.9 ms, 8 MB in 5.9 ms
@@ -155,12 +157,13 @@ def _im2col_chunk(x: np.ndarray, buf: np.ndarray, n0: int, n1: int, g: Geometry)
 
 
 # ---------------------------------------------------------------------------- Winograd
-def _winograd(x: np.ndarray, g: Geometry, channels: int) -> bool:
-    """Whether a pass whose input has ``channels`` channels runs on Winograd F(4x4, 3x3)."""
+def _winograd(x: np.ndarray, g: Geometry, channels: int, kind: str) -> bool:
+    """Whether a ``kind`` pass ("forward" or "dw", see :data:`WINOGRAD_MIN_CHANNELS`) whose
+    input has ``channels`` channels runs on Winograd F(4x4, 3x3)."""
     return (WINOGRAD and _wino is not None and _wino.AVAILABLE and _gemm.AVAILABLE
             and x.dtype == np.float32 and g.fh == 3 and g.fw == 3 and g.stride == 1
             and g.dilation == 1 and g.pad <= _wino.MAX_PAD
-            and channels >= WINOGRAD_MIN_CHANNELS)
+            and channels >= WINOGRAD_MIN_CHANNELS[kind])
 
 
 def _winograd_chunk(n: int, threads: int, out_h: int, out_w: int, c_in: int, c_out: int) -> int:
@@ -212,7 +215,7 @@ def _image_threads(n: int, f: int, g: Geometry) -> int:
 @CONV_FORWARD.register("compiled", available=_ext is not None)
 def _conv_forward_compiled(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                            g: Geometry) -> np.ndarray:
-    if _winograd(x, g, x.shape[1]):
+    if _winograd(x, g, x.shape[1], "forward"):
         return _winograd_forward(x, w, b, g.pad, g)
     n, f, p = x.shape[0], w.shape[0], g.positions
     if _per_image(x, g):
@@ -250,7 +253,7 @@ def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: G
     n, f, p = x.shape[0], w.shape[0], g.positions
     dout3 = dout.reshape(n, f, p)
     db = dout3.sum(axis=(0, 2))
-    if _winograd(x, g, x.shape[1]) and (not need_dx or _winograd(x, g, f)):
+    if _winograd(x, g, x.shape[1], "dw") and (not need_dx or _winograd(x, g, f, "forward")):
         c, dw = x.shape[1], np.empty_like(w)
         threads = _winograd_threads(n, c, f, g)
         _wino.backward_weights(dout, x, dw, g.pad,

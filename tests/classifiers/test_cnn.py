@@ -161,6 +161,53 @@ def test_convnet_gradients_float64(rng, spec):
     _grad_check(model, X, y)
 
 
+def _spec_order_loss(model, X, y):
+    """Loss and gradients of ``model`` run layer by layer in spec order (CS231n's order)."""
+    from fastnn.classifiers._conv_ops import layer_backward, layer_forward
+    from fastnn.layers.losses import softmax_loss
+
+    for rt in model._runtime:
+        if "mode" in rt:
+            rt["mode"] = "train"
+    h, caches = X, []
+    for layer, rt in zip(model.layers, model._runtime):
+        h, cache = layer_forward(layer, h, model.params, rt)
+        caches.append(cache)
+    loss, dout = softmax_loss(h, y)
+    grads = {}
+    for pos in range(len(model.layers) - 1, -1, -1):
+        dout, g = layer_backward(model.layers[pos], dout, caches[pos], need_dx=pos > 0)
+        grads.update(g)
+    return loss, grads
+
+
+@pytest.mark.parametrize("spec, size, swapped", [
+    ("conv6-bn-relu-pool,conv5-relu-pool3s1,fc7-relu,fc4", 10, [(2, 3), (5, 6)]),
+    ("conv4-relu-pool3s2,fc4", 9, [(1, 2)]),
+    ("conv4-relu-avgpool,conv3-relu-gap-fc4", 10, []),  # average pooling does not commute
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_before_max_pool_runs_after_it_with_identical_results(rng, spec, size, swapped,
+                                                                   dtype):
+    from fastnn.classifiers.cnn import execution_order
+
+    model = ConvNet(spec, input_dim=(2, size, size), num_classes=4, dtype=dtype, seed=2)
+    order = execution_order(model.layers)
+    assert sorted(order) == list(range(len(model.layers)))
+    assert [(order[i], order[i + 1]) for i in range(len(order) - 1)
+            if order[i] > order[i + 1]] == [(b, a) for a, b in swapped]
+    # small integers: many exact ties inside pool windows, zeros and negatives at the ReLU
+    X = rng.integers(-2, 3, size=(3, 2, size, size)).astype(dtype)
+    model.params["W1"] = rng.integers(-1, 2, size=model.params["W1"].shape).astype(dtype)
+    y = rng.integers(0, 4, size=3)
+    loss, grads = model.loss(X, y)
+    ref_loss, ref_grads = _spec_order_loss(model, X, y)
+    assert loss == ref_loss
+    assert grads.keys() == ref_grads.keys()
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], ref_grads[name], err_msg=name)
+
+
 def test_convnet_initial_loss_and_dropout_modes(rng):
     model = ConvNet("conv8-bn-relu-pool,fc16-relu-dropout0.5,fc10", input_dim=(3, 8, 8),
                     seed=0, weight_scale=1e-3)

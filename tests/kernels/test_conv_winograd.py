@@ -138,6 +138,24 @@ def test_conv_dispatches_to_winograd_and_matches(monkeypatch, pad):
     np.testing.assert_allclose(dw2, dw, rtol=1e-5, atol=1e-5 * np.abs(dw).max())
 
 
+@pytest.mark.parametrize("channels, calls", [
+    (1, ["backward_weights"]),
+    (2, ["backward_weights"]),
+    (3, ["forward", "backward_weights"]),
+])
+def test_forward_needs_three_channels_the_filter_gradient_one(monkeypatch, channels, calls):
+    rec = _Recorder(_wino)
+    monkeypatch.setattr(K, "_wino", rec)
+    x, wt, b, dout = _problem((5, channels, 10, 7), 8, 1, seed=channels)
+    want = _exact(x, wt, b, dout, 1)
+    x32, w32, b32, d32 = (a.astype(np.float32) for a in (x, wt, b, dout))
+    out = K.conv_forward(x32, w32, b32, 1, 1)
+    none_dx, dw, db = K.conv_backward(d32, x32, w32, 1, 1, need_dx=False)
+    assert rec.calls == calls and none_dx is None
+    for got, exact, what in zip((out, dw), (want[0], want[2]), ("forward", "dw"), strict=True):
+        _check(got, exact, what)
+
+
 @pytest.mark.parametrize("why", ["switched off", "float64", "few channels", "stride 2",
                                  "dilation 2", "pad 3", "5x5"])
 def test_conv_keeps_im2col_where_winograd_does_not_apply(monkeypatch, why):
@@ -149,7 +167,8 @@ def test_conv_keeps_im2col_where_winograd_does_not_apply(monkeypatch, why):
     elif why == "float64":
         dtype = np.float64
     elif why == "few channels":
-        monkeypatch.setattr(K, "WINOGRAD_MIN_CHANNELS", shape[1] + 1)
+        monkeypatch.setattr(K, "WINOGRAD_MIN_CHANNELS", {"forward": shape[1] + 1,
+                                                         "dw": shape[1] + 1})
     elif why == "stride 2":
         stride = 2
     elif why == "dilation 2":
