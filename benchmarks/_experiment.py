@@ -46,6 +46,8 @@ __all__ = [
     "positive_float",
     "positive_int",
     "print_row",
+    "seed_list",
+    "stop_reason",
     "time_to_target",
     "train_fastnn",
     "use_threads",
@@ -117,6 +119,18 @@ def non_negative_float(text: str) -> float:
     if not (value >= 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated integer seeds, e.g. ``0,1,2`` (at least one, no repeats)."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"must be distinct comma-separated integers such as 0,1,2, got {text!r}")
+    return seeds
 
 
 def use_threads(n: int) -> int:
@@ -256,6 +270,7 @@ def train_fastnn(
     seed: int = 0,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
     max_seconds: float | None = None,
+    stop_at: float | None = None,
     row_extras: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     side: str = "fastnn",
     verbose: bool = True,
@@ -291,6 +306,8 @@ def train_fastnn(
         The Solver's ``augment`` (applied to every training minibatch).
     max_seconds : float or None
         Time budget: training stops at the first epoch end after this many training seconds.
+    stop_at : float or None
+        Training stops at the first epoch end whose ``evaluate`` result is at least this.
     row_extras : callable or None
         ``row_extras(row) -> dict`` merged into every epoch row; it receives the row so far
         (called with the clock paused).
@@ -326,9 +343,9 @@ def train_fastnn(
                 print_row(side, entry)
             last["params"] = {k: v.copy() for k, v in model.params.items()}
             last["state"] = get_model_state(model)
-            if max_seconds is not None and clock.seconds >= max_seconds and row["epoch"] < epochs:
-                solver.stop_reason = (f"time budget of {max_seconds:.0f} training seconds used "
-                                      f"after epoch {row['epoch']}")
+            reason = stop_reason(entry, max_seconds, stop_at)
+            if reason is not None and row["epoch"] < epochs:
+                solver.stop_reason = reason
         clock.resume()
 
     kwargs: dict[str, Any] = {
@@ -357,6 +374,31 @@ def train_fastnn(
         model.params = last["params"]
         set_model_state(model, last["state"])
     return {"rows": rows, "train_seconds": clock.seconds, "stopped": solver.stop_reason}
+
+
+def stop_reason(row: dict[str, Any], max_seconds: float | None,
+                stop_at: float | None) -> str | None:
+    """Why training stops after the epoch of ``row`` (None: it goes on).
+
+    Parameters
+    ----------
+    row : dict
+        The epoch's row (``epoch``, cumulative ``train_seconds``, ``test_acc``).
+    max_seconds : float or None
+        Training-time budget.
+    stop_at : float or None
+        Accuracy at which training stops.
+
+    Returns
+    -------
+    str or None
+        The reason, for the run's ``stopped`` entry.
+    """
+    if stop_at is not None and row["test_acc"] >= stop_at:
+        return f"stopped at epoch {row['epoch']}: test accuracy {row['test_acc']:.4f} >= {stop_at}"
+    if max_seconds is not None and row["train_seconds"] >= max_seconds:
+        return f"time budget of {max_seconds:.0f} training seconds used after epoch {row['epoch']}"
+    return None
 
 
 def time_to_target(rows: Sequence[dict[str, Any]], target: float) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _experiment import EVAL_BATCH, TrainingClock, print_row
+from _experiment import EVAL_BATCH, TrainingClock, print_row, stop_reason
 from torch import nn
 
 __all__ = [
@@ -259,6 +259,7 @@ def train_torch(
     reg: float = 0.0,
     seed: int = 0,
     max_seconds: float | None = None,
+    stop_at: float | None = None,
     side: str = "torch",
     verbose: bool = True,
 ) -> dict[str, Any]:
@@ -293,6 +294,8 @@ def train_torch(
         Seed of the minibatch order.
     max_seconds : float or None
         Time budget: training stops at the first epoch end after this many training seconds.
+    stop_at : float or None
+        Training stops at the first epoch end whose ``evaluate`` result is at least this.
     side : str
         Label of the table rows.
     verbose : bool
@@ -351,8 +354,7 @@ def train_torch(
         if not math.isfinite(losses[-1]):
             stopped = f"training stopped: the loss became {losses[-1]} in epoch {epoch + 1}"
             break
-        if max_seconds is not None and clock.seconds >= max_seconds and epoch + 1 < epochs:
-            stopped = (f"time budget of {max_seconds:.0f} training seconds used after epoch "
-                       f"{epoch + 1}")
+        stopped = stop_reason(row, max_seconds, stop_at) if epoch + 1 < epochs else None
+        if stopped is not None:
             break
     return {"rows": rows, "train_seconds": clock.seconds, "stopped": stopped}

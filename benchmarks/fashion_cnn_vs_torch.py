@@ -11,6 +11,13 @@ first reached ``--target`` test accuracy and its final accuracy. ``--max-minutes
 side's training time (checked at epoch ends). See ``_experiment.py`` for what is timed and
 ``_torch_convnet.py`` for the layer-by-layer correspondence.
 
+``--seeds 0,1,2`` repeats the comparison per seed (initial weights, minibatch order, dropout
+masks) and ends with a table of both sides' training seconds to ``--target`` per seed and the
+number of seeds in which fastnn got there no later than PyTorch: one seed's crossing epoch
+moves by a few epochs with the random stream, on either side. ``--stop-at-target`` ends each
+side's training at the first epoch that reaches ``--target`` (the schedule still spans
+``--epochs``), which is all the time-to-target comparison needs.
+
 By default each side runs in its own child process, one after the other: every library starts
 with its own out-of-the-box runtime (fastnn sets ``OMP_WAIT_POLICY=PASSIVE`` when imported, which
 would otherwise also apply to PyTorch's OpenMP threads) and neither inherits the other's memory.
@@ -43,7 +50,7 @@ SIDES = ("fastnn", "torch")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options (parsing imports neither fastnn nor torch)."""
-    from _experiment import non_negative_float, positive_float, positive_int
+    from _experiment import non_negative_float, positive_float, positive_int, seed_list
 
     parser = argparse.ArgumentParser(
         prog="fashion_cnn_vs_torch.py",
@@ -70,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=positive_int, default=2, help="threads per side (default 2)")
     parser.add_argument("--seed", type=int, default=0,
                         help="initial weights, minibatch order, dropout")
+    parser.add_argument("--seeds", type=seed_list, default=None, metavar="S1,S2,...",
+                        help="run the comparison once per seed (overrides --seed) and summarise "
+                             "over the seeds")
+    parser.add_argument("--stop-at-target", action="store_true",
+                        help="end each side's training at the first epoch whose test accuracy "
+                             "reaches --target")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use only the first N training and N test images (smoke runs)")
     parser.add_argument("--side", default="both", choices=("both", *SIDES))
@@ -165,7 +178,8 @@ def run_side(args: argparse.Namespace, side: str) -> dict[str, Any]:
                     reg=args.reg, seed=args.seed)
     recipe = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
               "lr_schedule": args.lr_schedule, "lr_decay": args.lr_decay, "seed": args.seed,
-              "max_seconds": args.max_minutes * 60.0, "side": side}
+              "max_seconds": args.max_minutes * 60.0, "side": side,
+              "stop_at": args.target if args.stop_at_target else None}
     print(f"[{side}] {X_train.shape[0]} training images {X_train.shape[1:]}, {X_test.shape[0]} "
           f"test images; {threads} threads; {model!r}", flush=True)
     print(TABLE_HEADER, flush=True)
@@ -203,8 +217,9 @@ def run_side(args: argparse.Namespace, side: str) -> dict[str, Any]:
     return result
 
 
-def _run_child(argv: list[str], side: str) -> dict[str, Any]:
-    """Run one side in a fresh Python process (same options) and read its JSON results.
+def _run_child(argv: list[str], side: str, seed: int) -> dict[str, Any]:
+    """Run one side with one seed in a fresh Python process (same options otherwise) and read
+    its JSON results.
 
     The child imports the same fastnn this process would (its folder goes first on
     ``PYTHONPATH``), not whichever one happens to be installed.
@@ -218,7 +233,7 @@ def _run_child(argv: list[str], side: str) -> dict[str, Any]:
         out = Path(tmp) / f"{side}.json"
         # later options win in argparse, so appending overrides any --side/--out given
         command = [sys.executable, str(Path(__file__).resolve()), *argv, "--side", side,
-                   "--out", str(out)]
+                   "--seeds", str(seed), "--out", str(out)]
         subprocess.run(command, check=True, env=env)
         return json.loads(out.read_text())["sides"][side]
 
@@ -228,6 +243,54 @@ def _use_sibling_modules() -> None:
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
+
+
+def summarise_seeds(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """Print and return the comparison over several seeds.
+
+    Parameters
+    ----------
+    runs : list of dict
+        One ``{"seed", "sides", "comparison"}`` per seed.
+    target : float
+        The ``--target`` accuracy.
+
+    Returns
+    -------
+    dict
+        Per side: the seconds to the target per seed (None: not reached) and seconds per
+        epoch per seed; ``fastnn_first``: seeds in which fastnn reached the target in no more
+        training time than PyTorch (or PyTorch did not reach it); ``seeds``.
+    """
+    print(f"\nover {len(runs)} seeds (training seconds to test accuracy {target:.4f}):")
+    print(f"{'seed':>6} {'fastnn s':>10} {'torch s':>10} {'fastnn ep':>9} {'torch ep':>8} "
+          f"{'fastnn s/ep':>11} {'torch s/ep':>10}")
+    overall: dict[str, Any] = {"seeds": [r["seed"] for r in runs], "fastnn_first": []}
+    for side in SIDES:
+        overall[side] = {"seconds_to_target": [], "epochs_to_target": [],
+                         "seconds_per_epoch": []}
+    for run in runs:
+        for side in SIDES:
+            result = run["sides"].get(side)
+            reached = result["reached_target"] if result else None
+            entry = overall[side]
+            entry["seconds_to_target"].append(reached["train_seconds"] if reached else None)
+            entry["epochs_to_target"].append(reached["epoch"] if reached else None)
+            entry["seconds_per_epoch"].append(result["seconds_per_epoch"] if result else None)
+        f_s, t_s = (overall[side]["seconds_to_target"][-1] for side in SIDES)
+        if f_s is not None and (t_s is None or f_s <= t_s):
+            overall["fastnn_first"].append(run["seed"])
+        row = [f"{run['seed']:>6}"]
+        for key, form, widths in (("seconds_to_target", ".1f", (10, 10)),
+                                  ("epochs_to_target", "d", (9, 8)),
+                                  ("seconds_per_epoch", ".2f", (11, 10))):
+            for side, width in zip(SIDES, widths):
+                value = overall[side][key][-1]
+                row.append(f"{value:>{width}{form}}" if value is not None else f"{'-':>{width}}")
+        print(" ".join(row))
+    print(f"fastnn reached {target:.4f} in no more training time than PyTorch in "
+          f"{len(overall['fastnn_first'])} of {len(runs)} seeds")
+    return overall
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -241,7 +304,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``command``, ``options``, ``sides`` (side -> :func:`run_side` result), ``comparison``.
+        ``command``, ``options``, ``runs`` (one ``{"seed", "sides", "comparison"}`` per seed,
+        ``sides`` mapping a side to its :func:`run_side` result); with one seed also its
+        ``sides`` and ``comparison`` at the top level, with several ``overall``
+        (:func:`summarise_seeds`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _use_sibling_modules()
@@ -250,14 +316,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     command = announce(__file__, argv)
     sides = SIDES if args.side == "both" else (args.side,)
-    results: dict[str, Any] = {}
-    for side in sides:
-        if len(sides) > 1 and not args.in_process:
-            results[side] = _run_child(argv, side)
-        else:
-            results[side] = run_side(args, side)
-    report = {"command": command, "options": vars(args), "sides": results,
-              "comparison": summarise(results, args.target)}
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    children = (len(sides) > 1 or len(seeds) > 1) and not args.in_process
+    runs = []
+    for seed in seeds:
+        args.seed = seed
+        results: dict[str, Any] = {}
+        for side in sides:
+            results[side] = _run_child(argv, side, seed) if children else run_side(args, side)
+        if len(seeds) > 1:
+            print(f"\nseed {seed}:")
+        runs.append({"seed": seed, "sides": results,
+                     "comparison": summarise(results, args.target)})
+    report: dict[str, Any] = {"command": command, "options": vars(args), "runs": runs}
+    if len(runs) == 1:
+        report.update(sides=runs[0]["sides"], comparison=runs[0]["comparison"])
+    else:
+        report["overall"] = summarise_seeds(runs, args.target)
     write_json(args.out, report)
     return report
 

@@ -81,6 +81,41 @@ def test_fashion_child_processes_and_budget(script, tmp_path):
         assert result["threads"] >= 1 and result["version"]
 
 
+def test_fashion_several_seeds_stop_at_the_target(script, capsys):
+    pytest.importorskip("torch")
+    report = script("fashion_cnn_vs_torch").main(
+        ["--dataset", "sample", "--limit", "64", "--epochs", "3", "--batch-size", "32",
+         "--arch", SMALL_ARCH, "--target", "0.0", "--stop-at-target", "--seeds", "3,5",
+         "--in-process"])
+    assert [run["seed"] for run in report["runs"]] == [3, 5] and "sides" not in report
+    for run in report["runs"]:
+        for side in ("fastnn", "torch"):
+            result = run["sides"][side]
+            assert result["epochs_run"] == 1 and result["stopped"].startswith("stopped at epoch 1")
+    overall = report["overall"]
+    assert overall["seeds"] == [3, 5]
+    for side in ("fastnn", "torch"):
+        assert overall[side]["epochs_to_target"] == [1, 1]
+        assert all(s > 0 for s in overall[side]["seconds_to_target"])
+    # a seed counts when fastnn's seconds to the target are at most PyTorch's
+    first = [run["seed"] for run in report["runs"]
+             if run["sides"]["fastnn"]["reached_target"]["train_seconds"]
+             <= run["sides"]["torch"]["reached_target"]["train_seconds"]]
+    assert overall["fastnn_first"] == first
+    assert f"in {len(first)} of 2 seeds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["", "1,x", "2,2"])
+def test_seed_list_rejects_bad_text(script, text):
+    import argparse
+
+    script("fashion_cnn_vs_torch")
+    from _experiment import seed_list
+
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated"):
+        seed_list(text)
+
+
 def test_fashion_one_side_without_torch_import(script):
     report = script("fashion_cnn_vs_torch").main(
         ["--dataset", "sample", "--limit", "128", "--epochs", "1", "--arch", SMALL_ARCH,
