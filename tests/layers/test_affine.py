@@ -90,6 +90,24 @@ def test_float32_preserved_and_close_to_float64(rng):
         np.testing.assert_allclose(g32, g64, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("strided_w", [False, True])
+def test_float32_compiled_products_match_float64(rng, strided_w):
+    # D = 96 and M = 64 are whole 32-column tiles: every product of the layer runs compiled
+    # (the input gradient on a compiled transposed copy of w)
+    x = rng.standard_normal((7, 3, 32))
+    w_full = rng.standard_normal((96, 128))
+    w = w_full[:, ::2] if strided_w else w_full[:, :64].copy()
+    b = rng.standard_normal(64)
+    dout = rng.standard_normal((7, 64))
+    grads64 = affine_backward(dout, affine_forward(x, w, b)[1])
+    w32 = w_full.astype(np.float32)[:, ::2] if strided_w else w.astype(np.float32)
+    _, cache32 = affine_forward(x.astype(np.float32), w32, b.astype(np.float32))
+    grads32 = affine_backward(dout.astype(np.float32), cache32)
+    for g32, g64 in zip(grads32, grads64, strict=True):
+        assert g32.dtype == np.float32 and g32.shape == g64.shape
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4 * np.abs(g64).max())
+
+
 def test_bad_shapes_are_clear_errors(rng):
     x = rng.standard_normal((4, 6))
     with pytest.raises(ValueError, match="w must have shape"):
