@@ -1,10 +1,37 @@
-from fastnn.bench import BenchRow, format_table, time_call
+import contextlib
+
+import pytest
+
+from fastnn.bench import BenchRow, format_table, time_call, time_interleaved
 
 
 def test_time_call_returns_positive_median():
     calls = []
     t = time_call(lambda: calls.append(1), repeat=3, min_time=0.01)
     assert t > 0 and len(calls) >= 5
+
+
+def test_time_interleaved_samples_round_by_round_inside_each_context():
+    log = []
+
+    def make(name):
+        return lambda: log.append(name)
+
+    @contextlib.contextmanager
+    def limited():
+        log.append("enter")
+        yield
+        log.append("exit")
+
+    medians = time_interleaved([make("a"), make("b")], repeat=3, min_time=0.0,
+                               contexts=[None, limited])
+    assert len(medians) == 2 and all(m > 0 for m in medians)
+    # warm-ups (two calls each, b inside its context), then rounds a, b, a, b, a, b
+    assert log[:6] == ["a", "a", "enter", "b", "b", "exit"]
+    rounds = log[6:]
+    assert rounds == ["a", "enter", "b", "exit"] * 3
+    with pytest.raises(ValueError, match="one entry per function"):
+        time_interleaved([make("a")], contexts=[None, None])
 
 
 def test_format_table_speedup_relative_to_slowest():

@@ -8,11 +8,13 @@ scikit-learn) when they are installed; every side runs with ``fastnn.get_num_thr
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 
 from fastnn._config import get_num_threads
@@ -74,6 +76,65 @@ def time_call(func: Callable[[], object], *, repeat: int = 5, min_time: float = 
             func()
         samples.append((time.perf_counter() - start) / inner)
     return statistics.median(samples)
+
+
+def time_interleaved(
+    funcs: Sequence[Callable[[], object]],
+    *,
+    repeat: int = 15,
+    min_time: float = 1.0,
+    contexts: Sequence[Callable[[], ContextManager[object]] | None] | None = None,
+) -> list[float]:
+    """Median wall time of each of ``funcs``, sampled in interleaved rounds.
+
+    Round r times every function once (looped, like :func:`time_call`, so that a sample lasts
+    about ``min_time / repeat``), so a slow phase of a shared or virtual machine (another job, a
+    noisy neighbour) hits all of them alike and their ratios stay fair, which timing one
+    implementation's samples after the other's does not give.
+
+    Parameters
+    ----------
+    funcs : sequence of callables
+        The calls to time (each warmed up once first).
+    repeat : int
+        Rounds (samples per function).
+    min_time : float
+        Seconds each function is timed for in all, about.
+    contexts : sequence of (callable returning a context manager, or None), optional
+        ``contexts[i]()`` is entered around every sample of ``funcs[i]`` (outside the timed
+        region), e.g. a BLAS thread limit.
+
+    Returns
+    -------
+    list of float
+        The median seconds per call, in the order of ``funcs``.
+    """
+    contexts = list(contexts) if contexts is not None else [None] * len(funcs)
+    if len(contexts) != len(funcs):
+        raise ValueError(f"contexts must have one entry per function ({len(funcs)}), got "
+                         f"{len(contexts)}")
+
+    def entered(i: int) -> ContextManager[object]:
+        make = contexts[i]
+        return make() if make is not None else contextlib.nullcontext()
+
+    inner = []
+    for i, func in enumerate(funcs):
+        with entered(i):
+            func()
+            start = time.perf_counter()
+            func()
+            single = max(time.perf_counter() - start, 1e-7)
+        inner.append(max(1, int(min_time / repeat / single)))
+    samples: list[list[float]] = [[] for _ in funcs]
+    for _ in range(repeat):
+        for i, func in enumerate(funcs):
+            with entered(i):
+                start = time.perf_counter()
+                for _ in range(inner[i]):
+                    func()
+                samples[i].append((time.perf_counter() - start) / inner[i])
+    return [statistics.median(s) for s in samples]
 
 
 def limit_peer_threads(n: int | None = None) -> None:

@@ -16,11 +16,9 @@ GFLOP/s counts the matrix products only: forward ``2 N T (D + H) 4H``, backward 
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from fastnn.bench import BenchRow, limit_peer_threads, register_suite, time_call
+from fastnn.bench import BenchRow, limit_peer_threads, register_suite, time_interleaved
 from fastnn.kernels import available_impls, get_impl
 
 SHAPE = {"N": 64, "T": 32, "D": 128, "H": 256}
@@ -98,9 +96,9 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
     problem = make_problem(n, t, d, h)
     shape = f"N={n} T={t} D={d} H={h} float32"
     forward_flops = 2.0 * n * t * (d + h) * 4 * h
-    repeat = 3 if quick else 5
-    # the fast peers first and side by side; the twins last (with BLAS threads of its own, the
-    # twin's slowest runs can leave a loaded machine busier for whatever is timed next)
+    # every implementation's samples interleaved round by round (time_interleaved), so the
+    # ratios in one run are fair on a shared machine
+    repeat = 3 if quick else 15
     peers = []
     if "compiled" in available_impls("lstm_sequence_forward"):
         peers.append(("compiled", lstm_step_functions(problem, "compiled"), None))
@@ -113,11 +111,12 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
     peers.append(("vectorized (NumPy step by step)", twin, None))
     if _one_blas_thread() is not None:   # the same twin, its BLAS limited while it is timed
         peers.append(("vectorized (NumPy step by step, BLAS 1 thread)", twin, _one_blas_thread))
+    calls = [(label, what, func, limit) for label, (forward, forward_backward), limit in peers
+             for what, func in (("forward+backward", forward_backward), ("forward", forward))]
+    seconds = time_interleaved([c[2] for c in calls], repeat=repeat,
+                               min_time=0.3 if quick else 1.0, contexts=[c[3] for c in calls])
     rows = []
-    for label, (forward, forward_backward), limit in peers:
-        with limit() if limit is not None else contextlib.nullcontext():
-            rows.append(BenchRow("lstm forward+backward", shape, label,
-                                 time_call(forward_backward, repeat=repeat), 3 * forward_flops))
-            rows.append(BenchRow("lstm forward", shape, label, time_call(forward, repeat=repeat),
-                                 forward_flops))
+    for (label, what, _, _), median in zip(calls, seconds, strict=True):
+        flops = forward_flops * (3 if what == "forward+backward" else 1)
+        rows.append(BenchRow(f"lstm {what}", shape, label, median, flops))
     return rows
