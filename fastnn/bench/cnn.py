@@ -9,6 +9,12 @@ side (fastnn and torch steps alternate, so machine noise hits both alike).
 A third row runs the fastnn step with BLAS limited to one thread (threadpoolctl): when it is
 much faster than the default row, BLAS threads and the OpenMP kernels fight over the cores.
 
+The same for the Fashion-MNIST ConvNet of the issue's time-to-accuracy comparison
+(``benchmarks/fashion_cnn_vs_torch.py``): ``conv32-bn-relu-pool,conv64-bn-relu-pool,
+fc128-relu-dropout0.5,fc10`` on (128, 1, 28, 28), batch 128, Adam, against the same
+``nn.Sequential`` in PyTorch: the per-step ratio behind that script's seconds per epoch, measured
+in one process with the steps interleaved.
+
 Also: the share of a training step that data augmentation costs: the default ``--augment``
 pipeline (``flip,crop4``) and a heavier one on a batch of 64 CIFAR-sized images, against one
 Adam step of the CIFAR ConvNet ``conv32-bn-relu-pool,conv64-bn-relu-pool,fc128-relu-dropout0.5,
@@ -17,36 +23,36 @@ fc10``.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
-from fastnn.bench import BenchRow, register_suite, time_call
+from fastnn.bench import BenchRow, register_suite, time_call, time_interleaved
 
 BATCH = 64
 LEARNING_RATE = 1e-3
 CIFAR_ARCH = "conv32-bn-relu-pool,conv64-bn-relu-pool,fc128-relu-dropout0.5,fc10"
+FASHION_ARCH = CIFAR_ARCH
+FASHION_BATCH = 128
 AUGMENTATIONS = ("flip,crop4", "flip,crop4,cutout8,jitter0.1")
 
 
-def problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A float32 minibatch (64, 3, 32, 32) and its labels."""
+def problem(seed: int = 0, shape: tuple[int, ...] = (BATCH, 3, 32, 32),
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 minibatch (default (64, 3, 32, 32)) and its labels."""
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((BATCH, 3, 32, 32)).astype(np.float32),
-            rng.integers(0, 10, BATCH))
+    return (rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, shape[0]))
 
 
-def fastnn_step(model_factory: Callable[[], object] | None = None,
-                seed: int = 0) -> Callable[[], float]:
+def fastnn_step(model_factory: Callable[[], object] | None = None, seed: int = 0,
+                shape: tuple[int, ...] = (BATCH, 3, 32, 32)) -> Callable[[], float]:
     """A closure running one fastnn training step (loss, gradients, in-place Adam) per call."""
     from fastnn import optim
     from fastnn.classifiers import ThreeLayerConvNet
 
     np.random.seed(seed)
     model = ThreeLayerConvNet() if model_factory is None else model_factory()
-    X, y = problem(seed)
+    X, y = problem(seed, shape)
     configs = {k: {"learning_rate": LEARNING_RATE} for k in model.params}
 
     def step() -> float:
@@ -58,17 +64,26 @@ def fastnn_step(model_factory: Callable[[], object] | None = None,
     return step
 
 
-def torch_step(seed: int = 0) -> Callable[[], float]:
-    """The same network, minibatch and optimiser in PyTorch: one step per call."""
+def torch_step(seed: int = 0, fashion: bool = False) -> Callable[[], float]:
+    """The same network (ThreeLayerConvNet, or with ``fashion`` the :data:`FASHION_ARCH`
+    ConvNet on 1x28x28), minibatch and optimiser in PyTorch: one step per call."""
     import torch
+    from torch import nn
 
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 32, 7, padding=3), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2),
-        torch.nn.Flatten(), torch.nn.Linear(32 * 16 * 16, 100), torch.nn.ReLU(),
-        torch.nn.Linear(100, 10))
+    if fashion:
+        net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(128, 10))
+        X, y = problem(seed, (FASHION_BATCH, 1, 28, 28))
+    else:
+        net = nn.Sequential(
+            nn.Conv2d(3, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Flatten(), nn.Linear(32 * 16 * 16, 100), nn.ReLU(), nn.Linear(100, 10))
+        X, y = problem(seed)
     opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
-    X, y = problem(seed)
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
 
     def step() -> float:
@@ -79,21 +94,6 @@ def torch_step(seed: int = 0) -> Callable[[], float]:
         return loss.item()
 
     return step
-
-
-def _alternating(steps: dict[str, Callable[[], object]], rounds: int,
-                 inner: int) -> dict[str, float]:
-    """Median seconds per call of each step, timed in alternation (warm-up call first)."""
-    for step in steps.values():
-        step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(inner):
-                step()
-            samples[name].append((time.perf_counter() - start) / inner)
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def augmentation_share(quick: bool = False) -> list[BenchRow]:
@@ -118,28 +118,38 @@ def augmentation_share(quick: bool = False) -> list[BenchRow]:
 
 @register_suite("cnn")
 def cnn_suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
-    """ThreeLayerConvNet training step (vs torch with ``compare``) and augmentation share."""
-    steps: dict[str, Callable[[], object]] = {"fastnn (loss+grads+Adam)": fastnn_step()}
-    if compare:
-        try:
-            steps["torch (forward+backward+Adam)"] = torch_step()
+    """ThreeLayerConvNet and Fashion ConvNet training steps (vs torch with ``compare``) and
+    the augmentation share."""
+    from fastnn.classifiers import ConvNet
+
+    fashion_shape = (FASHION_BATCH, 1, 28, 28)
+    nets = {
+        f"ThreeLayerConvNet defaults, batch {BATCH}, float32": (fastnn_step, False),
+        f"Fashion ConvNet {FASHION_ARCH}, batch {FASHION_BATCH}, float32": (
+            lambda: fastnn_step(lambda: ConvNet(FASHION_ARCH, input_dim=fashion_shape[1:],
+                                                seed=0), shape=fashion_shape), True),
+    }
+    rows = []
+    for shape, (make_step, fashion) in nets.items():
+        steps: dict[str, Callable[[], object]] = {"fastnn (loss+grads+Adam)": make_step()}
+        if compare:
+            try:
+                steps["torch (forward+backward+Adam)"] = torch_step(fashion=fashion)
+            except ImportError:
+                pass
+        contexts: list = [None] * len(steps)
+        try:  # the same step with single-threaded BLAS: shows OpenMP/BLAS thread contention
+            from threadpoolctl import threadpool_limits
         except ImportError:
             pass
-    rounds, inner = (1, 1) if quick else (7, 3)
-    times = _alternating(steps, rounds, inner)
-    shape = f"ThreeLayerConvNet defaults, batch {BATCH}, float32"
-    rows = [BenchRow("train step", shape, name, seconds) for name, seconds in times.items()]
-    if len(times) == 2:
-        ours, theirs = times.values()
-        print(f"fastnn / torch ThreeLayerConvNet step: {ours / theirs:.2f}x")
-    try:  # the same step with single-threaded BLAS: shows OpenMP/BLAS thread contention
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        pass
-    else:
-        with threadpool_limits(1, user_api="blas"):
-            single = _alternating({"fastnn, BLAS on 1 thread": fastnn_step()}, rounds, inner)
+        else:
+            steps["fastnn, BLAS on 1 thread"] = steps["fastnn (loss+grads+Adam)"]
+            contexts.append(lambda: threadpool_limits(1, user_api="blas"))
+        times = time_interleaved(list(steps.values()), repeat=1 if quick else 15,
+                                 min_time=0.0 if quick else 1.5, contexts=contexts)
         rows.extend(BenchRow("train step", shape, name, seconds)
-                    for name, seconds in single.items())
+                    for name, seconds in zip(steps, times, strict=True))
+        if "torch (forward+backward+Adam)" in steps:
+            print(f"fastnn / torch step, {shape}: {times[0] / times[1]:.2f}x")
     rows.extend(augmentation_share(quick))
     return rows
