@@ -260,6 +260,7 @@ def train_torch(
     seed: int = 0,
     max_seconds: float | None = None,
     stop_at: float | None = None,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
     side: str = "torch",
     verbose: bool = True,
 ) -> dict[str, Any]:
@@ -296,6 +297,9 @@ def train_torch(
         Time budget: training stops at the first epoch end after this many training seconds.
     stop_at : float or None
         Training stops at the first epoch end whose ``evaluate`` result is at least this.
+    augment : callable or None
+        ``augment(X_batch) -> X_batch`` on every NumPy minibatch before it becomes a tensor
+        (as the fastnn Solver's ``augment``), inside the timed region.
     side : str
         Label of the table rows.
     verbose : bool
@@ -337,8 +341,11 @@ def train_torch(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate * factor
             batch = order[k * batch_size:(k + 1) * batch_size]
+            inputs = X[batch]
+            if augment is not None:
+                inputs = torch.from_numpy(np.ascontiguousarray(augment(inputs.numpy())))
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(X[batch]), y[batch])
+            loss = loss_fn(net(inputs), y[batch])
             loss.backward()
             optimizer.step()
             losses.append(loss.item())  # the Solver also reads every loss as a Python float

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "epochs; default %(default)s)")
     parser.add_argument("--lr-decay", type=positive_float, default=1.0, help="per-epoch lr factor")
     parser.add_argument("--reg", type=non_negative_float, default=0.0, help="L2 strength on conv/fc weights")
+    parser.add_argument("--augment", default=None, metavar="SPEC",
+                        help="augment every training minibatch with fastnn.data.augment.Augmenter "
+                             "(e.g. crop2), on both sides and inside the timed region (default: "
+                             "none)")
     parser.add_argument("--target", type=float, default=0.92, help="test accuracy to reach")
     parser.add_argument("--max-minutes", type=non_negative_float, default=15.0,
                         help="training-time budget per side (default %(default)s)")
@@ -180,6 +184,11 @@ def run_side(args: argparse.Namespace, side: str) -> dict[str, Any]:
               "lr_schedule": args.lr_schedule, "lr_decay": args.lr_decay, "seed": args.seed,
               "max_seconds": args.max_minutes * 60.0, "side": side,
               "stop_at": args.target if args.stop_at_target else None}
+    if args.augment:
+        from fastnn.data.augment import Augmenter
+
+        # the same augmenter code and seed on both sides (numpy minibatches, before PyTorch)
+        recipe["augment"] = Augmenter(args.augment, seed=args.seed)
     print(f"[{side}] {X_train.shape[0]} training images {X_train.shape[1:]}, {X_test.shape[0]} "
           f"test images; {threads} threads; {model!r}", flush=True)
     print(TABLE_HEADER, flush=True)

@@ -105,6 +105,49 @@ def test_fashion_several_seeds_stop_at_the_target(script, capsys):
     assert f"in {len(first)} of 2 seeds" in capsys.readouterr().out
 
 
+def test_torch_training_augments_every_minibatch(script):
+    torch = pytest.importorskip("torch")
+    script("fashion_cnn_vs_torch")
+    from _torch_convnet import build_torch_convnet, train_torch
+
+    seen = []
+
+    def augment(X):
+        seen.append((type(X), X.shape, X.dtype))
+        return X[:, :, ::-1, :]  # a flipped view: training must copy it before PyTorch
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 1, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+    net = build_torch_convnet("conv2-relu-pool,fc3", (1, 6, 6), 3, torch.float32)
+    result = train_torch(net, X, y, lambda n: 0.5, epochs=2, batch_size=8, learning_rate=1e-3,
+                         augment=augment, verbose=False)
+    assert len(result["rows"]) == 2
+    assert seen == [(np.ndarray, (8, 1, 6, 6), np.float32)] * 4  # 20 // 8 batches, 2 epochs
+
+
+def test_fashion_script_passes_the_augmenter_to_both_sides(script, monkeypatch):
+    pytest.importorskip("torch")
+    module = script("fashion_cnn_vs_torch")
+    import _experiment
+    import _torch_convnet
+
+    got = {}
+    for mod, name in ((_experiment, "train_fastnn"), (_torch_convnet, "train_torch")):
+        real = getattr(mod, name)
+
+        def spy(*args, real=real, name=name, **kwargs):
+            got[name] = kwargs.get("augment")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(mod, name, spy)
+    module.main(["--dataset", "sample", "--limit", "64", "--epochs", "1", "--batch-size", "32",
+                 "--arch", SMALL_ARCH, "--augment", "flip,crop2", "--in-process"])
+    assert set(got) == {"train_fastnn", "train_torch"}
+    assert [op for op, _ in got["train_fastnn"].ops] == ["flip", "crop"]
+    assert got["train_torch"].ops == got["train_fastnn"].ops
+
+
 @pytest.mark.parametrize("text", ["", "1,x", "2,2"])
 def test_seed_list_rejects_bad_text(script, text):
     import argparse
