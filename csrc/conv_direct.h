@@ -199,29 +199,35 @@ FNN_DIRECT_TARGET static int fnn_direct_forward_image(
 }
 
 /* fb (constant) filters x FNN_DIRECT_KB taps of the filter gradient of one image, added to
-   acc (fb rows of kpad * 16 floats, at tap t0); dy at filter f0's plane, off at tap t0 */
+   acc (fb rows of kpad * 16 floats, at tap t0); dy at filter f0's plane, off at tap t0; with_db
+   (constant): also the dout sums of the fb filters, added to dbacc (fb rows of 16 floats) */
 FNN_DIRECT_TARGET __attribute__((always_inline)) static inline void fnn_direct_dw_tile(
-    int fb, const fnn_direct_geom *g, const float *dy, const float *buf, const Py_ssize_t *off,
-    float *acc, __mmask16 tail_mask)
+    int fb, int with_db, const fnn_direct_geom *g, const float *dy, const float *buf,
+    const Py_ssize_t *off, float *acc, float *dbacc, __mmask16 tail_mask)
 {
-    __m512 s[FNN_DIRECT_DFB][FNN_DIRECT_KB];
+    __m512 s[FNN_DIRECT_DFB][FNN_DIRECT_KB], sb[FNN_DIRECT_DFB];
     const Py_ssize_t fstride = g->oh * g->ow;
     Py_ssize_t o[FNN_DIRECT_KB];
     Py_ssize_t r, bl;
     int f, t;
     for (t = 0; t < FNN_DIRECT_KB; t++)
         o[t] = off[t];
-    for (f = 0; f < fb; f++)
+    for (f = 0; f < fb; f++) {
+        sb[f] = _mm512_setzero_ps();
         for (t = 0; t < FNN_DIRECT_KB; t++)
             s[f][t] = _mm512_setzero_ps();
+    }
     for (r = 0; r < g->oh; r++) {
         for (bl = 0; bl < g->blocks; bl++) {
             const __mmask16 m = bl == g->blocks - 1 ? tail_mask : (__mmask16)0xFFFF;
             const float *xb = buf + r * g->ld + bl * FNN_DIRECT_LANES;
             __m512 d[FNN_DIRECT_DFB];
-            for (f = 0; f < fb; f++)
+            for (f = 0; f < fb; f++) {
                 d[f] = _mm512_maskz_loadu_ps(m, dy + f * fstride + r * g->ow
                                                 + bl * FNN_DIRECT_LANES);
+                if (with_db)
+                    sb[f] = _mm512_add_ps(sb[f], d[f]);
+            }
             for (t = 0; t < FNN_DIRECT_KB; t++) {
                 const __m512 in = _mm512_loadu_ps(xb + o[t]);
                 for (f = 0; f < fb; f++)
@@ -234,6 +240,11 @@ FNN_DIRECT_TARGET __attribute__((always_inline)) static inline void fnn_direct_d
             float *a = acc + (f * g->kpad + t) * FNN_DIRECT_LANES;
             _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), s[f][t]));
         }
+    if (with_db)
+        for (f = 0; f < fb; f++) {
+            float *a = dbacc + f * FNN_DIRECT_LANES;
+            _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), sb[f]));
+        }
 }
 
 /* acc (F, kpad, 16) += the filter gradient of one image, dbacc (F, 16) += its dout sums;
@@ -245,31 +256,25 @@ FNN_DIRECT_TARGET static int fnn_direct_dw_image(
     const Py_ssize_t fstride = g->oh * g->ow;
     const Py_ssize_t tail = g->ow - (g->blocks - 1) * FNN_DIRECT_LANES;
     const __mmask16 tail_mask = (__mmask16)((1u << tail) - 1u);
-    Py_ssize_t f0, t0, r, bl;
+    Py_ssize_t f0, t0;
     fnn_direct_fill(g, x, buf);
     for (f0 = 0; f0 < nf; f0 += FNN_DIRECT_DFB) {
         const Py_ssize_t fb = nf - f0 < FNN_DIRECT_DFB ? nf - f0 : FNN_DIRECT_DFB;
         const float *d = dy + f0 * fstride;
+        /* the first tap block also sums dout (db): no second pass over dout (1.3 of the
+           4.6 us of a 28x28 image's dw with 32 3x3 filters) */
         for (t0 = 0; t0 < g->kpad; t0 += FNN_DIRECT_KB) {
             float *a = acc + (f0 * g->kpad + t0) * FNN_DIRECT_LANES;
-            if (fb == 3)
-                fnn_direct_dw_tile(3, g, d, buf, off + t0, a, tail_mask);
+            float *ab = dbacc + f0 * FNN_DIRECT_LANES;
+            if (fb == 3 && t0 == 0)
+                fnn_direct_dw_tile(3, 1, g, d, buf, off + t0, a, ab, tail_mask);
+            else if (fb == 3)
+                fnn_direct_dw_tile(3, 0, g, d, buf, off + t0, a, ab, tail_mask);
             else if (fb == 2)
-                fnn_direct_dw_tile(2, g, d, buf, off + t0, a, tail_mask);
+                fnn_direct_dw_tile(2, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask);
             else
-                fnn_direct_dw_tile(1, g, d, buf, off + t0, a, tail_mask);
+                fnn_direct_dw_tile(1, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask);
         }
-    }
-    for (f0 = 0; f0 < nf; f0++) {
-        __m512 s = _mm512_setzero_ps();
-        const float *d = dy + f0 * fstride;
-        for (r = 0; r < g->oh; r++)
-            for (bl = 0; bl < g->blocks; bl++)
-                s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(
-                    bl == g->blocks - 1 ? tail_mask : (__mmask16)0xFFFF,
-                    d + r * g->ow + bl * FNN_DIRECT_LANES));
-        _mm512_storeu_ps(dbacc + f0 * FNN_DIRECT_LANES,
-                         _mm512_add_ps(_mm512_loadu_ps(dbacc + f0 * FNN_DIRECT_LANES), s));
     }
     return 0;
 }

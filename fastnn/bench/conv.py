@@ -3,8 +3,9 @@
 Three shapes of issue 8: x (64, 3, 32, 32) with w (32, 3, 7, 7), pad 3 (a first layer: few
 input channels, a big kernel), x (64, 64, 16, 16) with w (64, 64, 3, 3), pad 1 (a middle layer)
 and x (64, 32, 14, 14) with w (64, 32, 3, 3), pad 1 (the Fashion-MNIST ConvNet's second
-layer), all stride 1. Rows: the compiled kernels (``impl=None``: Winograd F(4x4, 3x3) for the
-3x3 ones), for the 3x3 shapes the same with ``conv.WINOGRAD`` off (the im2col path), the NumPy
+layer), all stride 1. Rows: the compiled kernels (``impl=None``: the direct kernel for the 7x7
+first layer, Winograd F(4x4, 3x3) for the 3x3 ones), where the direct kernel runs the same with
+``conv.DIRECT`` off, for the 3x3 shapes with ``conv.WINOGRAD`` off (the im2col path), the NumPy
 twin (CS231n's fancy-index im2col + one product + ``np.add.at`` col2im), with ``--compare``
 PyTorch (autograd through ``F.conv2d``), and "numpy float32 GEMM": the three matrix products
 a convolution of that shape is made of (forward, dw, dx: the same FLOPs), measured in the same
@@ -55,18 +56,31 @@ def fastnn_step(impl: str | None, x, w, b, dout, pad: int):
     return step
 
 
-def im2col_step(x, w, b, dout, pad: int):
-    """:func:`fastnn_step` of the compiled kernels with Winograd switched off."""
+def switched_off_step(switch: str, x, w, b, dout, pad: int):
+    """:func:`fastnn_step` of the compiled kernels with ``conv.<switch>`` (``"WINOGRAD"`` or
+    ``"DIRECT"``) set to False."""
     inner = fastnn_step(None, x, w, b, dout, pad)
 
     def step():
-        saved, conv.WINOGRAD = conv.WINOGRAD, False
+        saved = getattr(conv, switch)
+        setattr(conv, switch, False)
         try:
             return inner()
         finally:
-            conv.WINOGRAD = saved
+            setattr(conv, switch, saved)
 
     return step
+
+
+def im2col_step(x, w, b, dout, pad: int):
+    """:func:`fastnn_step` of the compiled kernels with Winograd switched off."""
+    return switched_off_step("WINOGRAD", x, w, b, dout, pad)
+
+
+def uses_direct(x, w, pad: int) -> bool:
+    """Whether some pass of this convolution runs on the direct kernel (conv.DIRECT_CHANNELS)."""
+    g = conv.CONV_FORWARD.check("compiled", x, w, np.zeros(w.shape[0], x.dtype), 1, pad)[-1]
+    return any(conv._direct_pass(x, g, kind, w.shape[0]) for kind in ("forward", "dw", "dx"))
 
 
 def gemm_step(x, w, dout):
@@ -118,6 +132,9 @@ def suite(compare: bool = False, quick: bool = False) -> list[BenchRow]:
         flops = conv_flops(x_shape, w_shape, pad)
         label = f"x{x_shape} w{w_shape} pad {pad} float32"
         calls = [("compiled (impl=None)", fastnn_step(None, x, w, b, dout, pad))]
+        if uses_direct(x, w, pad):
+            calls.append(("compiled without direct (DIRECT off)",
+                          switched_off_step("DIRECT", x, w, b, dout, pad)))
         if w_shape[2:] == (3, 3):
             calls.append(("compiled im2col (WINOGRAD off)", im2col_step(x, w, b, dout, pad)))
         calls.append(("vectorized (numpy twin)", fastnn_step("vectorized", x, w, b, dout, pad)))

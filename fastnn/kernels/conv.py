@@ -19,12 +19,14 @@ Three implementations of each operation:
   (F = 32 rows made 16-row halves) and the columns stay in the thread's cache.
 
 Direct: a float32 convolution with stride 1, dilation 1 and few input channels for its kernel
-size (:data:`DIRECT_MAX_CHANNELS`: a first layer, 1x1 kernels) runs, where the CPU has
+size (:data:`DIRECT_CHANNELS`: a first layer, 1x1 kernels) runs, where the CPU has
 AVX-512F and :data:`DIRECT` is True (tests switch it off), on ``fastnn._ext._conv_direct``:
 each image's channels copied once into a zero-padded buffer, every output (forward) or
 filter-gradient term (dw, with db in the same pass over dout) summed straight from it, 16
-output columns per vector; no im2col, whose columns are C*fh*fw times the image. It takes
-precedence over Winograd and im2col where it applies; dx keeps their paths.
+output columns per vector; no im2col, whose columns are C*fh*fw times the image. The input
+gradient of a square kernel is the same forward pass of dout with the filters flipped and
+transposed (C filters of F channels). It takes precedence over Winograd and im2col where it
+applies, per pass.
 
 Winograd: a float32 3x3 convolution with stride 1, dilation 1 and pad <= 2 runs, where the
 AVX-512 product is available and :data:`WINOGRAD` is True (tests switch it off), on
@@ -204,29 +206,57 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int,
 #: Run eligible float32 stride-1 convolutions with few input channels on the direct kernel
 #: (``fastnn._ext._conv_direct``: no im2col, vectors along the output width; tests set False)
 DIRECT = True
-#: Most input channels for the direct kernel, per pass, by kernel area: a pass runs direct when
-#: some (area, channels) entry has fh*fw <= area and C <= channels. Measured in one process,
-#: interleaved, direct vs today's path (Winograd or per-image im2col; 1x1: a product per
-#: image), 1 thread, median CPU ms of 30, batch 64 (128 where shown), 32 filters, float32:
+#: Where the direct kernel runs, per pass: (least area, most area, least C, most C) entries, a
+#: pass running direct when its kernel area fh*fw and input channels C fall in one of them
+#: ("dx": the input gradient, a direct forward pass of dout with the flipped, transposed
+#: filters; square kernels with pad <= k - 1 and at most :data:`DIRECT_DX_MAX_FILTERS`
+#: filters only). Measured in one process, interleaved, direct vs today's path (Winograd or
+#: per-image im2col; 1x1: a product per image), 1 thread, median CPU ms of 20-30, batch 64
+#: (128 where shown), 32 filters, float32, load average 3 (another job on both cores):
 #: forward 3x3 C=1 (128, 28x28) 1.05 vs 1.15, C=2 0.76 vs 0.79, C=3 (32x32) 1.21 vs 1.50,
 #: C=4 1.07 vs 1.29, C=8 (16x16) 0.45 vs 0.41, C=16 (14x14) 0.80 vs 0.72; 5x5 C=1 0.73 vs
 #: 0.87, C=3 2.00 vs 2.58; 7x7 C=1 1.12 vs 1.37, C=3 3.12 vs 4.64; 1x1 C=3 0.79 vs 1.31,
 #: C=16 (16x16) 0.22 vs 0.30, C=32 (64 filters) 0.91 vs 0.88. dw (with db): 3x3 C=1 2.05 vs
 #: 2.80, C=2 1.14 vs 1.27, C=3 1.51 vs 2.08, C=4 1.50 vs 1.41, C=8 0.59 vs 0.51; 5x5 C=1 0.93
 #: vs 1.65, C=3 2.93 vs 4.06; 7x7 C=1 1.73 vs 2.25, C=3 4.65 vs 6.12; 1x1 C=3 1.20 vs 2.88,
-#: C=32 1.23 vs 1.61. Larger kernels than 7x7 were not measured and stay on im2col.
-DIRECT_MAX_CHANNELS = {"forward": ((1, 16), (9, 4), (49, 3)), "dw": ((1, 32), (49, 3))}
+#: C=32 1.23 vs 1.61. dx: 3x3 C=1 (128) 1.56 vs 2.53, C=2 0.67 vs 1.27, C=3 1.04 vs 1.84,
+#: C=3 (16x16, 64 filters) 0.44 vs 0.95, C=4 0.84 vs 1.27; 5x5 C=1 1.25 vs 0.79, C=2 1.39 vs
+#: 1.30, C=3 1.97 vs 2.71; 7x7 C=1 2.27 vs 1.30, C=2 3.07 vs 4.40, C=3 3.27 vs 6.01, C=3 (64
+#: filters) 6.53 vs 9.01; 1x1 C=1 0.26 vs 0.14, C=3 0.60 vs 0.49. Areas between the measured
+#: ones (1, 9, 25, 49) take the neighbouring entry; larger kernels stay on im2col.
+DIRECT_CHANNELS = {
+    "forward": ((1, 1, 1, 16), (2, 9, 1, 4), (10, 49, 1, 3)),
+    "dw": ((1, 1, 1, 32), (2, 49, 1, 3)),
+    "dx": ((2, 9, 1, 4), (10, 49, 3, 3)),
+}
+#: Most filters for the direct input gradient (its input has F channels, each a padded plane
+#: in the thread's buffer; measured up to 64)
+DIRECT_DX_MAX_FILTERS = 64
 
 
-def _direct_pass(x: np.ndarray, g: Geometry, kind: str) -> bool:
-    """Whether a ``kind`` pass ("forward" or "dw") runs on the direct kernel: float32,
-    stride 1, dilation 1, few channels for its kernel area (:data:`DIRECT_MAX_CHANNELS`)."""
+def _direct_pass(x: np.ndarray, g: Geometry, kind: str, filters: int = 0) -> bool:
+    """Whether a ``kind`` pass ("forward", "dw" or "dx"; ``filters``: F, for "dx") runs on the
+    direct kernel: float32, stride 1, dilation 1, an entry of :data:`DIRECT_CHANNELS`."""
     if not (DIRECT and _direct is not None and _direct.AVAILABLE and x.dtype == np.float32
             and g.stride == 1 and g.dilation == 1):
         return False
-    area = g.fh * g.fw
-    return any(area <= most_area and x.shape[1] <= most_channels
-               for most_area, most_channels in DIRECT_MAX_CHANNELS[kind])
+    if kind == "dx" and (g.fh != g.fw or g.pad > g.fh - 1 or filters > DIRECT_DX_MAX_FILTERS):
+        return False
+    area, c = g.fh * g.fw, x.shape[1]
+    return any(lo_area <= area <= hi_area and lo_c <= c <= hi_c
+               for lo_area, hi_area, lo_c, hi_c in DIRECT_CHANNELS[kind])
+
+
+def _direct_dx(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
+               g: Geometry) -> np.ndarray:
+    """The input gradient of a stride-1 convolution with a square kernel: the direct forward
+    pass of dout with the filters flipped and transposed, padding fh - 1 - pad."""
+    n, f = dout.shape[0], dout.shape[1]
+    w_t = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    dx = np.empty(x_shape, dtype=np.float32)
+    _direct.forward(dout, w_t, np.zeros(x_shape[1], np.float32), dx, g.fh - 1 - g.pad,
+                    _direct_threads(n, f, g))
+    return dx
 
 
 def _direct_threads(n: int, f: int, g: Geometry) -> int:
@@ -305,6 +335,9 @@ def _gemm_dx(dout3: np.ndarray, w2: np.ndarray, dx3: np.ndarray) -> None:
 def _conv_backward_compiled(dout: np.ndarray, x: np.ndarray, w: np.ndarray, g: Geometry,
                             need_dx: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     n, f, p = x.shape[0], w.shape[0], g.positions
+    if need_dx and _direct_pass(x, g, "dx", f):
+        _, dw, db = _conv_backward_compiled(dout, x, w, g, False)
+        return _direct_dx(dout, w, x.shape, g), dw, db
     if _direct_pass(x, g, "dw") and (not need_dx or _per_image(x, g) or _is_gemm(g)):
         # dw and db in one pass over dout, no im2col; dx (not needed by a first layer) as below
         dw, db = np.empty_like(w), np.empty(f, dtype=np.float32)

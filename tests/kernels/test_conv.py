@@ -345,6 +345,7 @@ def test_float32_on_the_compiled_product_matches_float64(monkeypatch, case, avai
     # on AVX-512 to one image per thread: their own tests)
     monkeypatch.setattr(K, "WINOGRAD", False)
     monkeypatch.setattr(K, "PER_IMAGE", False)
+    monkeypatch.setattr(K, "DIRECT", False)   # few channels: test_conv_direct
     x, wt, b, dout, stride, pad = _gemm_problem(case, seed=len(case[0]))
     want_out = K.conv_forward(x, wt, b, stride, pad, impl="vectorized")
     want = K.conv_backward(dout, x, wt, stride, pad, impl="vectorized")
@@ -393,6 +394,7 @@ def test_float32_one_image_per_thread_matches_float64(monkeypatch, case):
     if not (_gemm.AVAILABLE and K._ext.SGEMM_AVAILABLE):
         pytest.skip("the per-image path needs the AVX-512 product")
     monkeypatch.setattr(K, "WINOGRAD", False)
+    monkeypatch.setattr(K, "DIRECT", False)   # few channels: test_conv_direct
     x, wt, b, dout, stride, pad = _gemm_problem(case, seed=7)
     g = K.CONV_FORWARD.check("compiled", x.astype(np.float32), wt.astype(np.float32),
                              b.astype(np.float32), stride, pad)[-1]

@@ -2,7 +2,8 @@
 fastnn.kernels.conv): forward, filter and bias gradients against the exact float64 result of
 the NumPy twin and PyTorch, over odd and non-square sizes, images smaller than the kernel
 (with padding), batch 1, C = 1..4, filter counts that are not multiples of 16, kernels 1..7
-(non-square), pad 0..k-1 and non-contiguous input; the dispatch follows DIRECT_MAX_CHANNELS;
+(non-square), pad 0..k-1 and non-contiguous input; the dispatch follows DIRECT_CHANNELS
+(forward, dw and the input gradient dx, a direct forward pass of dout);
 bad input to the entries is a ValueError; a hypothesis fuzz of the entries.
 
 Tolerance: a plain float32 sum of C*fh*fw products per output (forward) and of N*H'*W' terms
@@ -136,52 +137,81 @@ class _Recorder:
         return self.ext.backward_weights(*args)
 
 
-def _expected(kind, c, ksize):
-    """What DIRECT_MAX_CHANNELS says for a float32 stride-1 pass."""
-    return any(ksize[0] * ksize[1] <= area and c <= most
-               for area, most in K.DIRECT_MAX_CHANNELS[kind])
+def _expected(kind, c, ksize, f=0, pad=0):
+    """What DIRECT_CHANNELS (and, for dx, DIRECT_DX_MAX_FILTERS) says for a float32 stride-1
+    pass."""
+    if kind == "dx" and (ksize[0] != ksize[1] or pad > ksize[0] - 1
+                         or f > K.DIRECT_DX_MAX_FILTERS):
+        return False
+    area = ksize[0] * ksize[1]
+    return any(lo_a <= area <= hi_a and lo_c <= c <= hi_c
+               for lo_a, hi_a, lo_c, hi_c in K.DIRECT_CHANNELS[kind])
 
 
 @pytest.mark.parametrize("c", [1, 2, 3, 4, 5, 16, 33])
 @pytest.mark.parametrize("ksize", [(1, 1), (3, 3), (1, 7), (5, 5), (7, 7), (8, 7)])
 def test_dispatch_follows_the_constants(monkeypatch, c, ksize):
     """conv_forward / conv_backward (impl=None, float32, stride 1) call the direct entries
-    exactly where DIRECT_MAX_CHANNELS says, and give the same numbers either way."""
+    exactly where DIRECT_CHANNELS says, and give the same numbers either way."""
     rec = _Recorder(_direct)
     monkeypatch.setattr(K, "_direct", rec)
     pad = (ksize[0] - 1) // 2
-    x, wt, b, dout = _problem((2, c, 9, 8), 5, ksize, pad, seed=c)
+    f = 5
+    x, wt, b, dout = _problem((2, c, 9, 8), f, ksize, pad, seed=c)
     x32, w32, b32, d32 = (a.astype(np.float32) for a in (x, wt, b, dout))
     out = K.conv_forward(x32, w32, b32, 1, pad)
+    assert rec.calls == (["forward"] if _expected("forward", c, ksize) else [])
+    rec.calls.clear()
     none_dx, dw, db = K.conv_backward(d32, x32, w32, 1, pad, need_dx=False)
-    want = [name for name, kind in (("forward", "forward"), ("backward_weights", "dw"))
-            if _expected(kind, c, ksize)]
-    assert rec.calls == want and none_dx is None
+    assert rec.calls == (["backward_weights"] if _expected("dw", c, ksize) else [])
+    assert none_dx is None
+    rec.calls.clear()
+    dx, dw2, db2 = K.conv_backward(d32, x32, w32, 1, pad)
+    want = (["backward_weights"] if _expected("dw", c, ksize) else [])
+    if _expected("dx", c, ksize, f, pad):
+        want.append("forward")
+    assert rec.calls == want
     exact = _exact(x, wt, b, dout, pad)
-    # Winograd (3x3, C >= 1) is less exact than a direct sum
+    gx = K.conv_backward(dout, x, wt, 1, pad, impl="vectorized")[0]
+    # Winograd (3x3) is less exact than a direct sum
     tol = 1e-4 if ksize == (3, 3) else TOL
-    for got, ref in zip((out, dw, db), exact, strict=True):
+    for got, ref in zip((out, dw, db, dw2, db2, dx), (*exact, *exact[1:], gx), strict=True):
         assert np.abs(got - ref).max() <= tol * np.abs(ref).max()
 
 
-@pytest.mark.parametrize("ksize, pad", [((3, 3), 1), ((7, 7), 3), ((1, 1), 0), ((5, 3), 2)])
-def test_dispatch_with_dx_keeps_the_other_paths_for_dx(monkeypatch, ksize, pad):
-    """need_dx=True: dw and db direct, dx from Winograd, the per-image im2col or the 1x1
-    product; all three match the exact gradients, also for non-contiguous x and dout."""
+@pytest.mark.parametrize("c, ksize, pad", [(1, (3, 3), 1), (3, (7, 7), 3), (1, (7, 7), 3),
+                                           (2, (1, 1), 0), (1, (5, 3), 2), (3, (3, 3), 2),
+                                           (4, (3, 3), 0)])
+def test_input_gradient_direct_or_kept_on_the_other_paths(monkeypatch, c, ksize, pad):
+    """need_dx=True: dx direct where DIRECT_CHANNELS["dx"] says, else from Winograd, the
+    per-image im2col or the 1x1 product; every gradient matches the exact one, also for
+    non-contiguous x and dout."""
     rec = _Recorder(_direct)
     monkeypatch.setattr(K, "_direct", rec)
-    x, wt, b, dout = _problem((3, 1, 10, 11), 6, ksize, pad, seed=9)
-    _, gx, gw, gb = (*_exact(x, wt, b, dout, pad)[:1],
-                     *K.conv_backward(dout, x, wt, 1, pad, impl="vectorized"))
+    x, wt, b, dout = _problem((3, c, 10, 11), 6, ksize, pad, seed=9)
+    gx, gw, gb = K.conv_backward(dout, x, wt, 1, pad, impl="vectorized")
     x_nc = np.asfortranarray(x.astype(np.float32))
     d_nc = np.asfortranarray(dout.astype(np.float32))
     assert not x_nc.flags.c_contiguous and not d_nc.flags.c_contiguous
     dx, dw, db = K.conv_backward(d_nc, x_nc, wt.astype(np.float32), 1, pad)
-    assert rec.calls == ["backward_weights"]
-    tol = 1e-4 if ksize == (3, 3) else TOL   # Winograd dx
+    want = (["backward_weights"] if _expected("dw", c, ksize) else [])
+    direct_dx = _expected("dx", c, ksize, 6, pad)
+    assert rec.calls == want + (["forward"] if direct_dx else [])
+    tol = 1e-4 if ksize == (3, 3) and not direct_dx else TOL   # Winograd dx
+    assert dx.dtype == np.float32
     assert np.abs(dx - gx).max() <= tol * np.abs(gx).max()
-    _check(dw, gw, "dw")
-    _check(db, gb, "db")
+    tol = 1e-4 if ksize == (3, 3) and not _expected("dw", c, ksize) else TOL
+    for got, ref in ((dw, gw), (db, gb)):
+        assert np.abs(got - ref).max() <= tol * np.abs(ref).max()
+
+
+def test_input_gradient_direct_needs_few_filters(monkeypatch):
+    rec = _Recorder(_direct)
+    monkeypatch.setattr(K, "_direct", rec)
+    f = K.DIRECT_DX_MAX_FILTERS + 1
+    x, wt, b, dout = _problem((2, 3, 6, 6), f, (3, 3), 1, seed=2)
+    K.conv_backward(*(a.astype(np.float32) for a in (dout, x, wt)), 1, 1)
+    assert "forward" not in rec.calls
 
 
 @pytest.mark.parametrize("why", ["switched off", "float64", "stride 2", "dilation 2",
@@ -199,13 +229,12 @@ def test_dispatch_skips_direct_where_it_does_not_apply(monkeypatch, why):
     elif why == "dilation 2":
         dil = 2
     else:
-        c = 1 + max(most for _, most in K.DIRECT_MAX_CHANNELS["forward"]
-                    + K.DIRECT_MAX_CHANNELS["dw"])
+        c = 1 + max(hi_c for entries in K.DIRECT_CHANNELS.values() for *_, hi_c in entries)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, c, 9, 9)).astype(dtype)
     wt = rng.standard_normal((4, c, 3, 3)).astype(dtype)
     out = K.conv_forward(x, wt, np.zeros(4, dtype), stride, 1, dil)
-    K.conv_backward(np.ones_like(out), x, wt, stride, 1, dil, need_dx=False)
+    K.conv_backward(np.ones_like(out), x, wt, stride, 1, dil)
     assert rec.calls == []
 
 
