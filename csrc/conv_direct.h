@@ -198,6 +198,12 @@ FNN_DIRECT_TARGET static int fnn_direct_forward_image(
         const Py_ssize_t fb = nf - f0 < FNN_DIRECT_FB ? nf - f0 : FNN_DIRECT_FB;
         for (r0 = 0; r0 < g->oh; r0 += FNN_DIRECT_RB) {
             const Py_ssize_t rows = g->oh - r0 < FNN_DIRECT_RB ? g->oh - r0 : FNN_DIRECT_RB;
+            Py_ssize_t q;
+            /* the output lines these rows are copied to after the block, fetched meanwhile */
+            for (f = 0; f < fb; f++)
+                for (q = 0; q < rows * g->ow; q += FNN_DIRECT_LANES)
+                    _mm_prefetch((const char *)(out + (f0 + f) * fstride + r0 * g->ow + q),
+                                 _MM_HINT_T0);
             for (bl = 0; bl < g->blocks; bl++)
                 fnn_direct_fwd_tile_any(fb, buf + r0 * g->ld + bl * FNN_DIRECT_LANES, g->ld, off,
                                         g->k, w + f0 * g->k, b + f0,
@@ -216,7 +222,8 @@ FNN_DIRECT_TARGET static int fnn_direct_forward_image(
    (constant): also the dout sums of the fb filters, added to dbacc (fb rows of 16 floats) */
 FNN_DIRECT_TARGET __attribute__((always_inline)) static inline void fnn_direct_dw_tile(
     int fb, int with_db, const fnn_direct_geom *g, const float *dy, const float *buf,
-    const Py_ssize_t *off, float *acc, float *dbacc, __mmask16 tail_mask)
+    const Py_ssize_t *off, float *acc, float *dbacc, __mmask16 tail_mask, const float *next,
+    Py_ssize_t next_fb)
 {
     __m512 s[FNN_DIRECT_DFB][FNN_DIRECT_KB], sb[FNN_DIRECT_DFB];
     const Py_ssize_t fstride = g->oh * g->ow;
@@ -241,6 +248,11 @@ FNN_DIRECT_TARGET __attribute__((always_inline)) static inline void fnn_direct_d
                 if (with_db)
                     sb[f] = _mm512_add_ps(sb[f], d[f]);
             }
+            /* the next filter block's dout, read by the next pass: fetched during this one */
+            for (f = 0; f < FNN_DIRECT_DFB; f++)
+                if (f < next_fb)
+                    _mm_prefetch((const char *)(next + f * fstride + r * g->ow
+                                                + bl * FNN_DIRECT_LANES), _MM_HINT_T0);
             for (t = 0; t < FNN_DIRECT_KB; t++) {
                 const __m512 in = _mm512_loadu_ps(xb + o[t]);
                 for (f = 0; f < fb; f++)
@@ -279,14 +291,18 @@ FNN_DIRECT_TARGET static int fnn_direct_dw_image(
         for (t0 = 0; t0 < g->kpad; t0 += FNN_DIRECT_KB) {
             float *a = acc + (f0 * g->kpad + t0) * FNN_DIRECT_LANES;
             float *ab = dbacc + f0 * FNN_DIRECT_LANES;
+            /* the last pass over this block's taps prefetches the next block's dout */
+            const Py_ssize_t nfb = t0 + FNN_DIRECT_KB < g->kpad ? 0
+                : (nf - f0 - fb < FNN_DIRECT_DFB ? nf - f0 - fb : FNN_DIRECT_DFB);
+            const float *nx = d + fb * fstride;
             if (fb == 3 && t0 == 0)
-                fnn_direct_dw_tile(3, 1, g, d, buf, off + t0, a, ab, tail_mask);
+                fnn_direct_dw_tile(3, 1, g, d, buf, off + t0, a, ab, tail_mask, nx, nfb);
             else if (fb == 3)
-                fnn_direct_dw_tile(3, 0, g, d, buf, off + t0, a, ab, tail_mask);
+                fnn_direct_dw_tile(3, 0, g, d, buf, off + t0, a, ab, tail_mask, nx, nfb);
             else if (fb == 2)
-                fnn_direct_dw_tile(2, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask);
+                fnn_direct_dw_tile(2, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask, nx, nfb);
             else
-                fnn_direct_dw_tile(1, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask);
+                fnn_direct_dw_tile(1, t0 == 0, g, d, buf, off + t0, a, ab, tail_mask, nx, nfb);
         }
     }
     return 0;
