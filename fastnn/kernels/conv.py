@@ -210,24 +210,26 @@ DIRECT = True
 #: pass running direct when its kernel area fh*fw and input channels C fall in one of them
 #: ("dx": the input gradient, a direct forward pass of dout with the flipped, transposed
 #: filters; square kernels with pad <= k - 1 and at most :data:`DIRECT_DX_MAX_FILTERS`
-#: filters only). Measured in one process, interleaved, direct vs today's path (Winograd or
-#: per-image im2col; 1x1: a product per image), 1 thread, median CPU ms of 20-30, batch 64
-#: (128 where shown), 32 filters, float32, load average 3 (another job on both cores):
-#: forward 3x3 C=1 (128, 28x28) 1.05 vs 1.15, C=2 0.76 vs 0.79, C=3 (32x32) 1.21 vs 1.50,
-#: C=4 1.07 vs 1.29, C=8 (16x16) 0.45 vs 0.41, C=16 (14x14) 0.80 vs 0.72; 5x5 C=1 0.73 vs
-#: 0.87, C=3 2.00 vs 2.58; 7x7 C=1 1.12 vs 1.37, C=3 3.12 vs 4.64; 1x1 C=3 0.79 vs 1.31,
-#: C=16 (16x16) 0.22 vs 0.30, C=32 (64 filters) 0.91 vs 0.88. dw (with db): 3x3 C=1 2.05 vs
-#: 2.80, C=2 1.14 vs 1.27, C=3 1.51 vs 2.08, C=4 1.50 vs 1.41, C=8 0.59 vs 0.51; 5x5 C=1 0.93
-#: vs 1.65, C=3 2.93 vs 4.06; 7x7 C=1 1.73 vs 2.25, C=3 4.65 vs 6.12; 1x1 C=3 1.20 vs 2.88,
-#: C=32 1.23 vs 1.61. dx: 3x3 C=1 (128) 1.56 vs 2.53, C=2 0.67 vs 1.27, C=3 1.04 vs 1.84,
-#: C=3 (16x16, 64 filters) 0.44 vs 0.95, C=4 0.84 vs 1.27; 5x5 C=1 1.25 vs 0.79, C=2 1.39 vs
-#: 1.30, C=3 1.97 vs 2.71; 7x7 C=1 2.27 vs 1.30, C=2 3.07 vs 4.40, C=3 3.27 vs 6.01, C=3 (64
-#: filters) 6.53 vs 9.01; 1x1 C=1 0.26 vs 0.14, C=3 0.60 vs 0.49. Areas between the measured
-#: ones (1, 9, 25, 49) take the neighbouring entry; larger kernels stay on im2col.
+#: filters only). Measured in one process, interleaved, each pass forced direct vs
+#: conv.DIRECT off (Winograd or per-image im2col; 1x1: a product per image; dx: the full
+#: backward minus the dw-only one), 1 thread, median CPU ms of 30, batch 64 (128 where shown),
+#: 32 filters, float32, load average 3.4 (another job on both cores). Direct vs today:
+#: 3x3 C=1 (128, 28x28) fwd 0.79 vs 1.10, dw 0.77 vs 2.42, dx 1.49 vs 2.16; C=2 0.54 vs
+#: 0.73, 0.57 vs 1.13, 0.62 vs 1.25; C=3 (32x32) 0.79 vs 1.69, 0.92 vs 1.75, 0.81 vs 1.58;
+#: C=4 0.77 vs 1.37, 0.92 vs 1.22, 0.76 vs 1.14; C=8 (16x16) 0.38 vs 0.40, 0.58 vs 0.50,
+#: 0.38 vs 0.53; C=16 (14x14) 0.67 vs 0.63, 1.03 vs 0.68, 0.66 vs 0.66. 5x5 C=1 0.57 vs
+#: 0.88, 0.71 vs 1.61, 1.18 vs 0.70; C=2 0.98 vs 1.44, 1.31 vs 2.20, 1.31 vs 1.21; C=3 1.65
+#: vs 2.63, 2.37 vs 4.17, 1.98 vs 3.32; C=4 2.05 vs 3.49, 2.95 vs 4.45, 2.15 vs 4.07. 7x7
+#: C=1 0.96 vs 1.41, 1.33 vs 2.29, 2.22 vs 1.16; C=3 2.81 vs 4.46, 3.73 vs 5.89, 3.24 vs
+#: 4.89; C=4 3.75 vs 6.32, 5.33 vs 7.40, 3.83 vs 7.92. 1x1 fwd, dw: C=3 0.43 vs 1.32, 0.39 vs
+#: 2.52; C=4 0.38 vs 0.64, 0.31 vs 1.32; C=16 (16x16) 0.20 vs 0.29, 0.21 vs 0.36; C=32 (64
+#: filters) 0.56 vs 0.69, 0.70 vs 1.45; C=64 0.57 vs 0.65, 0.74 vs 0.82 (1x1 dx, an earlier
+#: run: C=1 0.26 vs 0.14, C=3 0.60 vs 0.49). Areas between the measured ones (1, 9, 25, 49)
+#: take the neighbouring entry; more channels and larger kernels were not measured.
 DIRECT_CHANNELS = {
-    "forward": ((1, 1, 1, 16), (2, 9, 1, 4), (10, 49, 1, 3)),
-    "dw": ((1, 1, 1, 32), (2, 49, 1, 3)),
-    "dx": ((2, 9, 1, 4), (10, 49, 3, 3)),
+    "forward": ((1, 1, 1, 64), (2, 9, 1, 8), (10, 49, 1, 4)),
+    "dw": ((1, 1, 1, 64), (2, 49, 1, 4)),
+    "dx": ((2, 9, 1, 8), (10, 49, 3, 4)),
 }
 #: Most filters for the direct input gradient (its input has F channels, each a padded plane
 #: in the thread's buffer; measured up to 64)
