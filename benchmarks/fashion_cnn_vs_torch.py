@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="ConvNet spec (default %(default)s)")
     parser.add_argument("--epochs", type=positive_int, default=20,
                         help="planned epochs (the cosine schedule spans them; default %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="minibatch size (default %(default)s; benchmarks/README.md has "
+                             "the runs with 128 and with augmentation)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr-schedule", default="cosine",
                         help="constant, step, cosine, linear or inverse_sqrt (over the planned "

@@ -33,7 +33,7 @@ BATCH = 64
 LEARNING_RATE = 1e-3
 CIFAR_ARCH = "conv32-bn-relu-pool,conv64-bn-relu-pool,fc128-relu-dropout0.5,fc10"
 FASHION_ARCH = CIFAR_ARCH
-FASHION_BATCH = 128
+FASHION_BATCH = 64  # the batch size of fashion_cnn_vs_torch.py's recipe
 AUGMENTATIONS = ("flip,crop4", "flip,crop4,cutout8,jitter0.1")
 
 
