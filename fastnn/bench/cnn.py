@@ -11,7 +11,7 @@ much faster than the default row, BLAS threads and the OpenMP kernels fight over
 
 The same for the Fashion-MNIST ConvNet of the issue's time-to-accuracy comparison
 (``benchmarks/fashion_cnn_vs_torch.py``): ``conv32-bn-relu-pool,conv64-bn-relu-pool,
-fc128-relu-dropout0.5,fc10`` on (128, 1, 28, 28), batch 128, Adam, against the same
+fc128-relu-dropout0.5,fc10`` on (64, 1, 28, 28) (the batch of that script's recipe), Adam, against the same
 ``nn.Sequential`` in PyTorch: the per-step ratio behind that script's seconds per epoch, measured
 in one process with the steps interleaved.
 
