@@ -11,9 +11,9 @@ much faster than the default row, BLAS threads and the OpenMP kernels fight over
 
 The same for the Fashion-MNIST ConvNet of the issue's time-to-accuracy comparison
 (``benchmarks/fashion_cnn_vs_torch.py``): ``conv32-bn-relu-pool,conv64-bn-relu-pool,
-fc128-relu-dropout0.5,fc10`` on (64, 1, 28, 28) (the batch of that script's recipe), Adam, against the same
-``nn.Sequential`` in PyTorch: the per-step ratio behind that script's seconds per epoch, measured
-in one process with the steps interleaved.
+fc128-relu-dropout0.5,fc10`` on (64, 1, 28, 28) (the batch of that script's recipe), Adam,
+against the same ``nn.Sequential`` in PyTorch: the per-step ratio behind that script's seconds
+per epoch, measured in one process with the steps interleaved.
 
 Also: the share of a training step that data augmentation costs: the default ``--augment``
 pipeline (``flip,crop4``) and a heavier one on a batch of 64 CIFAR-sized images, against one
