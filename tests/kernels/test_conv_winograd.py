@@ -155,6 +155,7 @@ def test_forward_needs_three_channels_the_filter_gradient_one(monkeypatch, chann
     assert rec.calls == calls and none_dx is None
     for got, exact, what in zip((out, dw), (want[0], want[2]), ("forward", "dw"), strict=True):
         _check(got, exact, what)
+    _check(db, dout.sum(axis=(0, 2, 3)), "db")
 
 
 @pytest.mark.parametrize("why", ["switched off", "float64", "few channels", "stride 2",
