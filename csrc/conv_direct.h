@@ -1,4 +1,5 @@
-/* Direct float32 convolution for few input channels (stride 1, dilation 1), fastnn._ext._conv_direct.
+/* Direct float32 convolution for few input channels (stride 1, dilation 1):
+ * fastnn._ext._conv_direct.
  *
  * One image at a time, on one thread: its C channels are copied into a zero-padded buffer
  * (rows of `ld` floats, `ph` rows per channel) that stays in L1/L2, then every output is a sum

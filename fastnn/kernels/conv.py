@@ -70,7 +70,8 @@ from fastnn.kernels._conv_geometry import (
 )
 from fastnn.kernels._operation import Operation, load_extension, threads_for
 
-__all__ = ["DIRECT", "WINOGRAD", "WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward", "im2col"]
+__all__ = ["DIRECT", "WINOGRAD", "WORKSPACE_BYTES", "col2im", "conv_backward", "conv_forward",
+           "im2col"]
 
 _ext = load_extension("_conv")
 _wino = load_extension("_winograd")

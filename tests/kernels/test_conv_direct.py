@@ -188,7 +188,7 @@ def test_input_gradient_direct_or_kept_on_the_other_paths(monkeypatch, c, ksize,
     non-contiguous x and dout."""
     rec = _Recorder(_direct)
     monkeypatch.setattr(K, "_direct", rec)
-    x, wt, b, dout = _problem((3, c, 10, 11), 6, ksize, pad, seed=9)
+    x, wt, _, dout = _problem((3, c, 10, 11), 6, ksize, pad, seed=9)
     gx, gw, gb = K.conv_backward(dout, x, wt, 1, pad, impl="vectorized")
     x_nc = np.asfortranarray(x.astype(np.float32))
     d_nc = np.asfortranarray(dout.astype(np.float32))
@@ -209,7 +209,7 @@ def test_input_gradient_direct_needs_few_filters(monkeypatch):
     rec = _Recorder(_direct)
     monkeypatch.setattr(K, "_direct", rec)
     f = K.DIRECT_DX_MAX_FILTERS + 1
-    x, wt, b, dout = _problem((2, 3, 6, 6), f, (3, 3), 1, seed=2)
+    x, wt, _, dout = _problem((2, 3, 6, 6), f, (3, 3), 1, seed=2)
     K.conv_backward(*(a.astype(np.float32) for a in (dout, x, wt)), 1, 1)
     assert "forward" not in rec.calls
 
