@@ -214,14 +214,16 @@ def test_input_gradient_direct_needs_few_filters(monkeypatch):
     assert "forward" not in rec.calls
 
 
-@pytest.mark.parametrize("why", ["switched off", "float64", "stride 2", "dilation 2",
-                                 "many channels"])
+@pytest.mark.parametrize("why", ["switched off", "no AVX-512F", "float64", "stride 2",
+                                 "dilation 2", "many channels"])
 def test_dispatch_skips_direct_where_it_does_not_apply(monkeypatch, why):
     rec = _Recorder(_direct)
     monkeypatch.setattr(K, "_direct", rec)
     c, stride, dil, dtype = 1, 1, 1, np.float32
     if why == "switched off":
         monkeypatch.setattr(K, "DIRECT", False)
+    elif why == "no AVX-512F":
+        monkeypatch.setattr(rec, "AVAILABLE", False)
     elif why == "float64":
         dtype = np.float64
     elif why == "stride 2":
@@ -307,3 +309,14 @@ def test_backward_entry_rejects_bad_input(change, match):
     with pytest.raises(ValueError, match=match):
         _direct.backward_weights(a["dout"], a["x"], a["dw"], a["db"], a["pad"],
                                  a["num_threads"])
+
+
+def test_entries_refuse_to_run_without_avx512(monkeypatch):
+    """AVAILABLE False (a CPU without AVX-512F): the entries raise instead of running."""
+    monkeypatch.setattr(_direct, "AVAILABLE", False)
+    a = _args32()
+    with pytest.raises(RuntimeError, match="AVX-512F"):
+        _direct.forward(a["x"], a["w"], a["b"], a["out"], a["pad"], a["num_threads"])
+    with pytest.raises(RuntimeError, match="AVX-512F"):
+        _direct.backward_weights(np.zeros_like(a["out"]), a["x"], np.empty_like(a["w"]),
+                                 np.empty_like(a["b"]), a["pad"], a["num_threads"])
