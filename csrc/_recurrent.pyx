@@ -50,7 +50,8 @@ cdef extern from "recurrent_cells.h":
                                 Py_ssize_t) noexcept nogil
     void fnn_rnn_backward_row_d(const double*, const double*, const double*, double*,
                                 Py_ssize_t) noexcept nogil
-    void fnn_add_row_fd(const float*, double*, Py_ssize_t) noexcept nogil
+    void fnn_add_rows_fd(const float*, Py_ssize_t, Py_ssize_t, double*,
+                         Py_ssize_t) noexcept nogil
 
 # The float32 AVX-512 product (shared with fastnn._ext._gemm, whose sgemm/sgemm_jobs are the
 # Python-callable products); the step loops below call it from C.
@@ -58,7 +59,6 @@ from sgemm cimport (
     fnn_sgemm,
     fnn_sgemm_available,
     fnn_sgemm_bpanels,
-    fnn_sgemm_pack_b,
     fnn_sgemm_pair,
 )
 
@@ -281,15 +281,14 @@ def lstm_steps_forward(
 ):
     """Every step of an LSTM forward: ``gates[t] += hs[t] @ Wh`` then the fused cell; threads
     over blocks of rows (4H a multiple of SGEMM_COLUMNS). With ``x`` and ``Wx`` the step's
-    product is ``gates[t] = [x_t, hs[t]] @ [Wx; Wh]`` instead (``gates`` is then output only):
-    the input projection inside the step's product, k = D + H, with no pass of its own writing
-    and re-reading the (T, N, 4H) gates. With ``out`` each thread also copies its new states
-    into the batch-major output while they are in cache (no serial transposing copy after the
-    loop)."""
+    products are ``gates[t] = x_t @ Wx`` then ``gates[t] += hs[t] @ Wh`` instead (``gates`` is
+    then output only): the input projection inside the step, both operands read in place, with
+    no pass of its own writing and re-reading the (T, N, 4H) gates. With ``out`` each thread
+    also copies its new states into the batch-major output while they are in cache (no serial
+    transposing copy after the loop)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh.shape[0]
     cdef Py_ssize_t part, parts, r0, r1, t, i, p, w = 4 * h, d = 0, kk
     cdef int failed = 0, bad, project = x is not None, emit = out is not None
-    cdef float* xh
     shapes = {
         "gates": (gates.shape, (t_len, n, w)), "Wh": (Wh.shape, (h, w)),
         "bias": (bias.shape, (w,)), "hs": (hs.shape, (t_len + 1, n, h)),
@@ -307,40 +306,35 @@ def lstm_steps_forward(
     _check_steps(t_len, n, h, w, num_threads, shapes)
     parts = num_threads if num_threads < n else n
     kk = d + h
-    # [Wx; Wh] (or Wh) as 32-column panels, each contiguous: every step's product streams them
-    # in order (rows 4H floats apart made every panel row fall in the same cache sets)
+    # Wx and Wh as 32-column panels, each contiguous: every step's products stream them in
+    # order (rows 4H floats apart made every panel row fall in the same cache sets)
     cdef Py_ssize_t q, panels = w // SGEMM_COLUMNS
     cdef float* w_p = <float*> malloc(kk * w * sizeof(float))
+    cdef float* wh_p
     if w_p == NULL:
         raise MemoryError("lstm_steps_forward could not allocate its weight panels")
+    wh_p = w_p + d * w   # Wx's panels first (none without x), then Wh's
     with nogil, parallel(num_threads=parts):
         for q in prange(panels, schedule="static"):
             for p in range(d):
-                memcpy(w_p + (q * kk + p) * SGEMM_NR, &Wx[p, q * SGEMM_NR],
+                memcpy(w_p + (q * d + p) * SGEMM_NR, &Wx[p, q * SGEMM_NR],
                        SGEMM_NR * sizeof(float))
             for p in range(h):
-                memcpy(w_p + (q * kk + d + p) * SGEMM_NR, &Wh[p, q * SGEMM_NR],
+                memcpy(wh_p + (q * h + p) * SGEMM_NR, &Wh[p, q * SGEMM_NR],
                        SGEMM_NR * sizeof(float))
         # (the end of that loop is a barrier: every panel is packed before any product)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
             bad = 0   # this thread's allocation failure (then it stops; others run on)
-            xh = NULL
-            if project:   # this thread's rows of [x_t, h_{t-1}], refilled every step
-                xh = <float*> malloc((r1 - r0) * kk * sizeof(float))
-                bad = xh == NULL
             for t in range(t_len):
-                if bad:
-                    break
+                # x_t @ Wx then += h_{t-1} @ Wh, both A read in place (x's rows T*D apart):
+                # no copy of [x_t, h_{t-1}] per step
                 if project:
-                    for i in range(r0, r1):
-                        memcpy(xh + (i - r0) * kk, &x[i, t, 0], d * sizeof(float))
-                        memcpy(xh + (i - r0) * kk + d, &hs[t, i, 0], h * sizeof(float))
-                    bad = fnn_sgemm_bpanels(r1 - r0, w, kk, xh, kk, 1, w_p, &gates[t, r0, 0],
-                                            w, 0) != 0
-                else:
-                    bad = fnn_sgemm_bpanels(r1 - r0, w, h, &hs[t, r0, 0], h, 1, w_p,
+                    bad = fnn_sgemm_bpanels(r1 - r0, w, d, &x[r0, t, 0], t_len * d, 1, w_p,
+                                            &gates[t, r0, 0], w, 0) != 0
+                if not bad:
+                    bad = fnn_sgemm_bpanels(r1 - r0, w, h, &hs[t, r0, 0], h, 1, wh_p,
                                             &gates[t, r0, 0], w, 1) != 0
                 if bad:
                     break
@@ -350,17 +344,28 @@ def lstm_steps_forward(
                                            &hs[t + 1, i, 0], h)
                     if emit:
                         memcpy(&out[i, t, 0], &hs[t + 1, i, 0], h * sizeof(float))
-            free(xh)
             failed += bad
     free(w_p)
     if failed:
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 
 
+cdef inline void _transpose_columns(const float* src, Py_ssize_t rows, Py_ssize_t cols,
+                                    float* dst, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """dst[j, i] = src[i, j] for the columns j0 <= j < j1 (at most 32), 32 rows at a time
+    (each 32 x 32 block's source and destination lines stay in L1)."""
+    cdef Py_ssize_t i0, i, j, i1
+    for i0 in range(0, rows, 32):
+        i1 = i0 + 32 if i0 + 32 < rows else rows
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                dst[j * rows + i] = src[i * cols + j]
+
+
 def lstm_steps_backward(
     const float[:, :, :] dh not None,  # IN  (T, N, H) upstream gradient; rows contiguous (a
                                        #     transposed view of a batch-major array is fine)
-    const float[:, ::1] Wh_t not None,  # IN  (4H, H) Wh transposed, C-contiguous
+    float[:, ::1] Wh_t not None,       # IN  (4H, H) Wh transposed (OUT with Wh), C-contiguous
     const float[:, :, ::1] gates not None,     # IN  (T, N, 4H)
     const float[:, :, ::1] tanh_c not None,    # IN  (T, N, H)
     const float[:, :, ::1] cs not None,        # IN  (T+1, N, H)
@@ -368,12 +373,15 @@ def lstm_steps_backward(
     float[:, ::1] dprev_h not None,            # IN/OUT (N, H): zeros in, dh0 out
     float[:, ::1] dprev_c not None,            # IN/OUT (N, H): zeros in, dc0 out
     int num_threads,
-    const float[:, ::1] Wx_t=None,             # IN  (4H, D) or None: Wx transposed
+    float[:, ::1] Wx_t=None,                   # IN  (4H, D) or None: Wx transposed (OUT with Wx)
     float[:, :, ::1] dx=None,                  # OUT (N, T, D) with Wx_t: da[t] @ Wx.T
     double[:, ::1] db_parts=None,              # OUT (P, 4H) or None: per-thread sums of da
     const float[:, :, ::1] x=None,             # IN  (N, T, D) with hs and xh
     const float[:, :, ::1] hs=None,            # IN  (T+1, N, H) with x and xh
     float[:, :, ::1] xh=None,                  # OUT (T, N, D+H) or None: [x_t, hs[t]] rows
+    float[:, ::1] dW=None,                     # OUT (D+H, 4H) or None, with xh: xh.T @ da
+    const float[:, ::1] Wh=None,               # IN  (H, 4H) or None: Wh_t filled from it here
+    const float[:, ::1] Wx=None,               # IN  (D, 4H) or None: Wx_t filled from it here
 ):
     """Every step of an LSTM backward, last first: the fused cell backward on
     ``dh[t] + dprev_h``, then ``dprev_h = da[t] @ Wh.T``; threads over blocks of rows (H a
@@ -383,13 +391,22 @@ def lstm_steps_backward(
     rows of every ``da[t]`` into ``db_parts[p]`` in float64 (rows p >= the thread count are
     left as they were: zero them first and sum over axis 0); with ``x``, ``hs`` and ``xh`` each
     thread also fills its rows of ``xh[t] = [x[:, t], hs[t]]`` (the operand of the weight
-    gradients) alongside the step instead of a serial copy afterwards."""
+    gradients) alongside the step instead of a serial copy afterwards. With ``xh`` and ``dW``,
+    after the last step (a barrier) the same threads split the rows of
+    ``dW = [x_t, h_{t-1}].T @ da`` over all steps: the weight gradients as one product in the
+    same parallel region, with no return to Python and no second team start. With ``Wh`` (and
+    ``Wx``) the same threads first write ``Wh_t = Wh.T`` (and ``Wx_t = Wx.T``) in 32-column
+    blocks, then a barrier: the transposes in the step loop's region, into buffers the caller
+    reuses (``Wh_t`` and ``Wx_t`` are then outputs)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
     cdef Py_ssize_t part, parts, r0, r1, t, i, k, w = 4 * h, d = 0, dx_ld = 0
     cdef Py_ssize_t dh_ts, dh_ns
     cdef int failed = 0, bad, project = Wx_t is not None, sums = db_parts is not None
     cdef int gather = xh is not None
-    cdef Py_ssize_t dxh = 0
+    cdef Py_ssize_t dxh = 0, tn = t_len * n, kk, w0, w1
+    cdef int weights = dW is not None, wfailed = 0, flip = Wh is not None
+    cdef int flip_x = Wx is not None
+    cdef Py_ssize_t jb, j0, j1
     cdef double* acc
     shapes = {
         "dh": (dh.shape, (t_len, n, h)), "Wh_t": (Wh_t.shape, (w, h)),
@@ -415,6 +432,16 @@ def lstm_steps_backward(
         shapes["x"] = (x.shape, (n, t_len, dxh))
         shapes["hs"] = (hs.shape, (t_len + 1, n, h))
         shapes["xh"] = (xh.shape, (t_len, n, dxh + h))
+    if weights:
+        if not gather:
+            raise ValueError("dW needs x, hs and xh")
+        shapes["dW"] = (dW.shape, (dxh + h, w))
+    if Wh is not None:
+        shapes["Wh"] = (Wh.shape, (h, w))
+    if Wx is not None:
+        if Wh is None or not project:
+            raise ValueError("Wx needs Wh, Wx_t and dx")
+        shapes["Wx"] = (Wx.shape, (d, w))
     _check_steps(t_len, n, h, h, num_threads, shapes)
     if dh.strides[2] != sizeof(float) or dh.strides[0] % sizeof(float) or \
             dh.strides[1] % sizeof(float):
@@ -426,6 +453,13 @@ def lstm_steps_backward(
         raise ValueError(f"db_parts must have shape (>= {parts}, {w}), got "
                          f"({db_parts.shape[0]}, {db_parts.shape[1]})")
     with nogil, parallel(num_threads=parts):
+        if flip:   # Wh.T (and Wx.T), the step products' B (the loop's end is a barrier)
+            for jb in prange((w + 31) // 32, schedule="static"):
+                j0 = jb * 32
+                j1 = j0 + 32 if j0 + 32 < w else w
+                _transpose_columns(&Wh[0, 0], h, w, &Wh_t[0, 0], j0, j1)
+                if flip_x:
+                    _transpose_columns(&Wx[0, 0], d, w, &Wx_t[0, 0], j0, j1)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
@@ -436,12 +470,12 @@ def lstm_steps_backward(
                     fnn_lstm_backward_row_f(&dh[0, 0, 0] + t * dh_ts + i * dh_ns, &dprev_h[i, 0],
                                             &dprev_c[i, 0], &gates[t, i, 0], &tanh_c[t, i, 0],
                                             &cs[t, i, 0], &da[t, i, 0], &dprev_c[i, 0], h)
-                    if acc != NULL:
-                        fnn_add_row_fd(&da[t, i, 0], acc, w)
                     if gather:
                         memcpy(&xh[t, i, 0], &x[i, t, 0], dxh * sizeof(float))
                         memcpy(&xh[t, i, dxh], &hs[t, i, 0], h * sizeof(float))
-                # dprev_h (and dx: the same A, packed once) from this step's gate gradient
+                if acc != NULL:   # db: this step's rows of da, while they are in cache
+                    fnn_add_rows_fd(&da[t, r0, 0], r1 - r0, w, acc, w)
+                # dprev_h (and dx: the same A, read in place) from this step's gate gradient
                 if project:
                     bad = fnn_sgemm_pair(r1 - r0, w, &da[t, r0, 0], w, 1, h, &Wh_t[0, 0], h,
                                          &dprev_h[r0, 0], h, d, &Wx_t[0, 0], d, &dx[r0, t, 0],
@@ -452,5 +486,15 @@ def lstm_steps_backward(
                 if bad:
                     break
             failed += bad
-    if failed:
+        # (the end of that loop is a barrier: every step's da is in place; after a failure
+        # dW is computed from partial data and then refused below)
+        if weights:
+            for part in prange(parts, schedule="static"):
+                kk = dxh + h
+                w0 = kk * part // parts
+                w1 = kk * (part + 1) // parts
+                if w1 > w0:
+                    wfailed += fnn_sgemm(w1 - w0, w, tn, &xh[0, 0, w0], 1, kk, &da[0, 0, 0],
+                                         w, &dW[w0, 0], w, 0) != 0
+    if failed or wfailed:
         raise MemoryError("lstm_steps_backward could not allocate a packing buffer")

@@ -7,7 +7,8 @@
  *   fnn_lstm_backward_row_SFX(dnext_h, add, dnext_c, gates, tanh_c, prev_c, da, dprev_c, h)
  *   fnn_rnn_forward_row_SFX(a, add, bias, next_h, h)
  *   fnn_rnn_backward_row_SFX(dnext_h, add, next_h, da, h)
- *   fnn_add_row_fd(x, acc, len)              acc (double) += x (float), element-wise
+ *   fnn_add_rows_fd(x, rows, ld, acc, len)   acc (double) += every row of x (float, rows ld
+ *                                            apart), element-wise
  */
 #ifndef FASTNN_RECURRENT_CELLS_H
 #define FASTNN_RECURRENT_CELLS_H
@@ -117,24 +118,53 @@ FNN_INLINE static double fnn_tanh(double x) {
         dprev_c[k] = dc * gf;                                                              \
     }
 
+/* hidden unit k of the forward: gate j's pre-activation is a[j] EXTRA (EXTRA adds the addend
+   and/or bias at the same j) */
+#define FNN_LSTM_FORWARD_UNIT(T, SIG, TANH, EXTRA) {                                       \
+        Py_ssize_t j = k;                                                                  \
+        T ai = a[j] EXTRA;                                                                 \
+        j = h + k;                                                                         \
+        T af = a[j] EXTRA;                                                                 \
+        j = 2 * h + k;                                                                     \
+        T ao = a[j] EXTRA;                                                                 \
+        j = 3 * h + k;                                                                     \
+        T ag = a[j] EXTRA;                                                                 \
+        T gi = SIG(ai), gf = SIG(af), go = SIG(ao), gg = TANH(ag);                         \
+        T c = gf * prev_c[k] + gi * gg;                                                    \
+        T tc = TANH(c);                                                                    \
+        gates[k] = gi;                                                                     \
+        gates[h + k] = gf;                                                                 \
+        gates[2 * h + k] = go;                                                             \
+        gates[3 * h + k] = gg;                                                             \
+        next_c[k] = c;                                                                     \
+        tanh_c[k] = tc;                                                                    \
+        next_h[k] = go * tc;                                                               \
+    }
+
 #define FNN_LSTM_ROWS(T, SFX, SIG, TANH)                                                   \
 FNN_CLONES static void fnn_lstm_forward_row_##SFX(                                         \
     const T *a, const T *add, const T *bias, const T *prev_c, T *gates, T *next_c,         \
     T *tanh_c, T *next_h, Py_ssize_t h)                                                    \
 {                                                                                          \
     Py_ssize_t k;                                                                          \
-    if (add && bias) for (k = 0; k < 4 * h; k++) gates[k] = a[k] + add[k] + bias[k];       \
-    else if (add) for (k = 0; k < 4 * h; k++) gates[k] = a[k] + add[k];                    \
-    else if (bias) for (k = 0; k < 4 * h; k++) gates[k] = a[k] + bias[k];                  \
-    else if (gates != a) for (k = 0; k < 4 * h; k++) gates[k] = a[k];                      \
-    for (k = 0; k < 3 * h; k++) gates[k] = SIG(gates[k]);                                  \
-    for (k = 3 * h; k < 4 * h; k++) gates[k] = TANH(gates[k]);                             \
-    for (k = 0; k < h; k++) {                                                              \
-        T c = gates[h + k] * prev_c[k] + gates[k] * gates[3 * h + k];                      \
-        next_c[k] = c;                                                                     \
-        tanh_c[k] = TANH(c);                                                               \
+    /* one pass, hidden unit k at a time (its four gates, c, tanh c, h): the pre-activations \
+       just written by the step's product are read once, not once per separate loop;      \
+       ivdep: every output element k is written after every read of element k (gates may  \
+       alias a) */                                                                         \
+    if (add && bias) {                                                                     \
+        _Pragma("GCC ivdep")                                                               \
+        for (k = 0; k < h; k++) FNN_LSTM_FORWARD_UNIT(T, SIG, TANH,                        \
+                                                      + add[j] + bias[j])                  \
+    } else if (add) {                                                                      \
+        _Pragma("GCC ivdep")                                                               \
+        for (k = 0; k < h; k++) FNN_LSTM_FORWARD_UNIT(T, SIG, TANH, + add[j])              \
+    } else if (bias) {                                                                     \
+        _Pragma("GCC ivdep")                                                               \
+        for (k = 0; k < h; k++) FNN_LSTM_FORWARD_UNIT(T, SIG, TANH, + bias[j])             \
+    } else {                                                                               \
+        _Pragma("GCC ivdep")                                                               \
+        for (k = 0; k < h; k++) FNN_LSTM_FORWARD_UNIT(T, SIG, TANH, )                      \
     }                                                                                      \
-    for (k = 0; k < h; k++) next_h[k] = gates[2 * h + k] * tanh_c[k];                      \
 }                                                                                          \
 FNN_CLONES static void fnn_lstm_backward_row_##SFX(                                        \
     const T *dnext_h, const T *add, const T *dnext_c, const T *gates, const T *tanh_c,     \
@@ -170,12 +200,24 @@ FNN_CLONES static void fnn_rnn_backward_row_##SFX(                              
     else for (k = 0; k < h; k++) da[k] = dnext_h[k] * (1 - next_h[k] * next_h[k]);         \
 }
 
-/* acc[k] += x[k] in float64 (the bias gradient summed over rows and steps without float32
-   rounding growing with their number) */
-FNN_CLONES static void fnn_add_row_fd(const float *x, double *acc, Py_ssize_t len)
+/* acc[k] += x[i * ld + k] for every row i < rows in turn, in float64 (the bias gradient summed
+   over rows and steps without float32 rounding growing with their number), 32 columns at a
+   time in registers: acc is read and written once per call, not once per row */
+FNN_CLONES static void fnn_add_rows_fd(const float *x, Py_ssize_t rows, Py_ssize_t ld,
+                                       double *acc, Py_ssize_t len)
 {
-    Py_ssize_t k;
-    for (k = 0; k < len; k++) acc[k] += (double)x[k];
+    Py_ssize_t j0, j, i;
+    for (j0 = 0; j0 < len; j0 += 32) {
+        const Py_ssize_t width = len - j0 < 32 ? len - j0 : 32;
+        double s[32];
+        for (j = 0; j < width; j++)
+            s[j] = acc[j0 + j];
+        for (i = 0; i < rows; i++)
+            for (j = 0; j < width; j++)
+                s[j] += (double)x[i * ld + j0 + j];
+        for (j = 0; j < width; j++)
+            acc[j0 + j] = s[j];
+    }
 }
 
 FNN_LSTM_ROWS(float, f, fnn_sigmoidf, fnn_tanhf)

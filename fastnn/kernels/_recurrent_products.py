@@ -228,30 +228,3 @@ def _weight_gradients(x, Wx, Wh, hs, da):
     dWh, dWx, dx_tm = (out for _, _, out in jobs)
     dx = dx_tm.reshape(t_len, n, -1).transpose(1, 0, 2).copy()
     return dx, dWx, dWh, da_all.sum(axis=0)
-
-
-def _weight_products(x, Wx, Wh, hs, da, xh=None):
-    """dWx, dWh only (dx and db came out of the step loop). Compiled: ONE product
-    ``[x_t, h_{t-1}].T @ da`` over all steps (the two operands side by side in one scratch, so
-    da streams through once), its rows split between the threads (each packs only its rows
-    of the transposed operand; measured 4.0 ms vs 4.3 ms for column pieces of two products,
-    N=64 T=32 D=128 H=256, 2 threads, quiet). Else one product each. ``xh``: that operand
-    (T, N, D+H) already filled (by the backward step loop)."""
-    t_len, n, k = da.shape
-    rows, d, h = t_len * n, x.shape[2], Wh.shape[0]
-    da_all = da.reshape(rows, k)
-    filled = xh is not None
-    if not filled:
-        xh = _scratch("xh", (t_len, n, d + h), x.dtype)
-    dW = _recycled("dW", (d + h, k), x.dtype)   # fresh pages cost ~400 faults per call
-    if _gemm.fits(xh.reshape(rows, d + h).T, da_all, dW):
-        if not filled:
-            np.copyto(xh[:, :, :d], x.transpose(1, 0, 2))
-            np.copyto(xh[:, :, d:], hs[:-1])
-        _gemm.product(xh.reshape(rows, d + h).T, da_all, dW,
-                      min_work_per_thread=SEQUENCE_MIN_WORK_PER_THREAD)
-        return dW[:d], dW[d:]
-    dWh, dWx = np.empty_like(Wh), np.empty_like(Wx)
-    _matmul(hs[:-1].reshape(rows, -1).T, da_all, dWh)
-    _matmul(_time_major(x, "x").reshape(rows, -1).T, da_all, dWx)
-    return dWx, dWh

@@ -15,10 +15,12 @@
   kernel (csrc/sgemm.h; OpenBLAS may use only its AVX2 kernels on CPUs newer than its build, half
   the rate), the others on BLAS; on that kernel the whole LSTM step loop is one compiled call
   (``_ext.lstm_steps_forward/backward``), and the forward's call also projects the input: each
-  step's product is ``[x_t, h_{t-1}] @ [Wx; Wh]`` (k = D + H, the stacked weights packed once into
-  32-column panels; no projection pass over all steps). The LSTM backward's compiled call also
-  writes ``dx`` (D a multiple of 32) and sums ``db`` step by step while ``da_t`` is in cache, and
-  ``dWx``, ``dWh`` are then ONE product ``[x_t, h_{t-1}].T @ da`` split by rows. With several
+  step runs ``x_t @ Wx`` then ``+= h_{t-1} @ Wh`` with both operands read in place (the weights
+  packed once into 32-column panels; no projection pass over all steps) and then the cell in one
+  pass per hidden unit. The LSTM backward's compiled call also writes ``dx`` (D a multiple of
+  32) and sums ``db`` step by step while ``da_t`` is in cache, and after the last step the same
+  threads compute ``dWx``, ``dWh`` as ONE product ``[x_t, h_{t-1}].T @ da`` split by rows; its
+  ``Wh.T`` and ``Wx.T`` come from one parallel transposing call into reused buffers. With several
   threads the batch rows are split between threads that each run the whole step loop on their rows
   (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the big
   products split their output rows the same way. The big temporaries live in per-thread buffers
@@ -54,7 +56,6 @@ from fastnn.kernels._recurrent_products import (
     _step_threads,
     _time_major,
     _weight_gradients,
-    _weight_products,
 )
 from fastnn.kernels.recurrent import (
     _common,
@@ -289,23 +290,29 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    Wh_t = _gemm.transposed(Wh)
+    Wh_t = _scratch("Wh_t", Wh.shape[::-1], x.dtype)   # Wh.T, filled on the compiled path
     if _fast_product(da[0], Wh_t):
         # the whole step loop in one compiled call, reading dh in place (its rows are
         # contiguous in either layout) and, where D fits the kernel, writing dx and summing db
         # per step while each da[t] is in cache
         threads = _step_threads(n, h, t_len, 4)
+        # Wh.T and Wx.T (the step products' B) written into reused buffers by the call itself
+        d = x.shape[2]
         dh_tm = dh.transpose(1, 0, 2) if dh.strides[2] == dh.itemsize else \
             _upstream_time_major(dh)
         db_parts = np.zeros((threads, 4 * h), np.float64)
-        if x.shape[2] % _gemm.COLUMNS == 0:
+        if d % _gemm.COLUMNS == 0:
+            Wx_t = _scratch("Wx_t", Wx.shape[::-1], x.dtype)
             dx = _recycled("dx", x.shape, x.dtype)
-            xh = _scratch("xh", (t_len, n, x.shape[2] + h), x.dtype)
+            xh = _scratch("xh", (t_len, n, d + h), x.dtype)
+            # the weight gradients too: ONE product [x_t, h_{t-1}].T @ da in the same call
+            dW = _recycled("dW", (d + h, 4 * h), x.dtype)   # fresh pages: ~400 faults a call
             _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
-                                     threads, _gemm.transposed(Wx), dx, db_parts, x, hs, xh)
-            dWx, dWh = _weight_products(x, Wx, Wh, hs, da, xh)
-            return dx, dprev_h, dprev_c, dWx, dWh, db_parts.sum(axis=0).astype(x.dtype)
-        _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c, threads)
+                                     threads, Wx_t, dx, db_parts, x, hs, xh, dW, Wh, Wx)
+            return (dx, dprev_h, dprev_c, dW[:d], dW[d:],
+                    db_parts.sum(axis=0).astype(x.dtype))
+        _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c, threads,
+                                 Wh=Wh)
     else:
         dh_tm = _upstream_time_major(dh)
         chunks, threads = _step_plan(n, h, t_len, 4, False)

@@ -1,16 +1,14 @@
 """The LSTM sequence's fused fast paths against plain references: the backward step loop that
 also writes dx (batch-major, one pass over the gate gradient for dprev_h and dx), sums db per
 thread in float64 and fills [x_t, h_{t-1}], reading dh in place in either layout; the forward
-step loop writing the batch-major output (its products on packed weight panels); the weight
-gradients as ONE product over [x_t, h_{t-1}] split by rows; the backward cell vectorised when
-dprev_c aliases dnext_c."""
+step loop writing the batch-major output (its products on packed weight panels); the backward
+cell vectorised when dprev_c aliases dnext_c. The weight gradients inside the backward call are
+in test_lstm_fused_steps.py."""
 
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn.kernels import _gemm, get_impl
-from fastnn.kernels import _recurrent_products as rp
 from fastnn.kernels.recurrent import _ext
 
 needs_sgemm = pytest.mark.skipif(not (_gemm.AVAILABLE and getattr(_ext, "SGEMM_AVAILABLE", False)),
@@ -135,42 +133,6 @@ def test_forward_loop_writes_the_batch_major_output(rng, threads):
         _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, threads, x, Wx, out[:, 1:].copy())
     _ext.lstm_steps_forward(gates, Wh, b, hs, cs, tanh_c, threads, x, Wx, out)
     np.testing.assert_array_equal(out, hs[1:].transpose(1, 0, 2))
-
-
-@pytest.mark.parametrize("available", [True, False])
-@pytest.mark.parametrize("n, t, d, h", [(16, 5, 32, 32), (3, 2, 7, 32)])
-def test_weight_products_match_float64(rng, monkeypatch, available, n, t, d, h):
-    """dWx, dWh as one product over [x_t, h_{t-1}] (rows split over two threads), or on BLAS
-    one by one (no compiled product, or D = 7 with the compiled one)."""
-    if not available:
-        monkeypatch.setattr(_gemm, "AVAILABLE", False)
-    monkeypatch.setattr(rp, "SEQUENCE_MIN_WORK_PER_THREAD", 1.0)
-    previous = fastnn.get_num_threads()
-    fastnn.set_num_threads(min(2, fastnn.max_num_threads()))
-    try:
-        x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h), _f32(rng, h, 4 * h)
-        hs, da = _f32(rng, t + 1, n, h), _f32(rng, t, n, 4 * h)
-        dWx, dWh = rp._weight_products(x, Wx, Wh, hs, da)
-    finally:
-        fastnn.set_num_threads(previous)
-    rows = da.reshape(t * n, 4 * h).astype(np.float64)
-    tol = {"rtol": 0, "atol": 1e-5 * np.sqrt(t * n) * 4}
-    assert dWx.shape == Wx.shape and dWh.shape == Wh.shape
-    np.testing.assert_allclose(dWh, hs[:-1].reshape(t * n, h).T @ rows, **tol)
-    np.testing.assert_allclose(dWx, x.transpose(1, 0, 2).reshape(t * n, d).T @ rows, **tol)
-
-
-@needs_sgemm
-def test_weight_products_recycle_only_unreferenced_outputs(rng):
-    n, t, d, h = 4, 2, 32, 32
-    x, Wx, Wh = _f32(rng, n, t, d), _f32(rng, d, 4 * h), _f32(rng, h, 4 * h)
-    hs, da = _f32(rng, t + 1, n, h), _f32(rng, t, n, 4 * h)
-    _, dWh = rp._weight_products(x, Wx, Wh, hs, da)
-    kept = dWh.copy()
-    _, dWh2 = rp._weight_products(x, Wx, Wh, hs, 2 * da)   # dWh (a view of dW) still held
-    assert not np.shares_memory(dWh, dWh2)
-    np.testing.assert_array_equal(dWh, kept)
-    np.testing.assert_allclose(dWh2, 2 * kept, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.skipif(_ext is None, reason="fastnn._ext._recurrent not built")
