@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnn.kernels import conv as K
+from tests.kernels._conv_float32 import check_float32, conv_problem
 
 _direct = K._direct
 pytestmark = pytest.mark.skipif(_direct is None or not _direct.AVAILABLE,
@@ -42,19 +43,12 @@ CASES = [
 IDS = [f"x{c[0]}-f{c[1]}-k{c[2][0]}x{c[2][1]}-p{c[3]}" for c in CASES]
 
 
+_problem = conv_problem
+
+
 def _out_shape(x_shape, f, ksize, pad):
     n, _, h, w = x_shape
     return n, f, h + 2 * pad - ksize[0] + 1, w + 2 * pad - ksize[1] + 1
-
-
-def _problem(shape, f, ksize, pad, seed=0):
-    rng = np.random.default_rng(seed)
-    c = shape[1]
-    x = rng.standard_normal(shape)
-    wt = rng.standard_normal((f, c, *ksize)) / np.sqrt(c * ksize[0] * ksize[1])
-    b = rng.standard_normal(f)
-    dout = rng.standard_normal(_out_shape(shape, f, ksize, pad))
-    return x, wt, b, dout
 
 
 def _exact(x, wt, b, dout, pad):
@@ -65,9 +59,7 @@ def _exact(x, wt, b, dout, pad):
 
 
 def _check(got, want, what):
-    assert got.dtype == np.float32, what
-    err = np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
-    assert err <= TOL, f"{what}: max relative error {err:.2e} > {TOL:g}"
+    check_float32(got, want, what, TOL)
 
 
 def _entries(x, wt, b, dout, pad, threads=2):

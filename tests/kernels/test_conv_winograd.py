@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from fastnn.kernels import _gemm
 from fastnn.kernels import conv as K
+from tests.kernels._conv_float32 import check_float32, conv_problem
 
 _wino = K._wino
 pytestmark = pytest.mark.skipif(
@@ -41,13 +42,7 @@ IDS = [f"x{c[0]}-k{c[1]}-p{c[2]}" for c in CASES]
 
 
 def _problem(shape, k, pad, seed=0):
-    rng = np.random.default_rng(seed)
-    n, c, h, w = shape
-    x = rng.standard_normal(shape)
-    wt = rng.standard_normal((k, c, 3, 3)) / np.sqrt(9 * c)
-    b = rng.standard_normal(k)
-    dout = rng.standard_normal((n, k, h + 2 * pad - 2, w + 2 * pad - 2))
-    return x, wt, b, dout
+    return conv_problem(shape, k, (3, 3), pad, seed)
 
 
 def _exact(x, wt, b, dout, pad):
@@ -58,8 +53,7 @@ def _exact(x, wt, b, dout, pad):
 
 
 def _check(got, want, what):
-    err = np.abs(got.astype(np.float64) - want).max() / np.abs(want).max()
-    assert err <= TOL, f"{what}: max relative error {err:.2e} > {TOL:g}"
+    check_float32(got, want, what, TOL)
 
 
 def _entries(x, wt, b, dout, pad, chunk, threads=2):
