@@ -122,7 +122,8 @@ def _steps_backward(state, threads, weights):
 @pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (5, 3, 64, 32), (13, 2, 32, 96)])
 def test_backward_call_weight_gradients_match_float64(rng, threads, n, t, d, h):
     """dW = [x_t, h_{t-1}].T @ da over all steps, computed after the last step by the same
-    threads (rows of dW split between them; with N = 1 only one thread runs the steps but both
+    threads (as dW.T = da.T @ xh, 32-column blocks of da split between them and each block's
+    rows of dW.T written into dW's columns; with N = 1 only one thread runs the steps but all
     split dW), agrees with float64; everything else is bit-identical to the call without dW."""
     state = _backward_state(rng, n, t, d, h)
     plain, _ = _steps_backward(state, threads, False)
@@ -132,6 +133,35 @@ def test_backward_call_weight_gradients_match_float64(rng, threads, n, t, d, h):
         np.testing.assert_array_equal(a, b, err_msg=name)
     xh = plain[5].reshape(t * n, d + h).astype(np.float64)
     want = xh.T @ plain[0].reshape(t * n, 4 * h).astype(np.float64)
+    np.testing.assert_allclose(dW, want, rtol=0,
+                               atol=1e-5 * np.sqrt(t * n) * max(1.0, np.abs(want).max()))
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n, t, d, h", [(1, 1, 7, 32), (5, 3, 33, 64)])
+def test_weight_gradients_when_d_plus_h_is_not_whole_columns(rng, threads, n, t, d, h):
+    """D + H not a multiple of 32 (a direct call without dx): dW = xh.T @ da is computed
+    untransposed, rows of dW split between the threads; it agrees with float64 and leaves the
+    rest of the call bit-identical."""
+    x, Wx, Wh, hs, cs, gates, tanh_c, dh = _backward_state(rng, n, t, d, h)
+    f = np.float32
+    outs = []
+    for weights in (False, True):
+        da = np.full(gates.shape, np.nan, f)
+        dprev_h, dprev_c = np.zeros((n, h), f), np.zeros((n, h), f)
+        xh = np.full((t, n, d + h), np.nan, f)
+        dW = np.full((d + h, 4 * h), np.nan, f) if weights else None
+        _ext.lstm_steps_backward(dh.transpose(1, 0, 2), _gemm.transposed(Wh), gates, tanh_c,
+                                 cs, da, dprev_h, dprev_c, threads, None, None, None, x, hs,
+                                 xh, dW)
+        outs.append((da, dprev_h, dprev_c, xh, dW))
+    for name, a, b in zip(("da", "dprev_h", "dprev_c", "xh"), outs[0][:4], outs[1][:4],
+                          strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    da, xh, dW = outs[1][0], outs[1][3], outs[1][4]
+    want = (xh.reshape(t * n, d + h).astype(np.float64).T
+            @ da.reshape(t * n, 4 * h).astype(np.float64))
     np.testing.assert_allclose(dW, want, rtol=0,
                                atol=1e-5 * np.sqrt(t * n) * max(1.0, np.abs(want).max()))
 
