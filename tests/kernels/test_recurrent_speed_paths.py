@@ -187,7 +187,8 @@ def test_char_rnn_vocab_head_matches_cs231n_layers(rng, dtype, vocab):
     np.testing.assert_allclose(db, want_db, rtol=tol, atol=tol * np.abs(want_db).max())
 
 
-@pytest.mark.parametrize("shape", [(256, 1024), (37, 45), (1, 33), (70, 1)])
+@pytest.mark.parametrize("shape", [(256, 1024), (1024, 256), (37, 45), (17, 31), (16, 16),
+                                   (1, 33), (70, 1)])
 @pytest.mark.parametrize("layout", ["c", "transposed", "every_other_row"])
 def test_transposed_matches_numpy(rng, shape, layout):
     base = rng.standard_normal(shape).astype(np.float32)
