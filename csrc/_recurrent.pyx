@@ -352,14 +352,22 @@ def lstm_steps_forward(
 
 cdef inline void _transpose_columns(const float* src, Py_ssize_t rows, Py_ssize_t cols,
                                     float* dst, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """dst[j, i] = src[i, j] for the columns j0 <= j < j1 (at most 32), 32 rows at a time
-    (each 32 x 32 block's source and destination lines stay in L1)."""
-    cdef Py_ssize_t i0, i, j, i1
-    for i0 in range(0, rows, 32):
-        i1 = i0 + 32 if i0 + 32 < rows else rows
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                dst[j * rows + i] = src[i * cols + j]
+    """dst[j, i] = src[i, j] for the columns j0 <= j < j1, in 16 x 16 blocks through a buffer
+    (as fastnn._ext._gemm.transpose: each source and destination row segment touched whole
+    once, so destination rows a power-of-two multiple of 1 KB apart, H >= 512, do not evict
+    their own partly written lines)."""
+    cdef Py_ssize_t i0, i, i1, jb, j, je
+    cdef float tile[16 * 16]
+    for i0 in range(0, rows, 16):
+        i1 = i0 + 16 if i0 + 16 < rows else rows
+        for jb in range(j0, j1, 16):
+            je = jb + 16 if jb + 16 < j1 else j1
+            for i in range(i0, i1):
+                for j in range(jb, je):
+                    tile[(j - jb) * 16 + (i - i0)] = src[i * cols + j]
+            for j in range(jb, je):
+                for i in range(i0, i1):
+                    dst[j * rows + i] = tile[(j - jb) * 16 + (i - i0)]
 
 
 cdef inline void _transpose_rows_into_columns(const float* src, Py_ssize_t cols, float* dst,
