@@ -350,40 +350,25 @@ def lstm_steps_forward(
         raise MemoryError("lstm_steps_forward could not allocate a packing buffer")
 
 
-cdef inline void _transpose_columns(const float* src, Py_ssize_t rows, Py_ssize_t cols,
-                                    float* dst, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """dst[j, i] = src[i, j] for the columns j0 <= j < j1, in 16 x 16 blocks through a buffer
-    (as fastnn._ext._gemm.transpose: each source and destination row segment touched whole
-    once, so destination rows a power-of-two multiple of 1 KB apart, H >= 512, do not evict
-    their own partly written lines)."""
+cdef inline void _transpose_block(const float* src, Py_ssize_t src_ld, float* dst,
+                                  Py_ssize_t dst_ld, Py_ssize_t r0, Py_ssize_t r1,
+                                  Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """dst[c, r] = src[r, c] for r0 <= r < r1, c0 <= c < c1 (rows src_ld and dst_ld floats
+    apart), in 16 x 16 blocks through a buffer, as fastnn._ext._gemm.transpose: each source and
+    destination row segment touched whole once, so rows a power-of-two multiple of 1 KB apart
+    (H >= 512, or dW's 4H columns) do not evict their own partly written lines."""
     cdef Py_ssize_t i0, i, i1, jb, j, je
     cdef float tile[16 * 16]
-    for i0 in range(0, rows, 16):
-        i1 = i0 + 16 if i0 + 16 < rows else rows
-        for jb in range(j0, j1, 16):
-            je = jb + 16 if jb + 16 < j1 else j1
+    for i0 in range(r0, r1, 16):
+        i1 = i0 + 16 if i0 + 16 < r1 else r1
+        for jb in range(c0, c1, 16):
+            je = jb + 16 if jb + 16 < c1 else c1
             for i in range(i0, i1):
                 for j in range(jb, je):
-                    tile[(j - jb) * 16 + (i - i0)] = src[i * cols + j]
+                    tile[(j - jb) * 16 + (i - i0)] = src[i * src_ld + j]
             for j in range(jb, je):
                 for i in range(i0, i1):
-                    dst[j * rows + i] = tile[(j - jb) * 16 + (i - i0)]
-
-
-cdef inline void _transpose_rows_into_columns(const float* src, Py_ssize_t cols, float* dst,
-                                              Py_ssize_t ld, Py_ssize_t j0,
-                                              Py_ssize_t j1) noexcept nogil:
-    """dst[i, j] = src[j, i] (dst rows ld apart, src rows cols apart) for j0 <= j < j1, in 32 x
-    32 blocks, each destination row segment written whole before the next (dst rows 4 KB
-    apart would otherwise evict each other's partly written lines)."""
-    cdef Py_ssize_t i0, i, i1, jb, j, je
-    for i0 in range(0, cols, 32):
-        i1 = i0 + 32 if i0 + 32 < cols else cols
-        for jb in range(j0, j1, 32):
-            je = jb + 32 if jb + 32 < j1 else j1
-            for i in range(i0, i1):
-                for j in range(jb, je):
-                    dst[i * ld + j] = src[j * cols + i]
+                    dst[j * dst_ld + i] = tile[(j - jb) * 16 + (i - i0)]
 
 
 def lstm_steps_backward(
@@ -495,9 +480,9 @@ def lstm_steps_backward(
             for jb in prange((w + 31) // 32, schedule="static"):
                 j0 = jb * 32
                 j1 = j0 + 32 if j0 + 32 < w else w
-                _transpose_columns(&Wh[0, 0], h, w, &Wh_t[0, 0], j0, j1)
+                _transpose_block(&Wh[0, 0], w, &Wh_t[0, 0], h, 0, h, j0, j1)
                 if flip_x:
-                    _transpose_columns(&Wx[0, 0], d, w, &Wx_t[0, 0], j0, j1)
+                    _transpose_block(&Wx[0, 0], w, &Wx_t[0, 0], d, 0, d, j0, j1)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts
@@ -536,7 +521,7 @@ def lstm_steps_backward(
                     if j1 > j0:
                         wfailed += fnn_sgemm(j1 - j0, kk, tn, &da[0, 0, j0], 1, w,
                                              &xh[0, 0, 0], kk, dwt + j0 * kk, kk, 0) != 0
-                        _transpose_rows_into_columns(dwt, kk, &dW[0, 0], w, j0, j1)
+                        _transpose_block(dwt, kk, &dW[0, 0], w, j0, j1, 0, kk)
                 else:
                     w0 = kk * part // parts
                     w1 = kk * (part + 1) // parts
