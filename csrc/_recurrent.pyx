@@ -355,7 +355,7 @@ cdef inline void _transpose_block(const float* src, Py_ssize_t src_ld, float* ds
                                   Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     """dst[c, r] = src[r, c] for r0 <= r < r1, c0 <= c < c1 (rows src_ld and dst_ld floats
     apart), in 16 x 16 blocks through a buffer, as fastnn._ext._gemm.transpose: each source and
-    destination row segment touched whole once, so rows a power-of-two multiple of 1 KB apart
+    destination row segment touched whole once, so rows 2 KB or a larger power of two apart
     (H >= 512, or dW's 4H columns) do not evict their own partly written lines."""
     cdef Py_ssize_t i0, i, i1, jb, j, je
     cdef float tile[16 * 16]
