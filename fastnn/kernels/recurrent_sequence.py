@@ -72,6 +72,10 @@ from fastnn.kernels.recurrent import (
     _rnn_cell_forward_vectorized,
 )
 
+# floats of padding after each row of the compiled LSTM backward's gate gradients and
+# transposed weights (see there)
+_PAD = 16
+
 __all__ = [
     "lstm_sequence_backward",
     "lstm_sequence_forward",
@@ -290,25 +294,31 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
     da = _scratch("da", gates.shape, gates.dtype)
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    Wh_t = _scratch("Wh_t", Wh.shape[::-1], x.dtype)   # Wh.T, filled on the compiled path
-    if _fast_product(da[0], Wh_t):
+    # da[t] @ Wh.T on the compiled product: float32, H whole 32-column blocks
+    if h % _gemm.COLUMNS == 0 and _fast_product(da[0], Wh):
+        # Wh.T (and Wx.T), the step products' B, written by the call itself into reused
+        # buffers whose rows are padded as da's (below): rows 1 KB or 512 B apart would put
+        # every row of a 32-column panel in the same few cache sets
+        Wh_t = _scratch("Wh_t", (4 * h, h + _PAD), x.dtype)[:, :h]
         # the whole step loop in one compiled call, reading dh in place (its rows are
         # contiguous in either layout) and, where D fits the kernel, writing dx and summing db
         # per step while each da[t] is in cache
         threads = _step_threads(n, h, t_len, 4)
-        # Wh.T and Wx.T (the step products' B) written into reused buffers by the call itself
         d = x.shape[2]
         dh_tm = dh.transpose(1, 0, 2) if dh.strides[2] == dh.itemsize else \
             _upstream_time_major(dh)
         db_parts = np.zeros((threads, 4 * h), np.float64)
         if d % _gemm.COLUMNS == 0:
-            Wx_t = _scratch("Wx_t", Wx.shape[::-1], x.dtype)
+            Wx_t = _scratch("Wx_t", (4 * h, d + _PAD), x.dtype)[:, :d]
             dx = _recycled("dx", x.shape, x.dtype)
-            xh = _scratch("xh", (t_len, n, d + h), x.dtype)
+            # da's rows 4H + 16 floats apart: 4H floats is a multiple of 1 KB for H >= 64, and
+            # rows that far apart share cache sets, so the step products' 12-row reads of da
+            # and the weight gradients' 32-column panels of it would evict themselves
+            da = _scratch("da", (t_len, n, 4 * h + _PAD), x.dtype)[:, :, :4 * h]
             # the weight gradients too: ONE product [x_t, h_{t-1}].T @ da in the same call
             dW = _recycled("dW", (d + h, 4 * h), x.dtype)   # fresh pages: ~400 faults a call
             _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
-                                     threads, Wx_t, dx, db_parts, x, hs, xh, dW, Wh, Wx)
+                                     threads, Wx_t, dx, db_parts, x, hs, dW, Wh, Wx)
             return (dx, dprev_h, dprev_c, dW[:d], dW[d:],
                     db_parts.sum(axis=0).astype(x.dtype))
         _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c, threads,

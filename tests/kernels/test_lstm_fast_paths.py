@@ -28,8 +28,7 @@ def _forward_state(rng, n, t, d, h):
     return x, Wx, Wh, hs.copy(), cs.copy(), gates.copy(), tanh_c.copy()
 
 
-def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None, x=None,
-                   hs=None):
+def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None):
     t, n, h = dh_tm.shape
     da = np.full(gates.shape, np.nan, np.float32)
     dprev_h, dprev_c = np.zeros((n, h), np.float32), np.zeros((n, h), np.float32)
@@ -37,11 +36,10 @@ def _backward_loop(dh_tm, Wh, gates, tanh_c, cs, threads, Wx=None, parts=None, x
     if Wx is not None:
         dx = np.full((n, t, Wx.shape[0]), np.nan, np.float32)
         db_parts = np.zeros((parts, 4 * h))
-        xh = np.full((t, n, x.shape[2] + h), np.nan, np.float32)
-        extra = (_gemm.transposed(Wx), dx, db_parts, x, hs, xh)
+        extra = (_gemm.transposed(Wx), dx, db_parts)
     _ext.lstm_steps_backward(dh_tm, _gemm.transposed(Wh), gates, tanh_c, cs, da, dprev_h,
                              dprev_c, threads, *extra)
-    return (da, dprev_h, dprev_c) + ((extra[1], extra[2], extra[5]) if extra else ())
+    return (da, dprev_h, dprev_c) + ((extra[1], extra[2]) if extra else ())
 
 
 @needs_sgemm
@@ -53,14 +51,12 @@ def test_backward_loop_dx_and_db_match_separate_products(rng, threads, n, t, d, 
     da, dprev_h, dprev_c are bit-identical to the loop without them; dh read through a
     transposed view of batch-major data gives the same bits as a time-major copy. H = 96: the
     in-place gate gradient crosses the kernel's k blocks (4H = 384)."""
-    x, Wx, Wh, hs, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
+    _, Wx, Wh, _, cs, gates, tanh_c = _forward_state(rng, n, t, d, h)
     dh = _f32(rng, n, t, h)
     plain = _backward_loop(np.ascontiguousarray(dh.transpose(1, 0, 2)), Wh, gates, tanh_c, cs,
                            threads)
     fused = _backward_loop(dh.transpose(1, 0, 2), Wh, gates, tanh_c, cs, threads, Wx,
-                           parts=threads, x=x, hs=hs)
-    # the weight gradients' operand [x_t, h_{t-1}], every row filled
-    np.testing.assert_array_equal(fused[5], np.concatenate([x.transpose(1, 0, 2), hs[:-1]], 2))
+                           parts=threads)
     for name, a, b in zip(("da", "dprev_h", "dprev_c"), plain, fused[:3], strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     da = plain[0].astype(np.float64)
@@ -82,8 +78,8 @@ def test_backward_loop_refuses_bad_extras_before_running(rng):
     dh_tm, Wh_t, Wx_t = np.zeros((t, n, h), f), _gemm.transposed(Wh), _gemm.transposed(Wx)
     da = np.zeros_like(gates)
 
-    def call(*extra, dh=dh_tm, threads=2):
-        _ext.lstm_steps_backward(dh, Wh_t, gates, tanh_c, cs, da, np.zeros((n, h), f),
+    def call(*extra, dh=dh_tm, threads=2, da=da, wh_t=Wh_t):
+        _ext.lstm_steps_backward(dh, wh_t, gates, tanh_c, cs, da, np.zeros((n, h), f),
                                  np.zeros((n, h), f), threads, *extra)
 
     dx = np.full((n, t, d), 7.0, f)
@@ -102,18 +98,31 @@ def test_backward_loop_refuses_bad_extras_before_running(rng):
     with pytest.raises(ValueError, match="db_parts must have shape"):
         call(None, None, np.zeros((2, 4 * h - 1)))
     x, hs = np.zeros((n, t, d), f), np.zeros((t + 1, n, h), f)
-    xh = np.full((t, n, d + h), 7.0, f)
-    with pytest.raises(ValueError, match="x, hs and xh must be given together"):
+    dW = np.full((d + h, 4 * h), 7.0, f)
+    with pytest.raises(ValueError, match="x, hs and dW must be given together"):
         call(Wx_t, dx, None, x, hs)
-    with pytest.raises(ValueError, match="x, hs and xh must be given together"):
-        call(None, None, None, None, None, xh)
-    with pytest.raises(ValueError, match="xh must have shape"):
-        call(Wx_t, dx, None, x, hs, np.zeros((t, n, d + h + 1), f))
+    with pytest.raises(ValueError, match="x, hs and dW must be given together"):
+        call(None, None, None, None, None, dW)
+    with pytest.raises(ValueError, match="dW must have shape"):
+        call(Wx_t, dx, None, x, hs, np.zeros((d + h + 1, 4 * h), f))
     with pytest.raises(ValueError, match="hs must have shape"):
-        call(Wx_t, dx, None, x, hs[:-1].copy(), xh)
+        call(Wx_t, dx, None, x, hs[:-1].copy(), dW)
     with pytest.raises(ValueError, match="rows must be contiguous"):
         call(dh=np.zeros((t, n, 2 * h), f)[:, :, ::2])
-    assert (dx == 7.0).all() and (xh == 7.0).all() and not da.any()   # nothing ran
+    with pytest.raises(ValueError, match="da's rows must be contiguous"):
+        call(da=np.zeros((t, n, 8 * h), f)[:, :, ::2])
+    with pytest.raises(ValueError, match="evenly spaced over the steps"):
+        call(da=np.zeros((t, n + 1, 4 * h), f)[:, :n])
+    with pytest.raises(ValueError, match="Wh_t's rows must be contiguous"):
+        call(wh_t=np.zeros((4 * h, 2 * h), f)[:, ::2])
+    # negative strides (reversed rows) are refused, not read out of bounds
+    with pytest.raises(ValueError, match="Wh_t's rows must be contiguous"):
+        call(wh_t=Wh_t[::-1])
+    with pytest.raises(ValueError, match="da's rows must be contiguous"):
+        call(da=np.zeros_like(gates)[:, ::-1])
+    with pytest.raises(ValueError, match="Wx_t's rows must be contiguous"):
+        call(np.zeros((4 * h, 2 * d), f)[:, ::2], dx)
+    assert (dx == 7.0).all() and (dW == 7.0).all() and not da.any()   # nothing ran
     call(Wx_t, dx, np.zeros((2, 4 * h)))                 # the well-formed call runs
     assert np.isfinite(dx).all()
 

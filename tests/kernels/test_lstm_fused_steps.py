@@ -1,8 +1,9 @@
 """The LSTM step loops' fused pieces against plain references: the forward cell in one pass per
 hidden unit (in place or not, every addend/bias combination), the forward's two in-place
 products per step (x_t @ Wx, then += h_{t-1} @ Wh), the weight gradients computed inside the
-backward call (one product over [x_t, h_{t-1}] after the last step, rows split between the
-threads) and the transposes of Wh and Wx the backward call writes for its own products."""
+backward call (one product over [x_t, h_{t-1}], packed step by step, after the last step;
+32-column blocks of dW split between the threads), padded rows of da, Wh.T and Wx.T, and the
+transposes of Wh and Wx the backward call writes for its own products."""
 
 import numpy as np
 import pytest
@@ -101,68 +102,96 @@ def _backward_state(rng, n, t, d, h):
     return x, Wx, Wh, hs, cs, gates, tanh_c, _f32(rng, n, t, h)
 
 
-def _steps_backward(state, threads, weights):
+def _padded(a, pad):
+    """``a`` copied into the leading columns of a wider array: rows ``pad`` floats longer."""
+    wide = np.full(a.shape[:-1] + (a.shape[-1] + pad,), np.nan, a.dtype)
+    wide[..., :a.shape[-1]] = a
+    return wide[..., :a.shape[-1]]
+
+
+def _steps_backward(state, threads, weights, pad=0):
     x, Wx, Wh, hs, cs, gates, tanh_c, dh = state
     n, t, d = x.shape
     h = Wh.shape[0]
     f = np.float32
-    da = np.full(gates.shape, np.nan, f)
+    da = _padded(np.full(gates.shape, np.nan, f), pad)
     dprev_h, dprev_c = np.zeros((n, h), f), np.zeros((n, h), f)
-    dx, xh = np.full((n, t, d), np.nan, f), np.full((t, n, d + h), np.nan, f)
+    dx = np.full((n, t, d), np.nan, f)
     db_parts = np.zeros((threads, 4 * h))
     dW = np.full((d + h, 4 * h), np.nan, f) if weights else None
-    _ext.lstm_steps_backward(dh.transpose(1, 0, 2), _gemm.transposed(Wh), gates, tanh_c, cs, da,
-                             dprev_h, dprev_c, threads, _gemm.transposed(Wx), dx, db_parts, x,
-                             hs, xh, dW)
-    return (da, dprev_h, dprev_c, dx, db_parts, xh), dW
+    operands = (x, hs) if weights else (None, None)
+    _ext.lstm_steps_backward(dh.transpose(1, 0, 2), _padded(_gemm.transposed(Wh), pad), gates,
+                             tanh_c, cs, da, dprev_h, dprev_c, threads,
+                             _padded(_gemm.transposed(Wx), pad), dx, db_parts, *operands, dW)
+    return (da, dprev_h, dprev_c, dx, db_parts), dW
+
+
+def _weight_gradients_float64(x, hs, da):
+    """sum over t of [x_t, h_{t-1}].T @ da[t], in float64"""
+    t, n, _ = da.shape
+    xh = np.concatenate([x.transpose(1, 0, 2), hs[:-1]], 2).reshape(t * n, -1)
+    return xh.astype(np.float64).T @ da.reshape(t * n, -1).astype(np.float64)
 
 
 @needs_sgemm
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (5, 3, 64, 32), (13, 2, 32, 96)])
+@pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (5, 3, 64, 32), (13, 2, 32, 96),
+                                        (7, 40, 32, 64)])
 def test_backward_call_weight_gradients_match_float64(rng, threads, n, t, d, h):
-    """dW = [x_t, h_{t-1}].T @ da over all steps, computed after the last step by the same
-    threads (as dW.T = da.T @ xh, 32-column blocks of da split between them and each block's
-    rows of dW.T written into dW's columns; with N = 1 only one thread runs the steps but all
-    split dW), agrees with float64; everything else is bit-identical to the call without dW."""
+    """dW = [x_t, h_{t-1}].T @ da over all steps (its A packed step by step, 12-row tiles
+    across the x/h boundary; T*N = 280 terms summed per tile), computed after the last step by
+    the same threads over 32-column blocks of dW (with N = 1 only one thread runs the steps
+    and dW), agrees with float64; everything else is bit-identical to the call without dW."""
     state = _backward_state(rng, n, t, d, h)
     plain, _ = _steps_backward(state, threads, False)
     fused, dW = _steps_backward(state, threads, True)
-    for name, a, b in zip(("da", "dprev_h", "dprev_c", "dx", "db_parts", "xh"), plain, fused,
+    for name, a, b in zip(("da", "dprev_h", "dprev_c", "dx", "db_parts"), plain, fused,
                           strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    xh = plain[5].reshape(t * n, d + h).astype(np.float64)
-    want = xh.T @ plain[0].reshape(t * n, 4 * h).astype(np.float64)
+    want = _weight_gradients_float64(state[0], state[3], plain[0])
     np.testing.assert_allclose(dW, want, rtol=0,
                                atol=1e-5 * np.sqrt(t * n) * max(1.0, np.abs(want).max()))
+
+
+@needs_sgemm
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n, t, d, h", [(5, 3, 64, 32), (13, 2, 32, 96)])
+def test_backward_call_reads_padded_rows_bit_for_bit(rng, threads, n, t, d, h):
+    """da, Wh.T and Wx.T as views of arrays with 16 more floats per row (as the sequence
+    backward passes them, so rows 1 KB apart do not share cache sets) give the same bits as
+    contiguous ones, dW included."""
+    state = _backward_state(rng, n, t, d, h)
+    plain, dW = _steps_backward(state, threads, True)
+    padded, dW_padded = _steps_backward(state, threads, True, pad=16)
+    assert padded[0].strides[1] == (4 * h + 16) * 4
+    for name, a, b in zip(("da", "dprev_h", "dprev_c", "dx", "db_parts", "dW"),
+                          plain + (dW,), padded + (dW_padded,), strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
 
 
 @needs_sgemm
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("n, t, d, h", [(1, 1, 7, 32), (5, 3, 33, 64)])
 def test_weight_gradients_when_d_plus_h_is_not_whole_columns(rng, threads, n, t, d, h):
-    """D + H not a multiple of 32 (a direct call without dx): dW = xh.T @ da is computed
-    untransposed, rows of dW split between the threads; it agrees with float64 and leaves the
-    rest of the call bit-identical."""
+    """D + H not a multiple of 32 nor of the 12-row tiles (a direct call without dx): dW agrees
+    with float64 (the last, partial tile included) and leaves the rest of the call
+    bit-identical."""
     x, Wx, Wh, hs, cs, gates, tanh_c, dh = _backward_state(rng, n, t, d, h)
     f = np.float32
     outs = []
     for weights in (False, True):
         da = np.full(gates.shape, np.nan, f)
         dprev_h, dprev_c = np.zeros((n, h), f), np.zeros((n, h), f)
-        xh = np.full((t, n, d + h), np.nan, f)
         dW = np.full((d + h, 4 * h), np.nan, f) if weights else None
+        operands = (x, hs) if weights else (None, None)
         _ext.lstm_steps_backward(dh.transpose(1, 0, 2), _gemm.transposed(Wh), gates, tanh_c,
-                                 cs, da, dprev_h, dprev_c, threads, None, None, None, x, hs,
-                                 xh, dW)
-        outs.append((da, dprev_h, dprev_c, xh, dW))
-    for name, a, b in zip(("da", "dprev_h", "dprev_c", "xh"), outs[0][:4], outs[1][:4],
-                          strict=True):
+                                 cs, da, dprev_h, dprev_c, threads, None, None, None, *operands,
+                                 dW)
+        outs.append((da, dprev_h, dprev_c, dW))
+    for name, a, b in zip(("da", "dprev_h", "dprev_c"), outs[0][:3], outs[1][:3], strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    da, xh, dW = outs[1][0], outs[1][3], outs[1][4]
-    want = (xh.reshape(t * n, d + h).astype(np.float64).T
-            @ da.reshape(t * n, 4 * h).astype(np.float64))
-    np.testing.assert_allclose(dW, want, rtol=0,
+    want = _weight_gradients_float64(x, hs, outs[1][0])
+    np.testing.assert_allclose(outs[1][3], want, rtol=0,
                                atol=1e-5 * np.sqrt(t * n) * max(1.0, np.abs(want).max()))
 
 
@@ -180,15 +209,18 @@ def test_backward_call_refuses_bad_weight_gradient_arguments(rng):
                                  da, np.zeros((n, h), f), np.zeros((n, h), f), 2,
                                  _gemm.transposed(Wx), np.zeros((n, t, d), f), None, *extra)
 
-    with pytest.raises(ValueError, match="dW needs x, hs and xh"):
-        call(None, None, None, dW)
-    xh = np.zeros((t, n, d + h), f)
+    with pytest.raises(ValueError, match="x, hs and dW must be given together"):
+        call(None, None, dW)
+    with pytest.raises(ValueError, match="x, hs and dW must be given together"):
+        call(x, hs, None)
     with pytest.raises(ValueError, match="dW must have shape"):
-        call(x, hs, xh, dW[1:].copy())
+        call(x, hs, dW[1:].copy())
     with pytest.raises(ValueError, match="dW must have shape"):
-        call(x, hs, xh, np.zeros((d + h, 4 * h - 32), f))
+        call(x, hs, np.zeros((d + h, 4 * h - 32), f))
+    with pytest.raises(ValueError, match="x must have shape"):
+        call(x[:, 1:].copy(), hs, dW)
     assert (dW == 7.0).all() and not da.any()   # nothing ran
-    call(x, hs, xh, dW)                          # the well-formed call runs
+    call(x, hs, dW)                              # the well-formed call runs
     assert np.isfinite(dW).all()
 
 
@@ -213,25 +245,29 @@ def test_sequence_backward_recycles_dW_only_when_unreferenced(rng):
 @needs_sgemm
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("n, t, d, h", [(1, 1, 32, 32), (13, 2, 64, 96)])
-def test_backward_call_transposes_the_weights_itself(rng, threads, n, t, d, h):
-    """With Wh and Wx the call writes Wh.T and Wx.T into Wh_t and Wx_t (exactly) before the
-    steps, and every output is bit-identical to a call given the transposes; Wh alone (the
-    loop without dx) as well."""
+@pytest.mark.parametrize("pad", [0, 16])
+def test_backward_call_transposes_the_weights_itself(rng, threads, n, t, d, h, pad):
+    """With Wh and Wx the call writes Wh.T and Wx.T into Wh_t and Wx_t (exactly; into padded
+    rows as well, leaving the padding alone) before the steps, and every output is
+    bit-identical to a call given the transposes; Wh alone (the loop without dx) as well."""
     state = _backward_state(rng, n, t, d, h)
     x, Wx, Wh, hs, cs, gates, tanh_c, dh = state
     plain, dW_plain = _steps_backward(state, threads, True)
     f = np.float32
-    Wh_t, Wx_t = np.full((4 * h, h), np.nan, f), np.full((4 * h, d), np.nan, f)
+    Wh_t = _padded(np.full((4 * h, h), np.nan, f), pad)
+    Wx_t = _padded(np.full((4 * h, d), np.nan, f), pad)
     da = np.full(gates.shape, np.nan, f)
     dprev_h, dprev_c = np.zeros((n, h), f), np.zeros((n, h), f)
-    dx, xh = np.full((n, t, d), np.nan, f), np.full((t, n, d + h), np.nan, f)
+    dx = np.full((n, t, d), np.nan, f)
     db_parts, dW = np.zeros((threads, 4 * h)), np.full((d + h, 4 * h), np.nan, f)
     _ext.lstm_steps_backward(dh.transpose(1, 0, 2), Wh_t, gates, tanh_c, cs, da, dprev_h,
-                             dprev_c, threads, Wx_t, dx, db_parts, x, hs, xh, dW, Wh, Wx)
+                             dprev_c, threads, Wx_t, dx, db_parts, x, hs, dW, Wh, Wx)
     np.testing.assert_array_equal(Wh_t, Wh.T)
     np.testing.assert_array_equal(Wx_t, Wx.T)
-    for name, a, b in zip(("da", "dprev_h", "dprev_c", "dx", "db_parts", "xh", "dW"),
-                          plain + (dW_plain,), (da, dprev_h, dprev_c, dx, db_parts, xh, dW),
+    if pad:   # the padding after each row untouched
+        assert np.isnan(Wh_t.base[:, h:]).all() and np.isnan(Wx_t.base[:, d:]).all()
+    for name, a, b in zip(("da", "dprev_h", "dprev_c", "dx", "db_parts", "dW"),
+                          plain + (dW_plain,), (da, dprev_h, dprev_c, dx, db_parts, dW),
                           strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     alone = np.full((4 * h, h), np.nan, f)
