@@ -21,6 +21,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
 from sgemm cimport fnn_sgemm, fnn_sgemm_available
+from transpose cimport fnn_transpose
 
 #: True when the CPU has AVX-512F and the kernel is compiled in (else use BLAS)
 SGEMM_AVAILABLE = bool(fnn_sgemm_available())
@@ -138,18 +139,16 @@ def transpose(
     const float[:, :] a,              # IN  (M, K), any strides
     float[:, ::1] out,                # OUT (K, M): a.T, C-contiguous
 ):
-    """``out = a.T`` in 16 x 16 blocks through a small buffer: each block's 16 source row
-    segments are read whole into the buffer, then its 16 destination row segments written
-    whole from it, so no cache line has to stay resident while it is filled piecemeal (with
-    rows 2 KB or a larger power of two apart, the 32 x 32 blocks written column by column
-    before evicted their own lines). a (1024, 256): 1.50 -> 0.10 ms (NumPy's strided copy
-    0.29); (1024, 1024): 5.94 -> 0.40 (3.39); (3136, 128): 0.18 -> 0.13 (0.42). Serves the B
-    operand ``W.T`` of backward products."""
-    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], i0, j0, i, j, i1, j1
+    """``out = a.T`` in 16 x 16 blocks (csrc/transpose.h): each block's 16 source row segments
+    read whole, then its 16 destination row segments written whole (with AVX-512 in registers
+    where a's rows are contiguous, else through a small buffer), so no cache line has to stay
+    resident while it is filled piecemeal (with rows 2 KB or a larger power of two apart, the
+    32 x 32 blocks written column by column before evicted their own lines). Through the
+    buffer, a (1024, 256): 1.50 -> 0.10 ms (NumPy's strided copy 0.29); (1024, 1024): 5.94 ->
+    0.40 (3.39); (3136, 128): 0.18 -> 0.13 (0.42). Serves the B operand ``W.T`` of backward
+    products."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1]
     cdef Py_ssize_t a_rs, a_cs
-    cdef const float* src
-    cdef float* dst
-    cdef float tile[16 * 16]
     if out.shape[0] != k or out.shape[1] != m:
         raise ValueError(f"out must have shape ({k}, {m}) (a transposed), got "
                          f"({out.shape[0]}, {out.shape[1]})")
@@ -158,15 +157,5 @@ def transpose(
     if a.strides[0] % sizeof(float) or a.strides[1] % sizeof(float):
         raise ValueError("a's strides must be whole float32 elements")
     a_rs, a_cs = a.strides[0] // sizeof(float), a.strides[1] // sizeof(float)
-    src, dst = &a[0, 0], &out[0, 0]
     with nogil:
-        for i0 in range(0, m, 16):
-            i1 = i0 + 16 if i0 + 16 < m else m
-            for j0 in range(0, k, 16):
-                j1 = j0 + 16 if j0 + 16 < k else k
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        tile[(j - j0) * 16 + (i - i0)] = src[i * a_rs + j * a_cs]
-                for j in range(j0, j1):
-                    for i in range(i0, i1):
-                        dst[j * m + i] = tile[(j - j0) * 16 + (i - i0)]
+        fnn_transpose(&a[0, 0], a_rs, a_cs, &out[0, 0], m, 0, m, 0, k)

@@ -63,6 +63,7 @@ from sgemm cimport (
     fnn_sgemm_bpanels,
     fnn_sgemm_pair,
 )
+from transpose cimport fnn_transpose   # csrc/transpose.h, shared with _gemm.transpose
 
 ctypedef fused floating:
     float
@@ -365,27 +366,6 @@ cdef Py_ssize_t _row_floats(str name, Py_ssize_t item, Py_ssize_t row,
     return row // sizeof(float)
 
 
-cdef inline void _transpose_block(const float* src, Py_ssize_t src_ld, float* dst,
-                                  Py_ssize_t dst_ld, Py_ssize_t r0, Py_ssize_t r1,
-                                  Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """dst[c, r] = src[r, c] for r0 <= r < r1, c0 <= c < c1 (rows src_ld and dst_ld floats
-    apart), in 16 x 16 blocks through a buffer, as fastnn._ext._gemm.transpose: each source and
-    destination row segment touched whole once, so rows 2 KB or a larger power of two apart
-    (H >= 512, or dW's 4H columns) do not evict their own partly written lines."""
-    cdef Py_ssize_t i0, i, i1, jb, j, je
-    cdef float tile[16 * 16]
-    for i0 in range(r0, r1, 16):
-        i1 = i0 + 16 if i0 + 16 < r1 else r1
-        for jb in range(c0, c1, 16):
-            je = jb + 16 if jb + 16 < c1 else c1
-            for i in range(i0, i1):
-                for j in range(jb, je):
-                    tile[(j - jb) * 16 + (i - i0)] = src[i * src_ld + j]
-            for j in range(jb, je):
-                for i in range(i0, i1):
-                    dst[j * dst_ld + i] = tile[(j - jb) * 16 + (i - i0)]
-
-
 def lstm_steps_backward(
     const float[:, :, :] dh not None,  # IN  (T, N, H) upstream gradient; rows contiguous (a
                                        #     transposed view of a batch-major array is fine)
@@ -501,9 +481,9 @@ def lstm_steps_backward(
             for jb in prange((w + 31) // 32, schedule="static"):
                 j0 = jb * 32
                 j1 = j0 + 32 if j0 + 32 < w else w
-                _transpose_block(&Wh[0, 0], w, &Wh_t[0, 0], wh_rs, 0, h, j0, j1)
+                fnn_transpose(&Wh[0, 0], w, 1, &Wh_t[0, 0], wh_rs, 0, h, j0, j1)
                 if flip_x:
-                    _transpose_block(&Wx[0, 0], w, &Wx_t[0, 0], wx_rs, 0, d, j0, j1)
+                    fnn_transpose(&Wx[0, 0], w, 1, &Wx_t[0, 0], wx_rs, 0, d, j0, j1)
         for part in prange(parts, schedule="static"):
             r0 = n * part // parts
             r1 = n * (part + 1) // parts

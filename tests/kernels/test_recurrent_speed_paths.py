@@ -189,11 +189,17 @@ def test_char_rnn_vocab_head_matches_cs231n_layers(rng, dtype, vocab):
 
 @pytest.mark.parametrize("shape", [(256, 1024), (1024, 256), (37, 45), (17, 31), (16, 16),
                                    (1, 33), (70, 1)])
-@pytest.mark.parametrize("layout", ["c", "transposed", "every_other_row"])
+@pytest.mark.parametrize("layout", ["c", "transposed", "every_other_row", "rows_reversed",
+                                    "columns_reversed", "padded_rows"])
 def test_transposed_matches_numpy(rng, shape, layout):
+    """Every layout, whole 16 x 16 blocks (the AVX-512 path where rows are contiguous) and
+    partial ones (the buffered path), negative strides included."""
     base = rng.standard_normal(shape).astype(np.float32)
     a = {"c": base, "transposed": np.ascontiguousarray(base.T).T,
-         "every_other_row": np.repeat(base, 2, axis=0)[::2]}[layout]
+         "every_other_row": np.repeat(base, 2, axis=0)[::2],
+         "rows_reversed": np.ascontiguousarray(base[::-1])[::-1],
+         "columns_reversed": np.ascontiguousarray(base[:, ::-1])[:, ::-1],
+         "padded_rows": np.pad(base, ((0, 0), (0, 16)))[:, :shape[1]]}[layout]
     got = _gemm.transposed(a)
     assert got.flags.c_contiguous and got.dtype == np.float32
     np.testing.assert_array_equal(got, base.T)
