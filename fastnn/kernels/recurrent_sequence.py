@@ -18,9 +18,12 @@
   step runs ``x_t @ Wx`` then ``+= h_{t-1} @ Wh`` with both operands read in place (the weights
   packed once into 32-column panels; no projection pass over all steps) and then the cell in one
   pass per hidden unit. The LSTM backward's compiled call also writes ``dx`` (D a multiple of
-  32) and sums ``db`` step by step while ``da_t`` is in cache, and after the last step the same
-  threads compute ``dWx``, ``dWh`` as ONE product ``[x_t, h_{t-1}].T @ da`` split by rows; its
-  ``Wh.T`` and ``Wx.T`` come from one parallel transposing call into reused buffers. With several
+  32) and sums ``db`` step by step while ``da_t`` is in cache; each thread packs its rows of
+  ``[x_t, h_{t-1}]`` step by step into the weight product's A, and after the last step the same
+  threads compute ``dWx``, ``dWh`` as ONE product ``[x_t, h_{t-1}].T @ da`` split by 32-column
+  blocks, every output tile summing all T*N terms in registers; its ``Wh.T`` and ``Wx.T`` are
+  written by the same call (AVX-512 16 x 16 transposes). ``da``, ``Wh.T`` and ``Wx.T`` have
+  their rows padded by 16 floats: rows a multiple of 1 KB apart share cache sets. With several
   threads the batch rows are split between threads that each run the whole step loop on their rows
   (compiled products on one thread, or BLAS pinned to one thread with threadpoolctl), and the big
   products split their output rows the same way. The big temporaries live in per-thread buffers

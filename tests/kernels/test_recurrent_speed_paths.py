@@ -4,6 +4,8 @@ threads, the narrow products that read a row-major A in place, the recycled forw
 a time-major upstream gradient read in place, and CharRNN's padded vocabulary head against
 CS231n's temporal affine layer and softmax loss."""
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,24 @@ def test_recycled_reuses_a_buffer_nothing_else_holds():
     del held
     assert rp._recycled("test", (3, 4), np.float32) is not b   # b is held here
     assert rp._recycled("test", (2, 4), np.float32).shape == (2, 4)
+
+
+def test_scratch_buffers_of_a_megabyte_sit_on_aligned_huge_page_memory():
+    """_scratch: a buffer of 1 MB or more starts on a 2 MB boundary where the platform has
+    MADV_HUGEPAGE (plain memory otherwise, and always below 1 MB); it is writable, keeps its
+    contents from call to call and serves smaller views of itself; growing it allocates anew."""
+    big = rp._scratch("test_huge", (513, 512), np.float32)   # just over 1 MB
+    assert big.shape == (513, 512) and big.dtype == np.float32 and big.flags.writeable
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert big.ctypes.data % (2 << 20) == 0
+    big[:] = np.arange(big.size, dtype=np.float32).reshape(big.shape)
+    again = rp._scratch("test_huge", (4, 8), np.float32)
+    assert again.ctypes.data == big.ctypes.data
+    np.testing.assert_array_equal(again.ravel(), np.arange(32, dtype=np.float32))
+    grown = rp._scratch("test_huge", (1024, 1024), np.float32)
+    assert grown.shape == (1024, 1024) and grown.ctypes.data != big.ctypes.data
+    small = rp._empty_huge(1000, np.dtype(np.float64))   # 8 KB: plain np.empty
+    assert small.flags.owndata and small.shape == (1000,)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn"])
