@@ -329,8 +329,8 @@ def register_train(models: argparse._SubParsersAction) -> None:
     char.add_argument("--temperature", type=positive_float, default=0.8,
                       help="temperature of the sample after training (0.8; one at 1.0 too)")
     # Adam 1e-2 with a cosine decay over 12 passes: on fortunes.txt val_loss 1.5402 after 194 s
-    # of training on 2 cores (8 passes: 1.5477 and 1.5501 in two runs of ~130 s, too close to
-    # the 1.55 aim; 2e-3 constant: 1.64 after 5 passes)
+    # of training on 2 cores, 1.5343 after 188 s with the later kernels (8 passes: 1.5477 and
+    # 1.5501 in two runs of ~130 s, too close to the 1.55 aim; 2e-3 constant: 1.64 after 5)
     add_training_options(char, epochs=12, batch_size=64, lr=1e-2, num_train_samples=1,
                          val_size=False)
     char.set_defaults(func=run_train_charrnn, grad_clip=DEFAULT_GRAD_CLIP, lr_schedule="cosine")
