@@ -446,6 +446,8 @@ def lstm_steps_backward(
         if x is None or hs is None or dW is None:
             raise ValueError("x, hs and dW must be given together")
         dxh = x.shape[2]
+        if dxh < 1:
+            raise ValueError(f"x must have D >= 1 features, got {dxh}")
         shapes["x"] = (x.shape, (n, t_len, dxh))
         shapes["hs"] = (hs.shape, (t_len + 1, n, h))
         shapes["dW"] = (dW.shape, (dxh + h, w))
@@ -462,7 +464,7 @@ def lstm_steps_backward(
     dh_ts = dh.strides[0] // sizeof(float)
     dh_ns = dh.strides[1] // sizeof(float)
     da_rs = _row_floats("da", da.strides[2], da.strides[1], w)
-    if da.strides[0] != n * da.strides[1]:   # the weight gradients' k runs over (t, i)
+    if weights and da.strides[0] != n * da.strides[1]:   # dW's k runs over (t, i) together
         raise ValueError(f"da's rows must be evenly spaced over the steps (a (T, N, 4H) array "
                          f"or a view of a (T, N, 4H + pad) one), got strides "
                          f"({da.strides[0]}, {da.strides[1]}, {da.strides[2]})")

@@ -112,7 +112,9 @@ def test_backward_loop_refuses_bad_extras_before_running(rng):
     with pytest.raises(ValueError, match="da's rows must be contiguous"):
         call(da=np.zeros((t, n, 8 * h), f)[:, :, ::2])
     with pytest.raises(ValueError, match="evenly spaced over the steps"):
-        call(da=np.zeros((t, n + 1, 4 * h), f)[:, :n])
+        call(Wx_t, dx, None, x, hs, dW, da=np.zeros((t, n + 1, 4 * h), f)[:, :n])
+    with pytest.raises(ValueError, match="D >= 1"):
+        call(Wx_t, dx, None, np.zeros((n, t, 0), f), hs, np.zeros((h, 4 * h), f))
     with pytest.raises(ValueError, match="Wh_t's rows must be contiguous"):
         call(wh_t=np.zeros((4 * h, 2 * h), f)[:, ::2])
     # negative strides (reversed rows) are refused, not read out of bounds
@@ -123,6 +125,10 @@ def test_backward_loop_refuses_bad_extras_before_running(rng):
     with pytest.raises(ValueError, match="Wx_t's rows must be contiguous"):
         call(np.zeros((4 * h, 2 * d), f)[:, ::2], dx)
     assert (dx == 7.0).all() and (dW == 7.0).all() and not da.any()   # nothing ran
+    # without dW the steps may be any distance apart (only the weight product reads across)
+    spaced = np.zeros((t, n + 1, 4 * h), f)[:, :n]
+    call(Wx_t, dx, np.zeros((2, 4 * h)), da=spaced, dh=np.ones((t, n, h), f))
+    assert spaced.any() and np.isfinite(dx).all()
     call(Wx_t, dx, np.zeros((2, 4 * h)))                 # the well-formed call runs
     assert np.isfinite(dx).all()
 
