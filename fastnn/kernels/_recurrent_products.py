@@ -36,31 +36,34 @@ def _time_major(a: np.ndarray, scratch: str | None = None) -> np.ndarray:
 # thread has needed and stays allocated while the thread lives.
 _WORKSPACE = threading.local()
 
-# Scratch buffers of 1 MB and more sit on 2 MB-aligned memory advised for transparent huge pages
-# (Linux): the LSTM backward reads its gate gradients (8 MB for N=64, T=32, H=256) 128 bytes
-# per 4 KB row, a new page per row, and a 2 MB page holds ~500 of them; that call ran 1.5-1.7%
-# faster with da, Wh.T and Wx.T there (same process, interleaved; benchmarks/README.md). Only
-# for _scratch: its buffers never leave this module's callers, whereas a view of a recycled
-# array handed to the user would keep the mapping, not the array, referenced.
+# Scratch and recycled buffers of 1 MB and more sit on 2 MB-aligned memory advised for
+# transparent huge pages (Linux): the LSTM backward reads its gate gradients (8 MB for N=64,
+# T=32, H=256) 128 bytes per 4 KB row, a new page per row, and a 2 MB page holds ~500 of them.
+# In one process, interleaved (benchmarks/README.md): the scratch buffers on it made the LSTM
+# backward call 1.5-1.7% faster and the forward+backward 0.9-1.1%; the recycled ones another
+# 0.4-0.6%. _HUGE_RECYCLED switches the latter off.
 _HUGE_PAGE = 2 << 20
 _HUGE_MIN_BYTES = 1 << 20
+_HUGE_RECYCLED = True
 
 
-def _empty_huge(size: int, dtype: np.dtype) -> np.ndarray:
-    """A 1-D array of ``size`` elements, on huge-page-advised memory where available."""
-    nbytes = size * dtype.itemsize
+def _empty_huge(shape, dtype) -> np.ndarray:
+    """np.empty(shape, dtype), on huge-page-advised memory where available. The array is built
+    directly on the mapping (its base), so views of it keep the array itself referenced, as
+    views of an np.empty array do (what _recycled's reference count relies on)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
     if nbytes < _HUGE_MIN_BYTES or advice is None or not flags:
-        return np.empty(size, dtype)
+        return np.empty(shape, dtype)
     try:
         mapping = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=flags)
         mapping.madvise(advice)
     except (OSError, ValueError):   # no memory for the mapping, or advice refused: plain pages
-        return np.empty(size, dtype)
-    raw = np.frombuffer(mapping, np.uint8)
-    start = -raw.ctypes.data % _HUGE_PAGE
-    return raw[start:start + nbytes].view(dtype)
+        return np.empty(shape, dtype)
+    address = np.frombuffer(mapping, np.uint8, count=1).ctypes.data
+    return np.ndarray(shape, dtype, buffer=mapping, offset=-address % _HUGE_PAGE)
 
 
 def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -91,7 +94,7 @@ def _recycled(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     buf = store.get(key)
     # references: the store, ``buf`` and getrefcount's argument; any view adds its own
     if buf is None or buf.shape != tuple(shape) or sys.getrefcount(buf) > 3:
-        buf = store[key] = np.empty(shape, dtype)
+        buf = store[key] = _empty_huge(shape, dtype) if _HUGE_RECYCLED else np.empty(shape, dtype)
     return buf
 
 

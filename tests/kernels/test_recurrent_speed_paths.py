@@ -122,17 +122,28 @@ def test_recycled_outputs_are_never_overwritten_while_held(rng):
     np.testing.assert_array_equal(view, kept[1][1:])
 
 
-def test_recycled_reuses_a_buffer_nothing_else_holds():
-    a = rp._recycled("test", (3, 4), np.float32)
+@pytest.mark.parametrize("shape", [(3, 4), (600, 1000)])   # 2.4 MB: on huge-page memory
+def test_recycled_reuses_a_buffer_nothing_else_holds(shape):
+    a = rp._recycled("test", shape, np.float32)
     address = a.__array_interface__["data"][0]
-    held = rp._recycled("test", (3, 4), np.float32)   # `a` still held: a new array
+    held = rp._recycled("test", shape, np.float32)   # `a` still held: a new array
     assert held.__array_interface__["data"][0] != address
     del a
-    b = rp._recycled("test", (3, 4), np.float32)      # `held` still held: not it either
+    b = rp._recycled("test", shape, np.float32)      # `held` still held: not it either
     assert b is not held
     del held
-    assert rp._recycled("test", (3, 4), np.float32) is not b   # b is held here
+    assert rp._recycled("test", shape, np.float32) is not b   # b is held here
+    view = b[1:]                                     # a view alone keeps b from reuse
+    del b
+    again = rp._recycled("test", shape, np.float32)
+    assert not np.shares_memory(again, view)
+    address = again.ctypes.data
+    del again, view
+    free = rp._recycled("test", shape, np.float32)   # nothing holds it now: reused
+    assert free.ctypes.data == address
     assert rp._recycled("test", (2, 4), np.float32).shape == (2, 4)
+    if shape[0] * shape[1] * 4 >= rp._HUGE_MIN_BYTES and hasattr(mmap, "MADV_HUGEPAGE"):
+        assert free.ctypes.data % (2 << 20) == 0
 
 
 def test_scratch_buffers_of_a_megabyte_sit_on_aligned_huge_page_memory():
