@@ -176,7 +176,7 @@ def test_weight_gradients_when_d_plus_h_is_not_whole_columns(rng, threads, n, t,
     """D + H not a multiple of 32 nor of the 12-row tiles (a direct call without dx): dW agrees
     with float64 (the last, partial tile included) and leaves the rest of the call
     bit-identical."""
-    x, Wx, Wh, hs, cs, gates, tanh_c, dh = _backward_state(rng, n, t, d, h)
+    x, _, Wh, hs, cs, gates, tanh_c, dh = _backward_state(rng, n, t, d, h)
     f = np.float32
     outs = []
     for weights in (False, True):

@@ -95,7 +95,7 @@ def test_weight_gradients_shared_out_match_whole_products(rng, monkeypatch, n, t
     # two column pieces of dWh and of dWx, two row pieces of dx (BLAS for D = 7)
     assert seen == ([] if d % 32 else [6] if split else [3])
     rows = da.reshape(t * n, 4 * h).astype(np.float64)
-    tol = dict(rtol=0, atol=1e-5 * np.sqrt(t * n) * 4)
+    tol = {"rtol": 0, "atol": 1e-5 * np.sqrt(t * n) * 4}
     np.testing.assert_allclose(dWh, hs[:-1].reshape(t * n, h).T @ rows, **tol)
     np.testing.assert_allclose(dWx, x.transpose(1, 0, 2).reshape(t * n, d).T @ rows, **tol)
     np.testing.assert_allclose(dx, (rows @ Wx.T).reshape(t, n, d).transpose(1, 0, 2), **tol)
@@ -103,7 +103,9 @@ def test_weight_gradients_shared_out_match_whole_products(rng, monkeypatch, n, t
 
 
 def _lstm_problem(rng, n=6, t=4, d=5, h=32, dtype=np.float32):
-    draw = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    def draw(*s):
+        return rng.standard_normal(s).astype(dtype)
+
     return (draw(n, t, d), draw(n, h), draw(n, h), draw(d, 4 * h) / np.sqrt(d),
             draw(h, 4 * h) / np.sqrt(h), draw(4 * h))
 
