@@ -413,8 +413,8 @@ def lstm_steps_backward(
     ``Wx``) the same threads first write ``Wh_t = Wh.T`` (and ``Wx_t = Wx.T``) in 32-column
     blocks (csrc/transpose.h: 16 x 16 blocks in AVX-512 registers; for the shapes above the
     steps now start 0.05-0.06 ms into the call, 0.21-0.27 with the buffered scalar blocks),
-    then a barrier: the transposes in the step
-    loop's region, into buffers the caller reuses (``Wh_t`` and ``Wx_t`` are then outputs)."""
+    then a barrier: the transposes in the step loop's region, into buffers the caller reuses
+    (``Wh_t`` and ``Wx_t`` are then outputs)."""
     cdef Py_ssize_t t_len = gates.shape[0], n = gates.shape[1], h = Wh_t.shape[1]
     cdef Py_ssize_t part, parts, r0, r1, t, i, k, w = 4 * h, d = 0, dx_ld = 0
     cdef Py_ssize_t dh_ts, dh_ns, da_rs, wh_rs, wx_rs = 0

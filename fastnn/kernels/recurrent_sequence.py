@@ -292,13 +292,21 @@ def _lstm_sequence_forward_compiled(x, h0, c0, Wx, Wh, b):
 
 @LSTM_SEQUENCE_BACKWARD.register("compiled", available=_ext is not None)
 def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
-    n, t_len, _ = x.shape
+    n, t_len, d = x.shape
     h = Wh.shape[0]
-    da = _scratch("da", gates.shape, gates.dtype)
+    # da[t] @ Wh.T on the compiled product (float32, H whole 32-column blocks), and with D whole
+    # blocks too dx and the weight gradients inside the same call
+    compiled = h % _gemm.COLUMNS == 0 and _fast_product(gates[0], Wh)
+    weights_in_call = compiled and d % _gemm.COLUMNS == 0
+    # there da's rows are 4H + 16 floats apart: 4H floats is a multiple of 1 KB for H >= 64,
+    # and rows that far apart share cache sets, so the step products' 12-row reads of da and
+    # the weight gradients' 32-column panels of it would evict themselves (elsewhere da stays
+    # contiguous: the NumPy weight gradients below reshape it)
+    pad = _PAD if weights_in_call else 0
+    da = _scratch("da", (t_len, n, 4 * h + pad), x.dtype)[:, :, :4 * h]
     dprev_h = np.zeros((n, h), dtype=x.dtype)
     dprev_c = np.zeros((n, h), dtype=x.dtype)   # updated in place by the cell
-    # da[t] @ Wh.T on the compiled product: float32, H whole 32-column blocks
-    if h % _gemm.COLUMNS == 0 and _fast_product(da[0], Wh):
+    if compiled:
         # Wh.T (and Wx.T), the step products' B, written by the call itself into reused
         # buffers whose rows are padded as da's (below): rows 1 KB or 512 B apart would put
         # every row of a 32-column panel in the same few cache sets
@@ -307,17 +315,12 @@ def _lstm_sequence_backward_compiled(dh, x, Wx, Wh, hs, cs, gates, tanh_c):
         # contiguous in either layout) and, where D fits the kernel, writing dx and summing db
         # per step while each da[t] is in cache
         threads = _step_threads(n, h, t_len, 4)
-        d = x.shape[2]
         dh_tm = dh.transpose(1, 0, 2) if dh.strides[2] == dh.itemsize else \
             _upstream_time_major(dh)
         db_parts = np.zeros((threads, 4 * h), np.float64)
-        if d % _gemm.COLUMNS == 0:
+        if weights_in_call:
             Wx_t = _scratch("Wx_t", (4 * h, d + _PAD), x.dtype)[:, :d]
             dx = _recycled("dx", x.shape, x.dtype)
-            # da's rows 4H + 16 floats apart: 4H floats is a multiple of 1 KB for H >= 64, and
-            # rows that far apart share cache sets, so the step products' 12-row reads of da
-            # and the weight gradients' 32-column panels of it would evict themselves
-            da = _scratch("da", (t_len, n, 4 * h + _PAD), x.dtype)[:, :, :4 * h]
             # the weight gradients too: ONE product [x_t, h_{t-1}].T @ da in the same call
             dW = _recycled("dW", (d + h, 4 * h), x.dtype)   # fresh pages: ~400 faults a call
             _ext.lstm_steps_backward(dh_tm, Wh_t, gates, tanh_c, cs, da, dprev_h, dprev_c,
