@@ -14,7 +14,7 @@ up to x (3, 3, 32, 32), w (32, 3, 7, 7); the bound below, 1e-5, keeps a 20x marg
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastnn.kernels import conv as K
@@ -236,6 +236,9 @@ def test_dispatch_skips_direct_where_it_does_not_apply(monkeypatch, why):
 @given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 20),
        h=st.integers(1, 12), w=st.integers(1, 20), fh=st.integers(1, 7), fw=st.integers(1, 7),
        pad=st.integers(0, 6), threads=st.integers(1, 3), seed=st.integers(0, 2**16))
+# a CI run drew this one: db of one filter cancels to 0.036 from 85 unit terms, and float32
+# rounding of dout alone put it 1.4e-5 off, relative to itself
+@example(n=1, c=4, f=1, h=5, w=19, fh=5, fw=7, pad=2, threads=1, seed=284)
 def test_fuzz_entries(n, c, f, h, w, fh, fw, pad, threads, seed):
     """Random small shapes straight into the entry points: no crash, agreement (shapes whose
     output would be empty are a ValueError)."""
@@ -249,10 +252,13 @@ def test_fuzz_entries(n, c, f, h, w, fh, fw, pad, threads, seed):
                             out, pad, threads)
         return
     dout = rng.standard_normal((n, f, oh, ow))
-    for got, want, what in zip(_entries(x, wt, b, dout, pad, threads),
-                               _exact(x, wt, b, dout, pad), ("forward", "dw", "db"),
-                               strict=True):
-        _check(got, want, what)
+    # measured against the sums of |terms| (check_float32): the tiny fuzzed shapes make sums
+    # that cancel
+    scales = _exact(*(np.abs(a) for a in (x, wt, b, dout)), pad)
+    for got, want, scale, what in zip(_entries(x, wt, b, dout, pad, threads),
+                                      _exact(x, wt, b, dout, pad), scales,
+                                      ("forward", "dw", "db"), strict=True):
+        check_float32(got, want, what, TOL, scale)
 
 
 def _args32(n=2, c=3, h=6, w=7, f=4, ksize=(3, 2), pad=1):

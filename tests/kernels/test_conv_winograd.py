@@ -212,10 +212,13 @@ def test_fuzz_entries(n, c, k, h, w, pad, chunk, threads, seed):
                           out, pad, chunk, threads)
         return
     dout = np.random.default_rng(seed + 1).standard_normal((n, k, oh, ow))
-    for got, want, what in zip(_entries(x, wt, b, dout, pad, chunk, threads),
-                               _exact(x, wt, b, dout, pad), ("forward", "dx", "dw"),
-                               strict=True):
-        _check(got, want, what)
+    # measured against the sums of |terms| (check_float32): the tiny fuzzed shapes make sums
+    # that cancel
+    scales = _exact(*(np.abs(a) for a in (x, wt, b, dout)), pad)
+    for got, want, scale, what in zip(_entries(x, wt, b, dout, pad, chunk, threads),
+                                      _exact(x, wt, b, dout, pad), scales,
+                                      ("forward", "dx", "dw"), strict=True):
+        check_float32(got, want, what, TOL, scale)
 
 
 def _args32(n=2, c=3, h=6, w=6, k=4, pad=1):
